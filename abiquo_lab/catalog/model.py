@@ -1,0 +1,203 @@
+"""Pydantic models of the catalog file, with the cross-checks that make a broken catalog fail at load."""
+from __future__ import annotations
+
+import re
+from typing import Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from . import expr
+
+NODE_KINDS = ("frontend", "ui", "api", "datanode", "monitoring")
+COLOCATIONS = ("ui_with_api", "mysql_on_datanode", "dhcp_on_rs", "redis_on_rs")
+LAYOUTS = ("monolithic", "distributed", "ha")
+# Facts a condition may use besides the switches; the spec computes them (abiquo_lab.spec.facts).
+FACT_NAMES = frozenset(
+    {"layout", "version", "datacenters", "regions", *COLOCATIONS}
+    | {f"{kind}_nodes" for kind in NODE_KINDS}
+    | {f"{kind}_cluster" for kind in NODE_KINDS}
+)
+PROTOCOLS = ("tcp", "udp", "vrrp")
+_PORT_RE = re.compile(r"^(?:(\d+)(?:-(\d+))?|\$([a-z_][a-z0-9_]*))$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def parse_port(item: Union[int, str]) -> tuple[Optional[int], Optional[int], Optional[str]]:
+    """`443` -> (443, 443, None); `"5900-5999"` -> (5900, 5999, None); `"$aim_port"` -> (None, None, 'aim_port')."""
+    m = _PORT_RE.match(str(item).strip())
+    if not m:
+        raise ValueError(f"port {item!r} is not a number, a range 'a-b' or a '$switch'")
+    if m.group(3):
+        return None, None, m.group(3)
+    start = int(m.group(1))
+    end = int(m.group(2) or start)
+    if not (1 <= start <= end <= 65535):
+        raise ValueError(f"port {item!r} out of range 1-65535 or reversed")
+    return start, end, None
+
+
+class Service(Strict):
+    name: str
+    ports: list[str]
+    software: str = ""
+    enabled_when: Optional[str] = None
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, value: list[str]) -> list[str]:
+        for item in value:
+            port, _, proto = item.partition("/")
+            parse_port(port)
+            if proto not in PROTOCOLS:
+                raise ValueError(f"{item!r}: protocol must be one of {', '.join(PROTOCOLS)}")
+        return value
+
+
+class Role(Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    title: str
+    aliases: list[str] = []
+    description: str
+    scope: Optional[Literal["global", "datacenter", "region"]] = None
+    zone: Optional[str] = None
+    public: bool = False
+    external: bool = False
+    component: Optional[str] = None
+    frontend_path: Optional[str] = None   # where a proxying frontend/UI routes to this role
+    enabled_when: Optional[str] = None
+    sources: list[str] = []
+    services: list[Service] = []
+
+    @model_validator(mode="after")
+    def _internal_roles_have_zone(self) -> "Role":
+        if not self.external and (self.scope is None or self.zone is None):
+            raise ValueError("a role inside the lab needs a scope and a zone")
+        return self
+
+
+class Zone(Strict):
+    name: str
+    kind: Literal["global", "datacenter", "region"]
+    description: str
+
+
+class HostRole(Strict):
+    role: str
+    when: Optional[str] = None
+
+
+class HostTemplate(Strict):
+    kind: str = Field(pattern=r"^[a-z][a-z0-9]*$")
+    zone: str
+    count: Optional[str] = None
+    per: Optional[Literal["datacenter", "region"]] = None
+    when: Optional[str] = None
+    roles: list[Union[str, HostRole]]
+
+    @model_validator(mode="after")
+    def _count_or_per(self) -> "HostTemplate":
+        if (self.count is None) == (self.per is None):
+            raise ValueError("give exactly one of count (a number or a *_nodes fact) and per (datacenter|region)")
+        return self
+
+    def host_roles(self) -> list[HostRole]:
+        return [HostRole(role=r) if isinstance(r, str) else r for r in self.roles]
+
+
+class Layout(Strict):
+    description: str
+    sources: list[str] = []
+    hosts: list[HostTemplate]
+
+
+class Vip(Strict):
+    name: str
+    role: str
+    when: str
+    description: str
+    sources: list[str] = []
+
+
+class Switch(Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    type: Literal["bool", "int", "enum"]
+    default: Union[bool, int, str]
+    allowed: list[str] = []
+    question: Optional[int] = None
+    description: str
+
+    @model_validator(mode="after")
+    def _enum_has_allowed(self) -> "Switch":
+        if self.type == "enum" and self.default not in self.allowed:
+            raise ValueError(f"enum default {self.default!r} not in allowed {self.allowed}")
+        return self
+
+    @property
+    def default_is_expression(self) -> bool:
+        return self.type == "bool" and isinstance(self.default, str)
+
+
+class Edge(Strict):
+    from_: str = Field(alias="from")
+    to: str
+    service: Optional[str] = None
+    ports: list[Union[int, str]]
+    protocols: list[Literal["tcp", "udp", "vrrp"]]
+    when: Optional[str] = None
+    placement: Literal["any", "same_host", "cross_host"] = "any"
+    via_when: Optional[str] = None
+    note: Optional[str] = None
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, value: list[Union[int, str]]) -> list[Union[int, str]]:
+        for item in value:
+            parse_port(item)
+        return value
+
+    @model_validator(mode="after")
+    def _vrrp_has_no_ports(self) -> "Edge":
+        if ("vrrp" in self.protocols) != (not self.ports):
+            raise ValueError("vrrp (IP protocol 112) edges have no ports; port-based edges need ports")
+        return self
+
+
+class DocText(Strict):
+    """The spec's own words for the row, kept verbatim so users can see what was encoded."""
+    from_: str = Field(alias="from")
+    to: str
+    port: str
+    proto: str
+    req_opt: str
+    condition: str
+
+
+class Connection(Strict):
+    id: str = Field(pattern=r"^[A-Z]\d{2}$")
+    purpose: str
+    evidence: str
+    sources: list[str]
+    doc: DocText
+    required: Optional[bool] = None
+    edges: list[Edge] = []
+    excluded: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _encoded_or_excluded(self) -> "Connection":
+        if self.excluded is not None:
+            if self.edges or self.required is not None:
+                raise ValueError("an excluded row has a reason only, no edges and no required flag")
+        elif not self.edges or self.required is None:
+            raise ValueError("an encoded row needs edges and required: true|false (or excluded: <reason>)")
+        return self
+
+    @property
+    def evidence_class(self) -> str:
+        """DOC, DOC-P, CODE or INF: the leading class of the evidence text."""
+        if self.id.startswith("B"):
+            return "INF"
+        head = self.evidence.split()[0]
+        return head if head in ("DOC", "DOC-P", "CODE") else "DOC"

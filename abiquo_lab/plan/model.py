@@ -1,0 +1,120 @@
+"""The plan: the concrete lab (zones, hosts, virtual addresses, flows). Pure data, no Pulumi."""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict
+
+EXTERNAL_PREFIX = "@"   # flow endpoints outside the lab: "@user", "@cloud", ...
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ZoneNet(Frozen):
+    name: str                      # e.g. "core", "dc-dc1", "cloud-eu"
+    zone: str                      # catalog zone: frontend, core, data, monitoring, dc, cloud
+    kind: Literal["global", "datacenter", "region"]
+    site: Optional[str] = None     # datacenter or region name
+    cidr: str
+
+
+class Route(Frozen):
+    """A path a proxying host (frontend or UI) forwards, and where to."""
+    path: str
+    role: str
+    port: int
+    targets: list[str]             # host or vip names
+
+
+class Host(Frozen):
+    name: str
+    kind: str
+    roles: list[str]
+    zone: str                      # home zone network
+    datacenter: Optional[str] = None
+    region: Optional[str] = None
+    address: str                   # address on the home zone network
+    interfaces: dict[str, str]     # zone network -> address (home first); joins the networks its flows need
+    public: bool = False           # carries a public role (frontend, websockify)
+    routes: list[Route] = []
+
+
+class Vip(Frozen):
+    name: str
+    role: str
+    zone: str
+    address: str
+    members: list[str]
+
+
+class Flow(Frozen):
+    id: str                        # catalog row
+    src: str                       # host name, or "@user" etc. for outside the lab
+    dst: str                       # host name, vip name, or "@cloud" etc.
+    src_role: str
+    dst_role: str
+    dst_kind: Literal["host", "vip", "external"]
+    port: Optional[int] = None     # None for protocols without ports (vrrp)
+    port_end: Optional[int] = None
+    protocol: Literal["tcp", "udp", "vrrp"]
+    service: Optional[str] = None
+    required: bool
+    evidence: str
+    local: bool = False            # same host: no network rule
+    public: bool = False           # ingress from users (the world)
+    egress: bool = False           # to a destination outside the lab
+
+    @property
+    def ports_text(self) -> str:
+        if self.port is None:
+            return "-"
+        return str(self.port) if self.port_end in (None, self.port) else f"{self.port}-{self.port_end}"
+
+    @property
+    def network(self) -> bool:
+        return not self.local
+
+
+class AllowEntry(Frozen):
+    """One inbound allowlist entry of a host: who may connect to which port."""
+    source: str                    # an address, or "any" for public ingress
+    source_host: str               # host name or "@user"
+    port: Optional[int]
+    port_end: Optional[int]
+    protocol: Literal["tcp", "udp", "vrrp"]
+    ids: list[str]
+
+
+class Plan(Frozen):
+    lab: str
+    backend: str
+    layout: str
+    version: str
+    owner: str
+    switches: dict[str, object]
+    zones: list[ZoneNet]
+    hosts: list[Host]
+    vips: list[Vip]
+    flows: list[Flow]
+
+    def host(self, name: str) -> Host:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise KeyError(f"no host {name!r} in lab {self.lab!r}; hosts: {', '.join(h.name for h in self.hosts)}")
+
+    def vip(self, name: str) -> Optional[Vip]:
+        return next((v for v in self.vips if v.name == name), None)
+
+    def hosts_with(self, role: str) -> list[Host]:
+        return [h for h in self.hosts if role in h.roles]
+
+    @property
+    def roles(self) -> list[str]:
+        return sorted({r for h in self.hosts for r in h.roles})
+
+    @property
+    def network_flows(self) -> list[Flow]:
+        return [f for f in self.flows if not f.local]

@@ -1,0 +1,267 @@
+"""Stage 3, the planner: CheckedSpec + Catalog -> Plan. Pure, deterministic, no Pulumi."""
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from typing import Any, Iterable, Mapping, Optional
+
+from ..catalog import Catalog, default_catalog, expr, parse_port
+from ..catalog.model import Connection, Edge, HostTemplate, Role
+from ..spec import CheckedSpec
+from .model import EXTERNAL_PREFIX, AllowEntry, Flow, Host, Plan, Route, Vip, ZoneNet
+
+FIRST_HOST_OFFSET = 10     # .1 is the gateway; .2-.9 are kept for virtual addresses
+FIRST_VIP_OFFSET = 5
+
+
+def build_plan(checked: CheckedSpec, catalog: Optional[Catalog] = None) -> Plan:
+    catalog = catalog or default_catalog()
+    facts = checked.facts
+    zones = _zones(checked, catalog)
+    drafts = _hosts(checked, catalog, facts)
+    vips = _vips(catalog, facts, drafts, zones)
+    flows = _flows(catalog, facts, drafts, vips)
+    hosts = _addressed_hosts(drafts, flows, vips, zones, catalog)
+    vip_models = [Vip(name=v["name"], role=v["role"], zone=v["zone"], address=v["address"], members=v["members"]) for v in vips.values()]
+    return Plan(lab=checked.name, backend=checked.spec.backend, layout=checked.spec.layout, version=checked.spec.version,
+                owner=checked.spec.owner, switches=dict(checked.switches), zones=zones, hosts=hosts, vips=vip_models, flows=flows)
+
+
+# ---- zones -------------------------------------------------------------------------------------
+def _zones(checked: CheckedSpec, catalog: Catalog) -> list[ZoneNet]:
+    result = []
+    for name, cidr in checked.zone_cidrs.items():
+        zone_name, _, site = name.partition("-")
+        zone = catalog.zone(zone_name)
+        result.append(ZoneNet(name=name, zone=zone.name, kind=zone.kind, site=site or None, cidr=cidr))
+    return result
+
+
+def zone_network(zone: str, kind: str, site: Optional[str]) -> str:
+    return zone if kind == "global" else f"{zone}-{site}"
+
+
+# ---- hosts -------------------------------------------------------------------------------------
+def _hosts(checked: CheckedSpec, catalog: Catalog, facts: Mapping[str, Any]) -> list[dict]:
+    drafts: list[dict] = []
+    for template in catalog.layouts[checked.spec.layout].hosts:
+        if template.when and not expr.evaluate(template.when, facts):
+            continue
+        roles = _template_roles(template, catalog, facts)
+        if not roles:
+            continue
+        zone_kind = catalog.zone(template.zone).kind
+        for name, site in _instances(template, checked, facts):
+            drafts.append(_draft(name, template, roles, site, zone_kind, checked, catalog))
+    return drafts
+
+
+def _template_roles(template: HostTemplate, catalog: Catalog, facts: Mapping[str, Any]) -> list[str]:
+    roles = []
+    for hr in template.host_roles():
+        role = catalog.role(hr.role)
+        if hr.when and not expr.evaluate(hr.when, facts):
+            continue
+        if role.enabled_when and not expr.evaluate(role.enabled_when, facts):
+            continue
+        roles.append(role.name)
+    return roles
+
+
+def _instances(template: HostTemplate, checked: CheckedSpec, facts: Mapping[str, Any]) -> Iterable[tuple[str, Optional[str]]]:
+    if template.per == "datacenter":
+        return [(f"{template.kind}-{dc}", dc) for dc in checked.spec.datacenters]
+    if template.per == "region":
+        return [(f"{template.kind}-{region}", region) for region in checked.spec.regions]
+    assert template.count is not None
+    if template.count.isdigit():
+        count = int(template.count)
+        return [(template.kind, None)] if count == 1 else [(f"{template.kind}-{i}", None) for i in range(1, count + 1)]
+    return [(f"{template.kind}-{i}", None) for i in range(1, int(facts[template.count]) + 1)]
+
+
+def _draft(name: str, template: HostTemplate, roles: list[str], site: Optional[str], zone_kind: str,
+           checked: CheckedSpec, catalog: Catalog) -> dict:
+    datacenter = site if template.per == "datacenter" else None
+    region = site if template.per == "region" else None
+    if datacenter is None and any(catalog.role(r).scope == "datacenter" for r in roles):
+        datacenter = checked.spec.datacenters[0]      # monolithic server: its one datacenter
+    return {"name": name, "kind": template.kind, "roles": roles, "datacenter": datacenter, "region": region,
+            "zone": zone_network(template.zone, zone_kind, site),
+            "public": any(catalog.role(r).public for r in roles)}
+
+
+# ---- virtual addresses ---------------------------------------------------------------------------
+def _vips(catalog: Catalog, facts: Mapping[str, Any], drafts: list[dict], zones: list[ZoneNet]) -> dict[str, dict]:
+    vips: dict[str, dict] = {}
+    cidrs = {z.name: ipaddress.ip_network(z.cidr) for z in zones}
+    used: dict[str, int] = defaultdict(int)
+    for vip in catalog.vips:
+        members = [d for d in drafts if vip.role in d["roles"]]
+        if not members or not expr.evaluate(vip.when, facts):
+            continue
+        zone = members[0]["zone"]
+        address = str(cidrs[zone].network_address + FIRST_VIP_OFFSET + used[zone])
+        used[zone] += 1
+        vips[vip.role] = {"name": vip.name, "role": vip.role, "zone": zone, "address": address,
+                          "members": [m["name"] for m in members]}
+    return vips
+
+
+# ---- flows -------------------------------------------------------------------------------------
+def _flows(catalog: Catalog, facts: Mapping[str, Any], drafts: list[dict], vips: dict[str, dict]) -> list[Flow]:
+    by_role: dict[str, list[dict]] = defaultdict(list)
+    for d in drafts:
+        for role in d["roles"]:
+            by_role[role].append(d)
+    flows: dict[tuple, Flow] = {}
+    for row in catalog.encoded:
+        for edge in row.edges:
+            if edge.when and not expr.evaluate(edge.when, facts):
+                continue
+            for flow in _edge_flows(row, edge, catalog, facts, by_role, vips):
+                flows.setdefault(_flow_key(flow), flow)
+    return sorted(flows.values(), key=_flow_key)
+
+
+def _flow_key(flow: Flow) -> tuple:
+    return (flow.id, flow.src, flow.dst, flow.protocol, flow.port or 0, flow.port_end or 0)
+
+
+def _edge_flows(row: Connection, edge: Edge, catalog: Catalog, facts: Mapping[str, Any],
+                by_role: Mapping[str, list[dict]], vips: Mapping[str, dict]) -> Iterable[Flow]:
+    src_role, dst_role = catalog.role(edge.from_), catalog.role(edge.to)
+    sources = [None] if src_role.external else by_role.get(src_role.name, [])
+    targets = [None] if dst_role.external else by_role.get(dst_role.name, [])
+    if not sources or not targets:
+        return
+    use_vip = bool(edge.via_when) and bool(expr.evaluate(edge.via_when, facts)) and dst_role.name in vips
+    ports = _ports(edge, facts)
+    base = {"id": row.id, "src_role": src_role.name, "dst_role": dst_role.name, "service": edge.service,
+            "required": bool(row.required), "evidence": row.evidence_class}
+    for src in sources:
+        for dst in ([vips[dst_role.name]] if use_vip else targets):
+            if not _paired(edge, src, dst, src_role, dst_role, use_vip):
+                continue
+            endpoints = _endpoints(src, dst, src_role, dst_role, use_vip)
+            for protocol in edge.protocols:
+                for start, end in ports:
+                    yield Flow(**base, **endpoints, protocol=protocol, port=start, port_end=end)
+
+
+def _paired(edge: Edge, src: Optional[dict], dst: Optional[dict], src_role: Role, dst_role: Role, use_vip: bool) -> bool:
+    if src is None or dst is None:
+        return True
+    same_host = not use_vip and src["name"] == dst["name"]
+    if edge.placement == "same_host" and not same_host:
+        return False
+    if edge.placement == "cross_host" and same_host:
+        return False
+    if use_vip:
+        return True
+    # Per-site rows stay inside their datacenter / region.
+    for site in ("datacenter", "region"):
+        if src_role.scope == site and dst_role.scope == site and src[site] != dst[site]:
+            return False
+    return True
+
+
+def _endpoints(src: Optional[dict], dst: Optional[dict], src_role: Role, dst_role: Role, use_vip: bool) -> dict:
+    src_name = src["name"] if src else EXTERNAL_PREFIX + src_role.name
+    if dst is None:
+        dst_name, kind = EXTERNAL_PREFIX + dst_role.name, "external"
+    else:
+        dst_name, kind = dst["name"], ("vip" if use_vip else "host")
+    return {"src": src_name, "dst": dst_name, "dst_kind": kind,
+            "local": src is not None and kind == "host" and src_name == dst_name,
+            "public": src is None and src_role.name == "user",
+            "egress": dst is None}
+
+
+def _ports(edge: Edge, facts: Mapping[str, Any]) -> list[tuple[Optional[int], Optional[int]]]:
+    if not edge.ports:
+        return [(None, None)]
+    result = []
+    for item in edge.ports:
+        start, end, ref = parse_port(item)
+        if ref:
+            start = end = int(facts[ref])
+        result.append((start, end))
+    return result
+
+
+# ---- addresses and interfaces -------------------------------------------------------------------
+def _addressed_hosts(drafts: list[dict], flows: list[Flow], vips: dict[str, dict], zones: list[ZoneNet],
+                     catalog: Catalog) -> list[Host]:
+    cidrs = {z.name: ipaddress.ip_network(z.cidr) for z in zones}
+    by_name = {d["name"]: d for d in drafts}
+    vip_zone = {v["name"]: v["zone"] for v in vips.values()}
+    joins: dict[str, set[str]] = defaultdict(set)
+    for flow in flows:
+        if flow.local or flow.src not in by_name or flow.dst_kind == "external":
+            continue
+        dst_zone = vip_zone[flow.dst] if flow.dst_kind == "vip" else by_name[flow.dst]["zone"]
+        if dst_zone != by_name[flow.src]["zone"]:
+            joins[flow.src].add(dst_zone)
+    next_free: dict[str, int] = defaultdict(lambda: FIRST_HOST_OFFSET)
+    interfaces: dict[str, dict[str, str]] = {d["name"]: {} for d in drafts}
+
+    def assign(host: str, zone: str) -> None:
+        interfaces[host][zone] = str(cidrs[zone].network_address + next_free[zone])
+        next_free[zone] += 1
+        if next_free[zone] >= cidrs[zone].num_addresses - 1:
+            raise ValueError(f"zone network {zone} ({cidrs[zone]}) has no free address for {host}; use a shorter zone_prefix")
+
+    for d in drafts:                                    # home addresses first, in host order
+        assign(d["name"], d["zone"])
+    for d in drafts:                                    # then the networks each host joins
+        for zone in sorted(joins[d["name"]]):
+            assign(d["name"], zone)
+    routes = _routes(drafts, flows, catalog)
+    return [Host(name=d["name"], kind=d["kind"], roles=d["roles"], zone=d["zone"], datacenter=d["datacenter"],
+                 region=d["region"], address=interfaces[d["name"]][d["zone"]], interfaces=interfaces[d["name"]],
+                 public=d["public"], routes=routes.get(d["name"], [])) for d in drafts]
+
+
+def _routes(drafts: list[dict], flows: list[Flow], catalog: Catalog) -> dict[str, list[Route]]:
+    """Proxy routes of hosts carrying the frontend or UI role, from their flows to roles with a frontend path."""
+    proxies = {d["name"] for d in drafts if {"frontend", "ui"} & set(d["roles"])}
+    grouped: dict[tuple[str, str, int], list[str]] = defaultdict(list)
+    for flow in flows:
+        if flow.src not in proxies or flow.src_role not in ("frontend", "ui") or flow.protocol != "tcp" or flow.port is None:
+            continue
+        path = catalog.role(flow.dst_role).frontend_path
+        if path is None or flow.dst_kind == "external":
+            continue
+        targets = grouped[(flow.src, flow.dst_role, flow.port)]
+        if flow.dst not in targets:
+            targets.append(flow.dst)
+    result: dict[str, list[Route]] = defaultdict(list)
+    for (src, role, port), targets in sorted(grouped.items()):
+        result[src].append(Route(path=catalog.role(role).frontend_path, role=role, port=port, targets=targets))
+    return result
+
+
+# ---- allowlists ------------------------------------------------------------------------------------
+def allowlist(plan: Plan, host_name: str) -> list[AllowEntry]:
+    """The inbound allowlist of one host: every network flow that ends on it (or on a VIP it is a member of)."""
+    host = plan.host(host_name)
+    vips = {v.name for v in plan.vips if host_name in v.members}
+    hosts = {h.name: h for h in plan.hosts}
+    grouped: dict[tuple, list[str]] = defaultdict(list)
+    for flow in plan.flows:
+        if flow.local or not (flow.dst == host_name or flow.dst in vips):
+            continue
+        if flow.src.startswith(EXTERNAL_PREFIX):
+            if not flow.public:
+                continue                     # from outside the lab but not users (tenant VMs): no lab source
+            source, source_host = "any", flow.src
+        else:
+            src = hosts[flow.src]
+            arrival = plan.vip(flow.dst).zone if flow.dst in vips else host.zone
+            source, source_host = src.interfaces.get(arrival, src.address), src.name
+        key = (source, source_host, flow.port, flow.port_end, flow.protocol)
+        if flow.id not in grouped[key]:
+            grouped[key].append(flow.id)
+    return [AllowEntry(source=k[0], source_host=k[1], port=k[2], port_end=k[3], protocol=k[4], ids=ids)
+            for k, ids in sorted(grouped.items(), key=lambda kv: (kv[0][4], kv[0][2] or 0, kv[0][1]))]

@@ -1,0 +1,108 @@
+"""Stage 2, the lab spec: what one stack asks for, as pydantic models (shape only; meaning in validate.py)."""
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import timedelta
+from typing import Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAME = r"^[a-z][a-z0-9-]{0,23}$"
+_TTL_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_ttl(text: str) -> timedelta:
+    m = _TTL_RE.match(text.strip()) if isinstance(text, str) else None
+    if not m or not any(m.groups()):
+        raise ValueError(f"{text!r} is not a duration; use days/hours/minutes like '4h', '90m', '2d', '1h30m'")
+    days, hours, minutes = (int(g or 0) for g in m.groups())
+    value = timedelta(days=days, hours=hours, minutes=minutes)
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+class NodeCounts(Strict):
+    """How many hosts of each scalable kind. Unset counts take the layout's default."""
+    frontend: Optional[int] = None
+    ui: Optional[int] = None
+    api: Optional[int] = None
+    datanode: Optional[int] = None
+    monitoring: Optional[int] = None
+
+
+class Colocation(Strict):
+    """Co-location choices the documentation allows."""
+    ui_with_api: bool = False          # "API and UI can be on the same host" (S1)
+    mysql_on_datanode: bool = True     # "can be hosted on Services/datanode server" (S1)
+    dhcp_on_rs: bool = True            # RS "also includes Redis and DHCP, which can be separated" (S2)
+    redis_on_rs: bool = False          # 5.x RS-local Redis (open question 17)
+
+
+class DockerSettings(Strict):
+    base_image: str = "debian:bookworm-slim"
+    publish_address: str = "127.0.0.1"       # where the frontend's published ports listen on the host
+    https_port: int = Field(8443, ge=1, le=65535)
+    http_port: int = Field(8080, ge=1, le=65535)
+    images: dict[str, str] = {}              # role -> image, to replace a role's image with a real appliance
+
+    @field_validator("publish_address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        ipaddress.ip_address(value)
+        return value
+
+
+class AwsSettings(Strict):
+    region: str = "eu-west-1"
+    availability_zones: int = Field(2, ge=2, le=6)
+    nat_gateways: Literal["none", "one", "per_az"] = "one"
+    ami: Optional[str] = None
+    instance_types: dict[str, str] = {}
+    default_instance_type: str = "t3.medium"
+    certificate_arn: Optional[str] = None
+    bootstrap_egress: list[str] = ["0.0.0.0/0:443"]   # what instances need to install packages / reach SSM
+
+
+class LabSpec(Strict):
+    name: str = Field(pattern=NAME)
+    backend: Literal["docker", "aws"]
+    layout: Literal["monolithic", "distributed", "ha"]
+    version: str = Field("6.1", pattern=r"^\d+\.\d+(\.\d+)?$")
+    nodes: NodeCounts = NodeCounts()
+    colocate: Colocation = Colocation()
+    datacenters: list[str] = ["dc1"]
+    regions: list[str] = []
+    switches: dict[str, Union[bool, int, str]] = {}
+    address_pool: str = "10.90.0.0/16"
+    zone_prefix: int = Field(24, ge=16, le=28)
+    subnets: dict[str, str] = {}             # zone network name -> CIDR, overriding the carve-out
+    owner: str = Field("unknown", pattern=r"^[A-Za-z0-9._@-]{1,64}$")
+    ttl: str = "8h"
+    docker: Optional[DockerSettings] = None
+    aws: Optional[AwsSettings] = None
+
+    @field_validator("datacenters", "regions")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not isinstance(item, str) or not re.match(r"^[a-z][a-z0-9-]{0,15}$", item):
+                raise ValueError(f"{item!r} is not a name (lowercase letters, digits, '-'; up to 16, starting with a letter)")
+        return value
+
+    @property
+    def ttl_delta(self) -> timedelta:
+        return parse_ttl(self.ttl)
+
+    @property
+    def docker_settings(self) -> DockerSettings:
+        return self.docker or DockerSettings()
+
+    @property
+    def aws_settings(self) -> AwsSettings:
+        return self.aws or AwsSettings()

@@ -1,0 +1,213 @@
+"""From raw stack config to a checked request: every problem collected, each with its field path."""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Union
+
+from pydantic import BaseModel, ValidationError
+
+from ..catalog import NODE_KINDS, Catalog, default_catalog, expr
+from .errors import LabConfigError, Problem
+from .model import LabSpec, parse_ttl
+
+ROOT = "lab"
+MAX_NODES = 16
+MAX_SITES = 128
+# layout -> kind -> (default, fixed?) ; a fixed count may not be changed in that layout
+LAYOUT_NODES: dict[str, dict[str, tuple[int, bool]]] = {
+    "monolithic": {"frontend": (1, True), "ui": (1, True), "api": (1, True), "datanode": (1, True), "monitoring": (1, False)},
+    "distributed": {"frontend": (1, True), "ui": (1, True), "api": (1, True), "datanode": (1, False), "monitoring": (1, False)},
+    "ha": {"frontend": (2, False), "ui": (2, False), "api": (2, False), "datanode": (3, False), "monitoring": (3, False)},
+}
+MIN_HA_API = 2
+
+
+@dataclass(frozen=True)
+class CheckedSpec:
+    """A spec that passed every check, with node counts, switch values and facts resolved."""
+    spec: LabSpec
+    nodes: Mapping[str, int]
+    switches: Mapping[str, Any]
+    facts: Mapping[str, Any]
+    zone_cidrs: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def check_spec(raw: Any, catalog: Optional[Catalog] = None, source: str = "lab config") -> CheckedSpec:
+    """Validate raw stack config (a mapping) into a CheckedSpec, or raise LabConfigError listing every problem."""
+    catalog = catalog or default_catalog()
+    if not isinstance(raw, Mapping):
+        raise LabConfigError([Problem(ROOT, f"must be a mapping of settings (got {_kind(raw)})")], source)
+    try:
+        spec = LabSpec.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise LabConfigError(_pydantic_problems(exc, LabSpec), source) from None
+    problems: list[Problem] = []
+    nodes = _node_counts(spec, problems)
+    _check_sites(spec, problems)
+    _check_ttl(spec, problems)
+    _check_backend_blocks(spec, catalog, problems)
+    base_facts = _facts(spec, nodes)
+    switches = _switches(spec, catalog, base_facts, problems)
+    _check_cross_rules(spec, nodes, switches, problems)
+    from .addressing import zone_networks
+    zone_cidrs = zone_networks(spec, catalog, problems)
+    if problems:
+        raise LabConfigError(problems, source)
+    return CheckedSpec(spec=spec, nodes=nodes, switches=switches, facts={**base_facts, **switches},
+                       zone_cidrs={k: str(v) for k, v in zone_cidrs.items()})
+
+
+# ---- pydantic errors, rephrased with the field path and the allowed values ----------------------
+def _pydantic_problems(exc: ValidationError, model: type[BaseModel]) -> list[Problem]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = [str(p) for p in err["loc"]]
+        path = ".".join([ROOT, *loc])
+        if err["type"] == "extra_forbidden":
+            parent = _model_at(model, loc[:-1])
+            allowed = ", ".join(parent.model_fields) if parent else "see README"
+            problems.append(Problem(path, f"unknown setting; allowed here: {allowed}"))
+        elif err["type"] == "missing":
+            problems.append(Problem(path, "required setting is missing"))
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(Problem(path, f"{msg} (got {_show(err.get('input'))})"))
+    return problems
+
+
+def _model_at(model: type[BaseModel], loc: list[str]) -> Optional[type[BaseModel]]:
+    current: Any = model
+    for part in loc:
+        info = current.model_fields.get(part) if isinstance(current, type) and issubclass(current, BaseModel) else None
+        if info is None:
+            return None
+        current = _unwrap(info.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    for arg in getattr(annotation, "__args__", ()) or ():
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return annotation
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _kind(value: Any) -> str:
+    return type(value).__name__
+
+
+# ---- meaning -------------------------------------------------------------------------------
+def _node_counts(spec: LabSpec, problems: list[Problem]) -> dict[str, int]:
+    counts = {}
+    for kind in NODE_KINDS:
+        default, fixed = LAYOUT_NODES[spec.layout][kind]
+        given = getattr(spec.nodes, kind)
+        path = f"{ROOT}.nodes.{kind}"
+        if given is None:
+            counts[kind] = default
+            continue
+        if fixed and given != default:
+            problems.append(Problem(path, f"layout {spec.layout!r} has exactly {default} {kind} node(s); "
+                                          f"use layout 'ha' for more (got {given})"))
+        elif not 1 <= given <= MAX_NODES:
+            problems.append(Problem(path, f"must be between 1 and {MAX_NODES} (got {given})"))
+        counts[kind] = given
+    if spec.layout == "ha" and counts["api"] < MIN_HA_API and spec.nodes.api is not None and spec.nodes.api >= 1:
+        problems.append(Problem(f"{ROOT}.nodes.api", f"layout 'ha' needs at least {MIN_HA_API} API nodes; "
+                                                     f"use layout 'distributed' for one (got {counts['api']})"))
+    if spec.colocate.ui_with_api and spec.layout == "ha":
+        if spec.nodes.api is not None and spec.nodes.api != counts["ui"]:
+            problems.append(Problem(f"{ROOT}.nodes.api", f"with colocate.ui_with_api every UI node is an API node, "
+                                                         f"so nodes.api must equal nodes.ui ({counts['ui']}) or be unset (got {spec.nodes.api})"))
+        counts["api"] = counts["ui"]
+    return counts
+
+
+def _check_sites(spec: LabSpec, problems: list[Problem]) -> None:
+    if not spec.datacenters:
+        problems.append(Problem(f"{ROOT}.datacenters", "needs at least one datacenter (each gets RS, BPM and NFS) (got [])"))
+    if spec.layout == "monolithic" and len(spec.datacenters) > 1:
+        problems.append(Problem(f"{ROOT}.datacenters", f"layout 'monolithic' has exactly one datacenter on its server "
+                                                       f"(got {len(spec.datacenters)}: {', '.join(spec.datacenters)})"))
+    for field_name in ("datacenters", "regions"):
+        names = getattr(spec, field_name)
+        if len(names) > MAX_SITES:
+            problems.append(Problem(f"{ROOT}.{field_name}", f"at most {MAX_SITES} (got {len(names)})"))
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            problems.append(Problem(f"{ROOT}.{field_name}", f"duplicate name(s): {', '.join(dupes)}"))
+    clash = sorted(set(spec.datacenters) & set(spec.regions))
+    if clash:
+        problems.append(Problem(f"{ROOT}.regions", f"name(s) also used by a datacenter: {', '.join(clash)}"))
+
+
+def _check_ttl(spec: LabSpec, problems: list[Problem]) -> None:
+    try:
+        parse_ttl(spec.ttl)
+    except ValueError as exc:
+        problems.append(Problem(f"{ROOT}.ttl", str(exc)))
+
+
+def _check_backend_blocks(spec: LabSpec, catalog: Catalog, problems: list[Problem]) -> None:
+    other = "aws" if spec.backend == "docker" else "docker"
+    if getattr(spec, other) is not None:
+        problems.append(Problem(f"{ROOT}.{other}", f"settings for backend {other!r} but backend is {spec.backend!r}"))
+    roles = {r.name for r in catalog.internal_roles}
+    for block, mapping in (("docker.images", spec.docker_settings.images), ("aws.instance_types", spec.aws_settings.instance_types)):
+        for role in mapping:
+            if role not in roles:
+                problems.append(Problem(f"{ROOT}.{block}.{role}", f"unknown role; valid roles: {', '.join(sorted(roles))}"))
+
+
+def _facts(spec: LabSpec, nodes: Mapping[str, int]) -> dict[str, Any]:
+    facts: dict[str, Any] = {"layout": spec.layout, "version": spec.version,
+                             "datacenters": len(spec.datacenters), "regions": len(spec.regions)}
+    for kind, count in nodes.items():
+        facts[f"{kind}_nodes"] = count
+        facts[f"{kind}_cluster"] = count > 1
+    facts.update(spec.colocate.model_dump())
+    return facts
+
+
+def _switches(spec: LabSpec, catalog: Catalog, facts: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    known = {s.name: s for s in catalog.switches}
+    for name, value in spec.switches.items():
+        path = f"{ROOT}.switches.{name}"
+        sw = known.get(name)
+        if sw is None:
+            problems.append(Problem(path, f"unknown switch; valid switches: {', '.join(sorted(known))}"))
+        elif sw.type == "bool" and not isinstance(value, bool):
+            problems.append(Problem(path, f"must be true or false (got {_show(value)})"))
+        elif sw.type == "int" and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535):
+            problems.append(Problem(path, f"must be a port number 1-65535 (got {_show(value)})"))
+        elif sw.type == "enum" and value not in sw.allowed:
+            problems.append(Problem(path, f"must be one of {', '.join(sw.allowed)} (got {_show(value)})"))
+    for sw in catalog.switches:
+        if sw.name in spec.switches:
+            values[sw.name] = spec.switches[sw.name]
+        elif sw.default_is_expression:
+            values[sw.name] = bool(expr.evaluate(str(sw.default), facts))
+        else:
+            values[sw.name] = sw.default
+    return values
+
+
+def _check_cross_rules(spec: LabSpec, nodes: Mapping[str, int], switches: Mapping[str, Any], problems: list[Problem]) -> None:
+    if nodes["api"] > 1 and switches.get("zookeeper") is False:
+        problems.append(Problem(f"{ROOT}.switches.zookeeper", f"must be true with more than one API node (nodes.api = {nodes['api']}): "
+                                                              "'any API clustered setup REQUIRES ZooKeeper' (S9, S10)"))
+    if switches.get("m") and expr.version_key(spec.version) >= (6, 2):
+        problems.append(Problem(f"{ROOT}.switches.m", f"M (outbound API) was removed in 6.2; cannot be true with version {spec.version}"))
+    if switches.get("novnc") and expr.version_key(spec.version) >= (6, 0):
+        problems.append(Problem(f"{ROOT}.switches.novnc", f"noVNC/websockify ends with 5.x (replaced by Guacamole); cannot be true with version {spec.version}"))
