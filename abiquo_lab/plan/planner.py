@@ -22,6 +22,8 @@ def build_plan(checked: CheckedSpec, catalog: Optional[Catalog] = None) -> Plan:
     vips = _vips(catalog, facts, drafts, zones)
     flows = _flows(catalog, facts, drafts, vips)
     hosts = _addressed_hosts(drafts, flows, vips, zones, catalog)
+    used = {zone for h in hosts for zone in h.interfaces} | {v["zone"] for v in vips.values()}
+    zones = [z for z in zones if z.name in used]          # carving stays stable; unused networks are not built
     vip_models = [Vip(name=v["name"], role=v["role"], zone=v["zone"], address=v["address"], members=v["members"]) for v in vips.values()]
     return Plan(lab=checked.name, backend=checked.spec.backend, layout=checked.spec.layout, version=checked.spec.version,
                 owner=checked.spec.owner, switches=dict(checked.switches), zones=zones, hosts=hosts, vips=vip_models, flows=flows)

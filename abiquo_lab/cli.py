@@ -1,0 +1,147 @@
+"""labctl: thin commands over the catalog -> spec -> plan pipeline (and, later stages, preview/verify/check)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from . import graph, report, views
+from .catalog import CatalogError, UnknownNameError, default_catalog
+from .plan import build_plan
+from .spec import LabConfigError, load_stack, stack_names
+from .spec.load import STACKS_DIR
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _plan(args):
+    return build_plan(load_stack(args.stack, stacks_dir=args.stacks_dir))
+
+
+def cmd_matrix(args) -> int:
+    if args.catalog:
+        rows, columns = views.catalog_rows(default_catalog()), views.CATALOG_COLUMNS
+    else:
+        plan = _plan(args)
+        rows = [r for r in views.flow_rows(plan) if args.local or r["kind"] != "local"]
+        columns = views.FLOW_COLUMNS
+    sys.stdout.write(report.render(rows, columns, args.format))
+    return EXIT_OK
+
+
+def cmd_graph(args) -> int:
+    plan = _plan(args)
+    if args.format == "mermaid":
+        sys.stdout.write(graph.mermaid(plan, args.level))
+    elif args.format == "dot":
+        sys.stdout.write(graph.dot(plan, args.level))
+    else:
+        data = graph.picture(plan, args.format, args.level)
+        if args.output:
+            Path(args.output).write_bytes(data)
+            print(f"wrote {args.output}")
+        else:
+            sys.stdout.buffer.write(data)
+    return EXIT_OK
+
+
+def cmd_explain(args) -> int:
+    catalog = default_catalog()
+    plan = _plan(args) if args.stack else None
+    sys.stdout.write(views.explain(catalog, catalog.connection(args.id), plan))
+    return EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    stacks = stack_names(args.stacks_dir) if args.all else [args.stack]
+    failed = 0
+    for stack in stacks:
+        try:
+            plan = build_plan(load_stack(stack, stacks_dir=args.stacks_dir))
+        except LabConfigError as exc:
+            failed += 1
+            print(f"{stack}: {exc}", file=sys.stderr)
+            continue
+        print(f"{stack}: ok — lab {plan.lab!r}, {plan.layout} on {plan.backend}, {len(plan.hosts)} hosts, "
+              f"{len(plan.zones)} zone networks, {len(plan.network_flows)} network flows")
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def cmd_roles(args) -> int:
+    catalog = default_catalog()
+    rows = [{"role": r.name, "aliases": r.aliases, "scope": r.scope or "outside", "zone": r.zone, "public": r.public,
+             "enabled_when": r.enabled_when or ("always" if not r.external else "-"),
+             "listens": [p for s in r.services for p in s.ports], "title": r.title} for r in catalog.roles]
+    if args.name:
+        role = catalog.role(args.name)
+        rows = [r for r in rows if r["role"] == role.name]
+    sys.stdout.write(report.render(rows, ["role", "aliases", "scope", "zone", "public", "enabled_when", "listens", "title"], args.format))
+    return EXIT_OK
+
+
+def cmd_switches(args) -> int:
+    rows = [{"switch": s.name, "type": s.type, "default": s.default, "allowed": s.allowed or "",
+             "question": s.question, "description": s.description} for s in default_catalog().switches]
+    sys.stdout.write(report.render(rows, ["switch", "type", "default", "allowed", "question", "description"], args.format))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labctl", description="Abiquo lab clusters from the documented connection matrix")
+    parser.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help="folder of Pulumi.<stack>.yaml files (default: stacks/)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func: Callable, help_text: str, stack: Optional[str] = "required") -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if stack == "required":
+            p.add_argument("--stack", "-s", required=True, help="stack name (stacks/Pulumi.<stack>.yaml)")
+        elif stack == "optional":
+            p.add_argument("--stack", "-s", help="stack name (stacks/Pulumi.<stack>.yaml)")
+        p.set_defaults(func=func)
+        return p
+
+    p = command("matrix", cmd_matrix, "the concrete flows of a stack (or, with --catalog, the catalog rows)", stack="optional")
+    p.add_argument("--format", "-f", choices=report.FORMATS, default="table")
+    p.add_argument("--catalog", action="store_true", help="print the catalog's rows instead of a stack's flows")
+    p.add_argument("--local", action="store_true", help="include same-host (local) flows")
+    p = command("graph", cmd_graph, "the topology of a stack as Mermaid, DOT, or an SVG/PNG picture (Graphviz)")
+    p.add_argument("--format", "-f", choices=graph.GRAPH_FORMATS, default="mermaid")
+    p.add_argument("--level", choices=("kind", "host"), default="kind", help="one node per host kind (default) or per host")
+    p.add_argument("--output", "-o", help="file for svg/png output")
+    p = command("explain", cmd_explain, "a catalog row with its evidence and sources (and its flows in a stack)", stack="optional")
+    p.add_argument("id", help="row id, e.g. A13")
+    p = command("validate", cmd_validate, "check a stack's lab config and plan it", stack="optional")
+    p.add_argument("--all", action="store_true", help="every stack in the stacks folder")
+    p = command("roles", cmd_roles, "the role registry (names, aliases, ports)", stack=None)
+    p.add_argument("name", nargs="?", help="one role, by name or alias")
+    p.add_argument("--format", "-f", choices=report.FORMATS, default="table")
+    p = command("switches", cmd_switches, "the named switches (open questions) and their defaults", stack=None)
+    p.add_argument("--format", "-f", choices=report.FORMATS, default="table")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "matrix" and not args.catalog and not args.stack:
+        parser.error("matrix needs --stack S (or --catalog)")
+    if args.command == "validate" and not args.all and not args.stack:
+        parser.error("validate needs --stack S or --all")
+    try:
+        return args.func(args)
+    except (LabConfigError, CatalogError) as exc:
+        print(f"labctl: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UnknownNameError as exc:
+        print(f"labctl: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RuntimeError as exc:
+        print(f"labctl: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

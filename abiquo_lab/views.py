@@ -1,0 +1,95 @@
+"""Read-only views of the catalog and of a plan, shared by the CLI, the docs and the checks."""
+from __future__ import annotations
+
+from typing import Any
+
+from .catalog import Catalog
+from .catalog.model import Connection, Edge
+from .plan import Plan
+
+FLOW_COLUMNS = ["id", "from", "to", "port", "protocol", "service", "required", "kind", "evidence"]
+CATALOG_COLUMNS = ["id", "from", "to", "ports", "protocols", "required", "when", "evidence", "sources", "purpose"]
+
+
+def flow_rows(plan: Plan) -> list[dict[str, Any]]:
+    return [{"id": f.id, "from": f.src, "to": f.dst, "port": f.ports_text, "protocol": f.protocol, "service": f.service,
+             "required": f.required, "kind": _flow_kind(f), "evidence": f.evidence,
+             "from_role": f.src_role, "to_role": f.dst_role} for f in plan.flows]
+
+
+def _flow_kind(flow) -> str:
+    if flow.local:
+        return "local"
+    if flow.public:
+        return "public"
+    if flow.egress:
+        return "egress"
+    return "vip" if flow.dst_kind == "vip" else "network"
+
+
+def edge_text(edge: Edge) -> dict[str, Any]:
+    return {"from": edge.from_, "to": edge.to, "ports": ", ".join(str(p) for p in edge.ports) or "-",
+            "protocols": ", ".join(edge.protocols), "when": edge.when or "always", "placement": edge.placement,
+            "via_when": edge.via_when, "service": edge.service, "note": edge.note}
+
+
+def catalog_rows(catalog: Catalog) -> list[dict[str, Any]]:
+    rows = []
+    for row in catalog.connections:
+        base = {"id": row.id, "evidence": row.evidence_class, "sources": row.sources, "purpose": row.purpose}
+        if row.excluded:
+            rows.append({**base, "from": row.doc.from_, "to": row.doc.to, "ports": row.doc.port, "protocols": row.doc.proto,
+                         "required": None, "when": f"excluded: {row.excluded}"})
+            continue
+        for edge in row.edges:
+            rows.append({**base, **edge_text(edge), "required": row.required})
+    return rows
+
+
+def explain(catalog: Catalog, row: Connection, plan: Plan | None = None) -> str:
+    lines = [f"{row.id}  {row.purpose}", "",
+             "The spec says:",
+             f"  from      {row.doc.from_}",
+             f"  to        {row.doc.to}",
+             f"  port      {row.doc.port}",
+             f"  protocol  {row.doc.proto}",
+             f"  req/opt   {row.doc.req_opt}",
+             f"  condition {row.doc.condition}",
+             f"  evidence  {row.evidence}  (class {row.evidence_class})", ""]
+    if row.excluded:
+        lines += [f"Not encoded: {row.excluded}", ""]
+    else:
+        lines.append(f"Encoded as ({'required' if row.required else 'optional'}):")
+        for edge in row.edges:
+            e = edge_text(edge)
+            lines.append(f"  {e['from']} -> {e['to']}  {e['ports']}/{e['protocols']}  when: {e['when']}"
+                         + (f"  placement: {e['placement']}" if e["placement"] != "any" else "")
+                         + (f"  via VIP when: {e['via_when']}" if e["via_when"] else "")
+                         + (f"  ({e['note']})" if e["note"] else ""))
+        lines.append("")
+    lines.append("Sources:")
+    lines += [f"  {key}  {catalog.sources.get(key, '(unknown source key)')}" for key in row.sources]
+    if plan is not None:
+        flows = [f for f in plan.flows if f.id == row.id]
+        lines += ["", f"In lab {plan.lab!r}: {len(flows)} flow(s)"]
+        lines += [f"  {f.src} -> {f.dst}  {f.ports_text}/{f.protocol}  {_flow_kind(f)}" for f in flows]
+    return "\n".join(lines) + "\n"
+
+
+def plan_text(plan: Plan) -> str:
+    """A stable, line-per-item text of a plan: the golden-file format, so changes read as diffs."""
+    out = [f"lab {plan.lab}: {plan.layout} on {plan.backend}, version {plan.version}, owner {plan.owner}",
+           "switches: " + ", ".join(f"{k}={v}" for k, v in sorted(plan.switches.items())), "", "zones:"]
+    out += [f"  {z.name:<12} {z.cidr:<16} {z.kind}{' ' + z.site if z.site else ''}" for z in plan.zones]
+    out += ["", "hosts:"]
+    for h in plan.hosts:
+        site = h.datacenter or h.region or "-"
+        nets = " ".join(f"{zone}={addr}" for zone, addr in h.interfaces.items())
+        out.append(f"  {h.name:<12} [{' '.join(h.roles)}] site={site} {'public ' if h.public else ''}{nets}")
+        out += [f"    route {r.path} -> {' '.join(r.targets)} :{r.port} ({r.role})" for r in h.routes]
+    out += ["", "vips:"]
+    out += [f"  {v.name:<16} {v.address:<14} {v.zone} members={' '.join(v.members)}" for v in plan.vips]
+    out += ["", "flows:"]
+    out += [f"  {f.id} {f.src} -> {f.dst} {f.ports_text}/{f.protocol} {_flow_kind(f)}{'' if f.required else ' optional'}"
+            for f in plan.flows]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,55 @@
+"""Fuzzing stack config: generated bad configs end in LabConfigError, never a traceback of another kind."""
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from abiquo_lab.plan import build_plan
+from abiquo_lab.spec import CheckedSpec, LabConfigError, check_spec
+from conftest import base_config
+
+KEYS = ["name", "backend", "layout", "version", "nodes", "colocate", "datacenters", "regions", "switches", "address_pool",
+        "zone_prefix", "subnets", "owner", "ttl", "docker", "aws", "bogus"]
+SUBKEYS = {"nodes": ["api", "ui", "datanode", "frontend", "monitoring", "x"],
+           "switches": ["zookeeper", "m", "hypervisor", "redis_port", "monitoring", "nope"],
+           "colocate": ["ui_with_api", "mysql_on_datanode", "zz"], "docker": ["images", "https_port", "publish_address"],
+           "subnets": ["core", "data", "dc-dc1", "cloud-x"]}
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-5, 70000), st.floats(allow_nan=True),
+                    st.text(max_size=12), st.sampled_from(["ha", "docker", "10.0.0.0/8", "4h", "kvm", "dc1", "", "0"]))
+VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                       st.dictionaries(st.text(max_size=6), inner, max_size=3)), max_leaves=6)
+COUNTER = {"rejected": 0, "accepted": 0}
+
+
+@st.composite
+def mutated(draw):
+    config = base_config(layout=draw(st.sampled_from(["monolithic", "distributed", "ha"])))
+    for _ in range(draw(st.integers(1, 3))):
+        key = draw(st.sampled_from(KEYS))
+        if key in SUBKEYS and draw(st.booleans()):
+            config[key] = {draw(st.sampled_from(SUBKEYS[key])): draw(VALUES)}
+        elif draw(st.booleans()):
+            config.pop(key, None)
+        else:
+            config[key] = draw(VALUES)
+    return config
+
+
+@settings(max_examples=1200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(mutated())
+def test_bad_configs_end_in_the_projects_error(config):
+    try:
+        checked = check_spec(config)
+    except LabConfigError as exc:
+        COUNTER["rejected"] += 1
+        assert exc.problems and all(p.path.startswith(("lab", "stack", "config")) for p in exc.problems)
+        return
+    COUNTER["accepted"] += 1
+    assert isinstance(checked, CheckedSpec)
+    build_plan(checked)          # a config that passes must plan
+
+
+def test_fuzzing_rejected_at_least_1000_configs():
+    # runs after the fuzz test in file order; with a narrower run (-k) there is nothing to count
+    total = COUNTER["rejected"] + COUNTER["accepted"]
+    if total == 0:
+        import pytest
+        pytest.skip("the fuzz test did not run in this session")
+    assert COUNTER["rejected"] >= 1000, COUNTER

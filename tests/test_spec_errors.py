@@ -1,0 +1,87 @@
+"""Bad lab specs end in one LabConfigError whose lines name the field and the allowed values (exact text)."""
+import pytest
+
+from abiquo_lab.spec import LabConfigError, check_spec, load_stack
+from conftest import base_config
+
+SWITCHES = ("aim_port, am_direct, api_behind, cassandra_extra_ports, collectd_metrics, dhcp, external_storage, guacamole, "
+            "http_redirect, hypervisor, internet_templates, m, maxscale_port, monitoring, novnc, rabbitmq_cluster, rabbitmq_tls, "
+            "rabbitmq_via_vip, redis_port, rs_to_server, rs_uses_zookeeper, smtp_port, smtp_relay, webmks_direct, zookeeper")
+ROLES = "api, bpm, datanode, dhcp, frontend, guacd, hypervisor, m, monitoring, mysql, nfs, prs, rs, storage, ui, websockify"
+
+CASES = {
+    "unknown layout": (base_config(layout="cluster"),
+                       ["lab.layout: Input should be 'monolithic', 'distributed' or 'ha' (got 'cluster')"]),
+    "unknown backend": (base_config(backend="k8s"), ["lab.backend: Input should be 'docker' or 'aws' (got 'k8s')"]),
+    "zero datacenters": (base_config(datacenters=[]),
+                         ["lab.datacenters: needs at least one datacenter (each gets RS, BPM and NFS) (got [])"]),
+    "API count 0": (base_config(layout="ha", nodes={"api": 0}), ["lab.nodes.api: must be between 1 and 16 (got 0)"]),
+    "one API in ha": (base_config(layout="ha", nodes={"api": 1}),
+                      ["lab.nodes.api: layout 'ha' needs at least 2 API nodes; use layout 'distributed' for one (got 1)"]),
+    "two APIs in distributed": (base_config(nodes={"api": 2}),
+                                ["lab.nodes.api: layout 'distributed' has exactly 1 api node(s); use layout 'ha' for more (got 2)"]),
+    "ZooKeeper off with 2 APIs": (base_config(layout="ha", switches={"zookeeper": False}),
+                                  ["lab.switches.zookeeper: must be true with more than one API node (nodes.api = 2): "
+                                   "'any API clustered setup REQUIRES ZooKeeper' (S9, S10)"]),
+    "unknown switch": (base_config(switches={"zookeper": True}), [f"lab.switches.zookeper: unknown switch; valid switches: {SWITCHES}"]),
+    "enum switch": (base_config(switches={"hypervisor": "xen"}), ["lab.switches.hypervisor: must be one of none, kvm, vmware (got 'xen')"]),
+    "bool switch": (base_config(switches={"monitoring": "yes"}), ["lab.switches.monitoring: must be true or false (got 'yes')"]),
+    "overlapping address pools": (base_config(subnets={"core": "10.77.0.0/24", "data": "10.77.0.128/25"}),
+                                  ["lab.subnets.data: 10.77.0.128/25 overlaps subnets.core (10.77.0.0/24)"]),
+    "subnet outside pool": (base_config(subnets={"core": "10.78.0.0/24"}),
+                            ["lab.subnets.core: 10.78.0.0/24 is outside the address pool 10.77.0.0/16"]),
+    "pool overlaps docker bridge": (base_config(address_pool="172.17.0.0/16"),
+                                    ["lab.address_pool: overlaps Docker's default bridge 172.17.0.0/16 (got 172.17.0.0/16)"]),
+    "public pool": (base_config(address_pool="8.8.0.0/16"),
+                    ["lab.address_pool: must be a private IPv4 range (10/8, 172.16/12, 192.168/16) (got 8.8.0.0/16)"]),
+    "pool too small": (base_config(address_pool="10.77.0.0/23"),
+                       ["lab.address_pool: 10.77.0.0/23 holds 2 zone networks of /24; this lab needs 5 (use a larger pool or a longer zone_prefix)"]),
+    "unknown role": (base_config(docker={"images": {"rabbit": "x"}}), [f"lab.docker.images.rabbit: unknown role; valid roles: {ROLES}"]),
+    "unknown setting": (base_config(colour="red"),
+                        ["lab.colour: unknown setting; allowed here: name, backend, layout, version, nodes, colocate, datacenters, "
+                         "regions, switches, address_pool, zone_prefix, subnets, owner, ttl, docker, aws"]),
+    "unknown node kind": (base_config(nodes={"apis": 2}), ["lab.nodes.apis: unknown setting; allowed here: frontend, ui, api, datanode, monitoring"]),
+    "bad ttl": (base_config(ttl="4 hours"), ["lab.ttl: '4 hours' is not a duration; use days/hours/minutes like '4h', '90m', '2d', '1h30m'"]),
+    "monolithic with two datacenters": (base_config(layout="monolithic", datacenters=["a", "b"]),
+                                        ["lab.datacenters: layout 'monolithic' has exactly one datacenter on its server (got 2: a, b)"]),
+    "other backend's settings": (base_config(aws={"region": "eu-west-1"}),
+                                 ["lab.aws: settings for backend 'aws' but backend is 'docker'"]),
+    "M after 6.2": (base_config(version="6.2", switches={"m": True}),
+                    ["lab.switches.m: M (outbound API) was removed in 6.2; cannot be true with version 6.2"]),
+    "not a mapping": (["x"], ["lab: must be a mapping of settings (got list)"]),
+    "missing name": ({"backend": "docker", "layout": "ha"}, ["lab.name: required setting is missing"]),
+    "several problems at once": (base_config(layout="ha", nodes={"api": 0}, datacenters=["dc1", "dc1"], version="6.2", switches={"m": True}),
+                                 ["lab.datacenters: duplicate name(s): dc1", "lab.nodes.api: must be between 1 and 16 (got 0)",
+                                  "lab.switches.m: M (outbound API) was removed in 6.2; cannot be true with version 6.2"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_spec_gives_exact_messages(case):
+    config, expected = CASES[case]
+    with pytest.raises(LabConfigError) as err:
+        check_spec(config)
+    assert [str(p) for p in err.value.problems] == expected
+    assert str(err.value).splitlines()[0] == f"invalid lab config ({len(expected)} problem{'s' if len(expected) > 1 else ''}):"
+
+
+def test_unknown_stack_lists_known_ones(tmp_path):
+    (tmp_path / "Pulumi.a.yaml").write_text("config:\n  abiquo-lab:lab: {name: a, backend: docker, layout: distributed}\n")
+    with pytest.raises(LabConfigError) as err:
+        load_stack("b", stacks_dir=tmp_path)
+    assert str(err.value.problems[0]) == f"stack: no stack file Pulumi.b.yaml in {tmp_path}; known stacks: a"
+
+
+def test_stack_without_lab_key(tmp_path):
+    (tmp_path / "Pulumi.a.yaml").write_text("config:\n  aws:region: eu-west-1\n")
+    with pytest.raises(LabConfigError) as err:
+        load_stack("a", stacks_dir=tmp_path)
+    assert str(err.value.problems[0]) == "config.abiquo-lab:lab: missing; the stack file must set the lab settings under this key"
+
+
+def test_defaults_follow_the_layout():
+    checked = check_spec(base_config(layout="ha"))
+    assert dict(checked.nodes) == {"frontend": 2, "ui": 2, "api": 2, "datanode": 3, "monitoring": 3}
+    assert checked.switches["zookeeper"] is True and checked.switches["m"] is True
+    assert check_spec(base_config(version="6.2")).switches["m"] is False
+    assert check_spec(base_config()).switches["zookeeper"] is False
