@@ -87,6 +87,13 @@ def cmd_switches(args) -> int:
     return EXIT_OK
 
 
+def cmd_docs(args) -> int:
+    from . import docs
+    for path in docs.write_all():
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labctl", description="Abiquo lab clusters from the documented connection matrix")
     parser.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help="folder of Pulumi.<stack>.yaml files (default: stacks/)")
@@ -118,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", "-f", choices=report.FORMATS, default="table")
     p = command("switches", cmd_switches, "the named switches (open questions) and their defaults", stack=None)
     p.add_argument("--format", "-f", choices=report.FORMATS, default="table")
+    command("docs", cmd_docs, "regenerate docs/connections.md and the README's topology picture from the catalog", stack=None)
     return parser
 
 
