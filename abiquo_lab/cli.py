@@ -87,6 +87,18 @@ def cmd_switches(args) -> int:
     return EXIT_OK
 
 
+def cmd_preview(args) -> int:
+    import json as _json
+    from . import preview
+    recording = preview.record_stack(args.stack, preview=True, stacks_dir=args.stacks_dir)
+    if args.json:
+        print(_json.dumps(recording.to_json(), indent=2))
+    else:
+        sys.stdout.write(preview.tree(recording))
+        print(f"{len(recording.records)} resources (preview under mocks; nothing was created)")
+    return EXIT_OK
+
+
 def cmd_docs(args) -> int:
     from . import docs
     for path in docs.write_all():
@@ -125,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", "-f", choices=report.FORMATS, default="table")
     p = command("switches", cmd_switches, "the named switches (open questions) and their defaults", stack=None)
     p.add_argument("--format", "-f", choices=report.FORMATS, default="table")
+    p = command("preview", cmd_preview, "run the Pulumi program offline under mocks and show what the stack would create")
+    p.add_argument("--json", action="store_true", help="type, name, parent, inputs, dependencies, property dependencies")
     command("docs", cmd_docs, "regenerate docs/connections.md and the README's topology picture from the catalog", stack=None)
     return parser
 

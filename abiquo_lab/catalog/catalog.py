@@ -116,6 +116,8 @@ class Catalog(Strict):
                 check_expr(f"{where}.when", host.when)
                 if host.count is not None and not host.count.isdigit() and host.count not in FACT_NAMES:
                     problems.append(f"{where}.count: {host.count!r} is neither a number nor a *_nodes fact")
+                if host.primary is not None and host.primary not in [hr.role for hr in host.host_roles()]:
+                    problems.append(f"{where}.primary: {host.primary!r} is not one of the host's roles")
                 for hr in host.host_roles():
                     if hr.role not in role_names:
                         problems.append(f"{where}.roles: unknown role {hr.role!r}; valid roles: {', '.join(sorted(role_names))}")

@@ -95,6 +95,7 @@ class HostTemplate(Strict):
     count: Optional[str] = None
     per: Optional[Literal["datacenter", "region"]] = None
     when: Optional[str] = None
+    primary: Optional[str] = None      # the role whose component creates the host (default: the first role)
     roles: list[Union[str, HostRole]]
 
     @model_validator(mode="after")

@@ -32,6 +32,7 @@ class Host(Frozen):
     name: str
     kind: str
     roles: list[str]
+    primary: str                   # the role whose component creates the host
     zone: str                      # home zone network
     datacenter: Optional[str] = None
     region: Optional[str] = None

@@ -88,7 +88,8 @@ def _draft(name: str, template: HostTemplate, roles: list[str], site: Optional[s
     region = site if template.per == "region" else None
     if datacenter is None and any(catalog.role(r).scope == "datacenter" for r in roles):
         datacenter = checked.spec.datacenters[0]      # monolithic server: its one datacenter
-    return {"name": name, "kind": template.kind, "roles": roles, "datacenter": datacenter, "region": region,
+    primary = template.primary if template.primary in roles else roles[0]
+    return {"name": name, "kind": template.kind, "roles": roles, "primary": primary, "datacenter": datacenter, "region": region,
             "zone": zone_network(template.zone, zone_kind, site),
             "public": any(catalog.role(r).public for r in roles)}
 
@@ -220,7 +221,7 @@ def _addressed_hosts(drafts: list[dict], flows: list[Flow], vips: dict[str, dict
         for zone in sorted(joins[d["name"]]):
             assign(d["name"], zone)
     routes = _routes(drafts, flows, catalog)
-    return [Host(name=d["name"], kind=d["kind"], roles=d["roles"], zone=d["zone"], datacenter=d["datacenter"],
+    return [Host(name=d["name"], kind=d["kind"], roles=d["roles"], primary=d["primary"], zone=d["zone"], datacenter=d["datacenter"],
                  region=d["region"], address=interfaces[d["name"]][d["zone"]], interfaces=interfaces[d["name"]],
                  public=d["public"], routes=routes.get(d["name"], [])) for d in drafts]
 

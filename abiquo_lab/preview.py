@@ -1,0 +1,150 @@
+"""Run the Pulumi program under mocks and record every resource: the offline preview.
+
+One recording serves `labctl preview`, the realization and AWS tests, and the policy check. Each record has
+the resource's type, name, parent, inputs (secrets masked, unknowns marked), dependencies and property
+dependencies, as the Pulumi engine would send them.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+MASK = "[secret]"
+UNKNOWN_TEXT = "[unknown]"
+
+
+@dataclass
+class Record:
+    type: str
+    name: str
+    urn: str
+    parent: Optional[str]
+    custom: bool
+    inputs: dict
+    dependencies: list[str] = field(default_factory=list)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    secret_paths: list[str] = field(default_factory=list)
+    id: Optional[str] = None
+    outputs: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"type": self.type, "name": self.name, "urn": self.urn, "parent": self.parent, "custom": self.custom,
+                "inputs": self.inputs, "dependencies": self.dependencies,
+                "property_dependencies": self.property_dependencies}
+
+
+@dataclass
+class Recording:
+    stack: str
+    preview: bool
+    records: list[Record]
+
+    def by_type(self, type_: str) -> list[Record]:
+        return [r for r in self.records if r.type == type_]
+
+    def by_urn(self) -> dict[str, Record]:
+        return {r.urn: r for r in self.records}
+
+    def children(self, urn: str) -> list[Record]:
+        return [r for r in self.records if r.parent == urn]
+
+    def to_json(self) -> dict:
+        return {"stack": self.stack, "preview": self.preview, "resources": [r.to_json() for r in self.records]}
+
+
+def _plain(value: Any, path: str, secrets: list[str]) -> Any:
+    """Wire-format values (as dicts) -> plain JSON: secrets masked and noted, unknowns marked."""
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == SECRET_SIG:
+            secrets.append(path)
+            return MASK
+        return {k: _plain(v, f"{path}.{k}" if path else k, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v, f"{path}[{i}]", secrets) for i, v in enumerate(value)]
+    if value == UNKNOWN:
+        return UNKNOWN_TEXT
+    return value
+
+
+def computed_outputs(type_: str, name: str, inputs: dict) -> dict:
+    """What providers compute that inputs do not say: without these, dependent inputs silently vanish under mocks."""
+    if type_ == "random:index/randomPassword:RandomPassword":
+        return {"result": "mock-" + name, "bcryptHash": "mock-hash"}
+    if type_.startswith("aws:"):
+        kind = type_.split(":")[-1].lower()
+        return {"arn": f"arn:aws:mock:::{kind}/{name}", "dnsName": f"{name}.mock.elb.amazonaws.com", "zoneId": "ZMOCK",
+                "availabilityZone": inputs.get("availabilityZone", "eu-west-1a")}
+    return {}
+
+
+def record_program(stack: str, lab_config: dict, program: Callable[[], None], preview: bool = True,
+                   project: str = "abiquo-lab", outputs: Optional[Callable[[str, str, dict], dict]] = computed_outputs) -> Recording:
+    """Run `program` under Pulumi mocks with the stack's lab config; return what it registered."""
+    import pulumi
+    from google.protobuf import json_format
+    from pulumi.runtime import mocks, settings
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    records: list[Record] = []
+    counter = {"n": 0}
+
+    class Mocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+            counter["n"] += 1
+            state = dict(args.inputs)
+            if outputs is not None:
+                state.update(outputs(args.typ, args.name, args.inputs))
+            return (None if preview else f"{args.name}-id-{counter['n']}"), state
+
+        def call(self, args: pulumi.runtime.MockCallArgs):
+            return {}, None
+
+    class RecordingMonitor(mocks.MockMonitor):
+        def RegisterResource(self, request):
+            response = super().RegisterResource(request)
+            if request.type != "pulumi:pulumi:Stack":
+                raw = json_format.MessageToDict(request.object, preserving_proto_field_name=True) if request.object else {}
+                secret_paths: list[str] = []
+                inputs = _plain(raw, "", secret_paths)
+                records.append(Record(
+                    type=request.type, name=request.name, urn=response.urn, parent=request.parent or None,
+                    custom=request.custom, inputs=inputs, dependencies=list(request.dependencies),
+                    property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+                    secret_paths=secret_paths, id=response.id or None))
+            return response
+
+    settings.ROOT.set(None)                      # a fresh stack per recording
+    pulumi.runtime.set_mocks(Mocks(), project=project, stack=stack, preview=preview, monitor=RecordingMonitor(Mocks()))
+    pulumi.runtime.set_all_config({f"{project}:lab": json.dumps(lab_config)})
+    settings.SETTINGS.rpc_manager.clear() if hasattr(settings.SETTINGS, "rpc_manager") else None
+    _sync_await(run_pulumi_func(program))
+    return Recording(stack=stack, preview=preview, records=records)
+
+
+def record_stack(stack: str, preview: bool = True, stacks_dir=None, outputs=computed_outputs) -> Recording:
+    from components.program import main
+    from .spec import read_stack_config
+    from .spec.load import STACKS_DIR
+    config = read_stack_config(stack, stacks_dir or STACKS_DIR)
+    return record_program(stack, config, main, preview=preview, outputs=outputs)
+
+
+def tree(recording: Recording) -> str:
+    children: dict[Optional[str], list[Record]] = {}
+    urns = {r.urn for r in recording.records}
+    for r in recording.records:
+        children.setdefault(r.parent if r.parent in urns else None, []).append(r)
+    lines: list[str] = []
+
+    def walk(parent: Optional[str], depth: int) -> None:
+        for r in children.get(parent, []):
+            lines.append(f"{'  ' * depth}{r.type}  {r.name}")
+            walk(r.urn, depth + 1)
+    walk(None, 0)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,156 @@
+"""The Docker renderer: one network per zone, the node image, and one container per host of the plan.
+
+Every container enforces a default-deny inbound allowlist (nftables in its entrypoint, NET_ADMIN only) derived
+from the plan, shows the same allowlist as a label, runs with an init process, and is healthy only when its
+services accept connections. Every object carries the lab's labels.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_random as random
+
+from abiquo_lab.plan import AllowEntry, Host, Plan, allowlist
+
+from . import labels
+
+IMAGES_DIR = Path(__file__).resolve().parents[1] / "images"
+NODE_IMAGE_DIR = IMAGES_DIR / "node"
+BASE_CAPABILITIES = ["NET_ADMIN"]              # nftables allowlist at start; nothing else beyond Docker's defaults
+ROLE_CAPABILITIES = {"nfs": ["DAC_READ_SEARCH", "SYS_ADMIN"]}   # nfs-ganesha (userspace NFS)
+ROLE_TMPFS = {"nfs": {"/export": "rw,size=64m,mode=1777"}}     # the export must not be on overlayfs
+PUBLIC_PORTS = {443: "https_port", 80: "http_port"}
+
+
+def allow_rules(entries: list[AllowEntry]) -> list[list[str]]:
+    """The allowlist as compact rows [protocol, source, port, ids]: read by the entrypoint and by policies."""
+    rows = []
+    for e in entries:
+        port = "-" if e.port is None else (str(e.port) if e.port_end in (None, e.port) else f"{e.port}-{e.port_end}")
+        rows.append([e.protocol, e.source, port, ",".join(e.ids)])
+    return rows
+
+
+def listen_ports(plan: Plan, host: Host) -> list[str]:
+    """Ports the host serves: every flow that ends on it or on a VIP it carries, local flows included."""
+    vips = {v.name for v in plan.vips if host.name in v.members}
+    ports = set()
+    for f in plan.flows:
+        if (f.dst == host.name or f.dst in vips) and f.port is not None:
+            span = str(f.port) if f.port_end in (None, f.port) else f"{f.port}-{f.port_end}"
+            ports.add((f.protocol, f.port, span))
+    return [f"{proto}/{span}" for proto, _, span in sorted(ports)]
+
+
+class DockerBackend:
+    def __init__(self, name: str, args: Any, opts: pulumi.ResourceOptions):
+        self.name, self.args, self.plan, self.opts = name, args, args.plan, opts
+        self.settings = args.spec.spec.docker_settings
+        self.base_labels = _labels_of(args)
+        self.networks = {z.name: self._network(z) for z in self.plan.zones}
+        self.image = self._image()
+        self.db_password = random.RandomPassword(f"{name}-db-password", length=24, special=False, opts=self.opts)
+        self._public_index = 0
+        self._endpoints: dict[str, str] = {}
+
+    # ---- shared objects -------------------------------------------------------------------------
+    def _network(self, zone) -> docker.Network:
+        return docker.Network(
+            f"{self.name}-net-{zone.name}",
+            name=f"{self.plan.lab}-{zone.name}",
+            driver="bridge",
+            internal=zone.zone != "frontend",          # only the frontend network reaches the host's published ports
+            ipam_configs=[docker.NetworkIpamConfigArgs(subnet=zone.cidr, gateway=_gateway(zone.cidr))],
+            labels=_label_args(docker.NetworkLabelArgs, {**self.base_labels, labels.ZONE: zone.name}),
+            opts=self.opts)
+
+    def _image(self) -> docker.Image:
+        return docker.Image(
+            f"{self.name}-node-image",
+            image_name=f"abiquo-lab-node:{self.plan.lab}",
+            build=docker.DockerBuildArgs(
+                context=str(NODE_IMAGE_DIR), dockerfile=str(NODE_IMAGE_DIR / "Dockerfile"),
+                builder_version=docker.BuilderVersion.BUILDER_V1,
+                args={"BASE_IMAGE": self.settings.base_image, "LAB": self.plan.lab}),
+            skip_push=True, opts=self.opts)
+
+    # ---- one host ------------------------------------------------------------------------------
+    def host(self, resource_name: str, host: Host, opts: pulumi.ResourceOptions) -> docker.Container:
+        rules = allow_rules(allowlist(self.plan, host.name))
+        host_labels = {**self.base_labels, labels.ROLE: host.primary, labels.ROLES: " ".join(host.roles),
+                       labels.HOST: host.name, labels.ZONE: host.zone, labels.DATACENTER: host.datacenter or "",
+                       labels.ALLOWLIST: json.dumps(rules, separators=(",", ":"))}
+        image = self.settings.images.get(host.primary) or self.image.image_name
+        container = docker.Container(
+            resource_name,
+            name=f"{self.plan.lab}-{host.name}",
+            hostname=host.name,
+            image=image,
+            init=True,
+            restart="unless-stopped",
+            destroy_grace_seconds=2,
+            capabilities=docker.ContainerCapabilitiesArgs(adds=self._capabilities(host)),
+            tmpfs=self._tmpfs(host),
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(
+                name=self.networks[zone].name, ipv4_address=address, aliases=self._aliases(host, zone))
+                for zone, address in host.interfaces.items()],
+            ports=self._published(host),
+            envs=[f"LAB_HOST={host.name}", f"LAB_ROLES={' '.join(host.roles)}",
+                  f"LAB_ALLOW={json.dumps(rules, separators=(',', ':'))}",
+                  f"LAB_LISTEN={' '.join(listen_ports(self.plan, host))}",
+                  pulumi.Output.secret(pulumi.Output.concat("LAB_DB_PASSWORD=", self.db_password.result))],  # secret end to end
+            labels=_label_args(docker.ContainerLabelArgs, host_labels),
+            healthcheck=docker.ContainerHealthcheckArgs(tests=["CMD", "/usr/local/bin/lab-health"], interval="2s",
+                                                        timeout="5s", retries=90, start_period="2s"),
+            wait=True, wait_timeout=300,
+            opts=opts)
+        return container
+
+    def _capabilities(self, host: Host) -> list[str]:
+        extra = [cap for role in host.roles for cap in ROLE_CAPABILITIES.get(role, [])]
+        return sorted(set(BASE_CAPABILITIES + extra))
+
+    def _tmpfs(self, host: Host) -> Optional[dict[str, str]]:
+        mounts = {path: opt for role in host.roles for path, opt in ROLE_TMPFS.get(role, {}).items()}
+        return mounts or None
+
+    def _aliases(self, host: Host, zone: str) -> list[str]:
+        return [host.name] + [v.name for v in self.plan.vips if host.name in v.members and v.zone == zone]
+
+    def _published(self, host: Host) -> Optional[list[docker.ContainerPortArgs]]:
+        if not host.public or "frontend" not in host.roles:
+            return None
+        index, self._public_index = self._public_index, self._public_index + 1
+        ports = []
+        for internal, setting in PUBLIC_PORTS.items():
+            if any(f.public and f.dst in (host.name, *self._vips_of(host)) and f.port == internal for f in self.plan.flows):
+                external = getattr(self.settings, setting) + index
+                ports.append(docker.ContainerPortArgs(internal=internal, external=external, ip=self.settings.publish_address,
+                                                      protocol="tcp"))
+                if internal == 443:
+                    self._endpoints[host.name] = f"https://{self.settings.publish_address}:{external}"
+        return ports or None
+
+    def _vips_of(self, host: Host) -> list[str]:
+        return [v.name for v in self.plan.vips if host.name in v.members]
+
+    def endpoints(self) -> dict[str, str]:
+        return dict(self._endpoints)
+
+
+def _labels_of(args: Any) -> dict[str, str]:
+    from .lab import lab_labels
+    return lab_labels(args)
+
+
+def _label_args(cls, mapping: dict[str, str]) -> list:
+    return [cls(label=k, value=v) for k, v in sorted(mapping.items())]
+
+
+def _gateway(cidr: str) -> str:
+    import ipaddress
+    return str(ipaddress.ip_network(cidr).network_address + 1)

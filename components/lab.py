@@ -1,0 +1,54 @@
+"""The top-level Lab component: picks the backend renderer and creates one component per role of the plan."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+
+from abiquo_lab.plan import Plan
+from abiquo_lab.spec import CheckedSpec
+
+from . import labels
+from .roles import ROLE_COMPONENTS, RoleArgs
+
+
+@dataclass(frozen=True)
+class LabArgs:
+    plan: Plan
+    spec: CheckedSpec
+    stack: str
+    expires_at: str = "unset"
+
+
+def lab_labels(args: LabArgs) -> dict[str, str]:
+    return {labels.MANAGED: "true", labels.LAB: args.plan.lab, labels.STACK: args.stack, labels.OWNER: args.plan.owner,
+            labels.EXPIRES_AT: args.expires_at, labels.TTL: args.spec.spec.ttl}
+
+
+class Lab(pulumi.ComponentResource):
+    """One Abiquo lab: its zone networks and a component per server role (type abiquo:lab:Lab)."""
+
+    def __init__(self, name: str, args: LabArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("abiquo:lab:Lab", name, None, opts)
+        plan = args.plan
+        backend = _backend(plan.backend)(f"{name}", args, pulumi.ResourceOptions(parent=self))
+        self.roles = {}
+        for role in plan.roles:
+            cls = ROLE_COMPONENTS.get(role)
+            if cls is None:
+                continue
+            role_args = RoleArgs(role=role, plan=plan, hosts=[h for h in plan.hosts if h.primary == role],
+                                 runs_on=plan.hosts_with(role), backend=backend)
+            self.roles[role] = cls(f"{name}-{role}", role_args, pulumi.ResourceOptions(parent=self))
+        self.host_addresses = {h.name: h.address for h in plan.hosts}
+        self.endpoints = backend.endpoints()
+        self.register_outputs({"hosts": self.host_addresses, "endpoints": self.endpoints})
+
+
+def _backend(kind: str):
+    if kind == "docker":
+        from .docker_backend import DockerBackend
+        return DockerBackend
+    from .aws_backend import AwsBackend
+    return AwsBackend

@@ -1,0 +1,18 @@
+"""Label keys: the single truth of which lab owns a Docker object (and the tag keys on AWS).
+
+Teardown, inspection and the reaper work from these labels alone, without the stack file.
+"""
+PREFIX = "abiquo-lab"
+LAB = f"{PREFIX}.lab"
+STACK = f"{PREFIX}.stack"
+ROLE = f"{PREFIX}.role"
+ROLES = f"{PREFIX}.roles"
+HOST = f"{PREFIX}.host"
+ZONE = f"{PREFIX}.zone"
+DATACENTER = f"{PREFIX}.datacenter"
+OWNER = f"{PREFIX}.owner"
+EXPIRES_AT = f"{PREFIX}.expires-at"
+TTL = f"{PREFIX}.ttl"
+ALLOWLIST = f"{PREFIX}.allowlist"
+MANAGED = f"{PREFIX}.managed"
+LIFECYCLE = (LAB, OWNER, EXPIRES_AT)

@@ -1,0 +1,49 @@
+"""One ComponentResource per server role, made from the catalog: a role is data first, code only where it must be.
+
+Each role component owns the hosts whose primary role it is and hands the backend-specific part (containers or
+instances) to the backend renderer. Type tokens are `abiquo:lab:<Component>` with the component name from the
+catalog (ApiServer, Datanode, RemoteServices, ...).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+
+from abiquo_lab.catalog import default_catalog
+from abiquo_lab.plan import Host, Plan
+
+
+@dataclass(frozen=True)
+class RoleArgs:
+    """Typed arguments of a role component."""
+    role: str
+    plan: Plan
+    hosts: list[Host]              # hosts whose primary role this is (the component creates them)
+    runs_on: list[Host]            # every host carrying the role (co-located ones too)
+    backend: Any                   # the renderer: DockerBackend or AwsBackend
+
+
+class RoleComponent(pulumi.ComponentResource):
+    TYPE = "abiquo:lab:Role"
+
+    def __init__(self, name: str, args: RoleArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(self.TYPE, name, None, opts)
+        self.role = args.role
+        child = pulumi.ResourceOptions(parent=self)
+        self.nodes = {host.name: args.backend.host(f"{name}-{host.name}", host, child) for host in args.hosts}
+        self.addresses = {h.name: h.address for h in args.runs_on}
+        self.register_outputs({"role": args.role, "addresses": self.addresses,
+                               "nodes": sorted(self.nodes)})
+
+
+def _component_class(component: str) -> type[RoleComponent]:
+    return type(component, (RoleComponent,), {"TYPE": f"abiquo:lab:{component}", "__module__": __name__,
+                                              "__doc__": f"The {component} role (type abiquo:lab:{component})."})
+
+
+ROLE_COMPONENTS: dict[str, type[RoleComponent]] = {
+    role.name: _component_class(role.component) for role in default_catalog().internal_roles if role.component
+}
+globals().update({cls.__name__: cls for cls in ROLE_COMPONENTS.values()})
