@@ -23,3 +23,27 @@ def base_config(**overrides):
               "address_pool": "10.77.0.0/16"}
     config.update(overrides)
     return config
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    """A Docker engine client. Missing engine: a failure when LAB_REQUIRE_DOCKER=1 (CI), else a skip."""
+    import docker
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any reason the engine is unreachable
+        if os.environ.get("LAB_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"Docker engine required (LAB_REQUIRE_DOCKER=1) but unreachable: {exc}")
+        pytest.skip(f"no Docker engine: {exc}")
+    return client
+
+
+@pytest.fixture(scope="session")
+def node_image(docker_client):
+    """The project's node image, built from images/node on the local base image (classic builder)."""
+    tag = "abiquo-lab-node:test"
+    docker_client.images.build(path=str(ROOT / "images" / "node"), tag=tag, rm=True,
+                               buildargs={"BASE_IMAGE": os.environ.get("BASE_IMAGE", "debian:bookworm-slim"), "LAB": "test"},
+                               labels={"abiquo-lab.managed": "true", "abiquo-lab.lab": "test"})
+    return tag

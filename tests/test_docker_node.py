@@ -1,0 +1,82 @@
+"""The node image on a real Docker engine: the nftables allowlist admits exactly the planned source and port,
+real services answer (Redis PING, MariaDB SELECT 1), the role agent covers the rest, and health tracks readiness.
+Only containers and networks this test creates are probed; everything is removed by label afterwards."""
+import json
+import uuid
+
+import pytest
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+LABEL = "abiquo-lab.test-run"
+
+
+@pytest.fixture(scope="module")
+def lab(docker_client, node_image):
+    run = uuid.uuid4().hex[:8]
+    labels = {"abiquo-lab.managed": "true", "abiquo-lab.lab": f"t{run}", LABEL: run}
+    ipam = {"Config": [{"Subnet": "10.250.7.0/24", "Gateway": "10.250.7.1"}]}
+    import docker
+    net = docker_client.networks.create(f"t{run}-net", internal=True, labels=labels,
+                                        ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet="10.250.7.0/24", gateway="10.250.7.1")]))
+    allow = [["tcp", "10.250.7.11", "8009", "A18"], ["tcp", "10.250.7.11", "6379", "A14"],
+             ["tcp", "10.250.7.11", "3306", "A12"]]
+
+    def start(name, ip, roles, allow_rows, listen):
+        container = docker_client.containers.create(
+            node_image, name=f"t{run}-{name}", hostname=name, labels=labels, init=True, cap_add=["NET_ADMIN"],
+            environment={"LAB_HOST": name, "LAB_ROLES": roles, "LAB_ALLOW": json.dumps(allow_rows), "LAB_LISTEN": listen,
+                         "LAB_DB_PASSWORD": "test-pw"},
+            healthcheck={"test": ["CMD", "/usr/local/bin/lab-health"], "interval": 1_000_000_000, "retries": 120},
+            network=net.name)
+        net.disconnect(container)
+        net.connect(container, ipv4_address=ip)
+        container.start()
+        return container
+
+    try:
+        server = start("server", "10.250.7.10", "api datanode mysql", allow, "tcp/8009 tcp/8010 tcp/6379 tcp/3306")
+        allowed = start("client", "10.250.7.11", "rs", [], "")
+        other = start("other", "10.250.7.12", "rs", [], "")
+        yield {"server": server, "allowed": allowed, "other": other}
+    finally:
+        for c in docker_client.containers.list(all=True, filters={"label": f"{LABEL}={run}"}):
+            c.remove(force=True)
+        for n in docker_client.networks.list(filters={"label": f"{LABEL}={run}"}):
+            n.remove()
+        assert not docker_client.containers.list(all=True, filters={"label": f"{LABEL}={run}"})
+
+
+def _wait_healthy(container, seconds=120):
+    import time
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        container.reload()
+        if container.attrs["State"].get("Health", {}).get("Status") == "healthy":
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _connects(src, port):
+    return src.exec_run(["nc", "-z", "-w", "2", "10.250.7.10", str(port)]).exit_code == 0
+
+
+def test_node_becomes_healthy_when_its_services_answer(lab):
+    assert _wait_healthy(lab["server"]), lab["server"].logs().decode()[-2000:]
+
+
+def test_allowlist_admits_only_the_planned_source_and_port(lab):
+    assert _wait_healthy(lab["server"])
+    assert _connects(lab["allowed"], 8009)
+    assert not _connects(lab["allowed"], 8010), "8010 is served but not allowed from this source"
+    assert not _connects(lab["other"], 8009), "same port from an unplanned source must be dropped"
+
+
+def test_real_services_answer_through_the_allowlist(lab):
+    assert _wait_healthy(lab["server"])
+    ping = lab["allowed"].exec_run(["redis-cli", "-h", "10.250.7.10", "ping"])
+    assert ping.output.strip() == b"PONG"
+    select = lab["allowed"].exec_run(["mariadb", "-h", "10.250.7.10", "-uabiquo", "-ptest-pw", "-N", "-e", "SELECT 1"])
+    assert select.exit_code == 0 and select.output.strip() == b"1", select.output
+    agent = lab["allowed"].exec_run(["sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 10.250.7.10 8009"])
+    assert b"200 OK" in agent.output and b"ok server 8009" in agent.output
