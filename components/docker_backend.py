@@ -102,6 +102,7 @@ class DockerBackend:
             envs=[f"LAB_HOST={host.name}", f"LAB_ROLES={' '.join(host.roles)}",
                   f"LAB_ALLOW={json.dumps(rules, separators=(',', ':'))}",
                   f"LAB_LISTEN={' '.join(listen_ports(self.plan, host))}",
+                  f"LAB_ROUTES={json.dumps([[r.path, r.port, r.targets] for r in host.routes], separators=(',', ':'))}",
                   pulumi.Output.secret(pulumi.Output.concat("LAB_DB_PASSWORD=", self.db_password.result))],  # secret end to end
             labels=_label_args(docker.ContainerLabelArgs, host_labels),
             healthcheck=docker.ContainerHealthcheckArgs(tests=["CMD", "/usr/local/bin/lab-health"], interval="2s",

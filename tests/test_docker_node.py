@@ -80,3 +80,19 @@ def test_real_services_answer_through_the_allowlist(lab):
     assert select.exit_code == 0 and select.output.strip() == b"1", select.output
     agent = lab["allowed"].exec_run(["sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 10.250.7.10 8009"])
     assert b"200 OK" in agent.output and b"ok server 8009" in agent.output
+
+
+def test_frontend_haproxy_config_from_the_plans_routes_is_valid(docker_client, node_image):
+    from abiquo_lab.plan import build_plan
+    from abiquo_lab.spec import load_stack
+    lb = build_plan(load_stack("docker-ha")).host("lb-1")
+    routes = json.dumps([[r.path, r.port, r.targets] for r in lb.routes])
+    script = ("mkdir -p /etc/lab && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=t -keyout /tmp/k -out /tmp/c "
+              "2>/dev/null && cat /tmp/c /tmp/k > /etc/lab/frontend.pem && lab-agent --haproxy-config > /tmp/h.cfg "
+              "&& cat /tmp/h.cfg && haproxy -c -f /tmp/h.cfg")
+    out = docker_client.containers.run(node_image, entrypoint=["bash", "-c", script], environment={"LAB_ROUTES": routes},
+                                       labels={"abiquo-lab.managed": "true", LABEL: "haproxy"}, network_mode="none",
+                                       remove=True, stderr=True).decode()
+    assert "Configuration file is valid" in out
+    assert "use_backend be_api if { path_beg /api }" in out and "server api-2 api-2:8010" in out
+    assert "default_backend be_root" in out and "server ui-1 ui-1:80" in out

@@ -57,6 +57,7 @@ def test_allowlists_equal_the_plan_in_env_and_label(recorded):
         env = dict(e.split("=", 1) for e in r.inputs["envs"] if "=" in e)
         assert json.loads(env["LAB_ALLOW"]) == expected
         assert json.loads(_labels(r)[labels.ALLOWLIST]) == expected
+        assert json.loads(env["LAB_ROUTES"]) == [[x.path, x.port, x.targets] for x in plan.host(host).routes]
         sources = {row[1] for row in expected}
         if "any" in sources:   # public ingress only on the frontends' listener ports
             assert "frontend" in plan.host(host).roles
