@@ -48,6 +48,10 @@ def _groups(plan: Plan, level: str) -> dict[str, list[tuple[str, str]]]:
     return groups
 
 
+def _externals(edges) -> list[str]:
+    return sorted({n for pair in edges for n in pair if n.startswith("@")})
+
+
 def _key(name: str) -> str:
     return name.replace("@", "ext_").replace("-", "_")
 
@@ -63,9 +67,9 @@ def mermaid(plan: Plan, level: str = "kind") -> str:
         lines.append(f'  subgraph {_key("zone_" + zone)}["{zone} {zones[zone].cidr}"]')
         lines += [f'    {_key(n)}["{label}"]' for n, label in members]
         lines.append("  end")
-    externals = sorted({n for pair in _edges(plan, level) for n in pair if n.startswith("@")})
-    lines += [f'  {_key(n)}(("{n[1:].upper()}"))' for n in externals]
-    for (src, dst), labels in sorted(_edges(plan, level).items()):
+    edges = _edges(plan, level)
+    lines += [f'  {_key(n)}(("{n[1:].upper()}"))' for n in _externals(edges)]
+    for (src, dst), labels in sorted(edges.items()):
         lines.append(f'  {_key(src)} -->|"{_sorted_labels(labels)}"| {_key(dst)}')
     return "\n".join(lines) + "\n"
 
@@ -78,13 +82,10 @@ def dot(plan: Plan, level: str = "kind") -> str:
         lines.append(f'  subgraph "cluster_{zone}" {{ label="{zone} {zones[zone].cidr}"; style=rounded;')
         lines += [f'    "{n}" [label="{label}"];' for n, label in members]
         lines.append("  }")
-    for (src, dst), labels in sorted(_edges(plan, level).items()):
-        style = ', shape=ellipse' if src.startswith("@") else ""
-        if src.startswith("@"):
-            lines.append(f'  "{src}" [label="{src[1:].upper()}", shape=ellipse];')
-        if dst.startswith("@"):
-            lines.append(f'  "{dst}" [label="{dst[1:].upper()}", shape=ellipse];')
-        lines.append(f'  "{src}" -> "{dst}" [label="{_sorted_labels(labels)}"{style.replace(", shape=ellipse", "")}];')
+    edges = _edges(plan, level)
+    lines += [f'  "{n}" [label="{n[1:].upper()}", shape=ellipse];' for n in _externals(edges)]
+    for (src, dst), labels in sorted(edges.items()):
+        lines.append(f'  "{src}" -> "{dst}" [label="{_sorted_labels(labels)}"];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 

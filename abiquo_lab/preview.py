@@ -122,7 +122,7 @@ def record_program(stack: str, lab_config: dict, program: Callable[[], None], pr
     settings.ROOT.set(None)                      # a fresh stack per recording
     pulumi.runtime.set_mocks(Mocks(), project=project, stack=stack, preview=preview, monitor=RecordingMonitor(Mocks()))
     pulumi.runtime.set_all_config({f"{project}:lab": json.dumps(lab_config)})
-    settings.SETTINGS.rpc_manager.clear() if hasattr(settings.SETTINGS, "rpc_manager") else None
+    settings.SETTINGS.rpc_manager.clear()        # no outstanding RPCs from an earlier recording
     _sync_await(run_pulumi_func(program))
     return Recording(stack=stack, preview=preview, records=records)
 

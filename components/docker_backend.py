@@ -17,6 +17,7 @@ import pulumi_random as random
 from abiquo_lab.plan import AllowEntry, Host, Plan, allowlist
 
 from . import labels
+from .lab import lab_labels
 
 IMAGES_DIR = Path(__file__).resolve().parents[1] / "images"
 NODE_IMAGE_DIR = IMAGES_DIR / "node"
@@ -37,7 +38,7 @@ def allow_rules(entries: list[AllowEntry]) -> list[list[str]]:
 
 def listen_ports(plan: Plan, host: Host) -> list[str]:
     """Ports the host serves: every flow that ends on it or on a VIP it carries, local flows included."""
-    vips = {v.name for v in plan.vips if host.name in v.members}
+    vips = {v.name for v in plan.vips_of(host.name)}
     ports = set()
     for f in plan.flows:
         if (f.dst == host.name or f.dst in vips) and f.port is not None:
@@ -50,7 +51,7 @@ class DockerBackend:
     def __init__(self, name: str, args: Any, opts: pulumi.ResourceOptions):
         self.name, self.args, self.plan, self.opts = name, args, args.plan, opts
         self.settings = args.spec.spec.docker_settings
-        self.base_labels = _labels_of(args)
+        self.base_labels = lab_labels(args)
         self.networks = {z.name: self._network(z) for z in self.plan.zones}
         self.image = self._image()
         self.db_password = random.RandomPassword(f"{name}-db-password", length=24, special=False, opts=self.opts)
@@ -120,15 +121,16 @@ class DockerBackend:
         return mounts or None
 
     def _aliases(self, host: Host, zone: str) -> list[str]:
-        return [host.name] + [v.name for v in self.plan.vips if host.name in v.members and v.zone == zone]
+        return [host.name] + [v.name for v in self.plan.vips_of(host.name) if v.zone == zone]
 
     def _published(self, host: Host) -> Optional[list[docker.ContainerPortArgs]]:
         if not host.public or "frontend" not in host.roles:
             return None
         index, self._public_index = self._public_index, self._public_index + 1
         ports = []
+        targets = {host.name, *(v.name for v in self.plan.vips_of(host.name))}
         for internal, setting in PUBLIC_PORTS.items():
-            if any(f.public and f.dst in (host.name, *self._vips_of(host)) and f.port == internal for f in self.plan.flows):
+            if any(f.public and f.dst in targets and f.port == internal for f in self.plan.flows):
                 external = getattr(self.settings, setting) + index
                 ports.append(docker.ContainerPortArgs(internal=internal, external=external, ip=self.settings.publish_address,
                                                       protocol="tcp"))
@@ -136,16 +138,8 @@ class DockerBackend:
                     self._endpoints[host.name] = f"https://{self.settings.publish_address}:{external}"
         return ports or None
 
-    def _vips_of(self, host: Host) -> list[str]:
-        return [v.name for v in self.plan.vips if host.name in v.members]
-
     def endpoints(self) -> dict[str, str]:
         return dict(self._endpoints)
-
-
-def _labels_of(args: Any) -> dict[str, str]:
-    from .lab import lab_labels
-    return lab_labels(args)
 
 
 def _label_args(cls, mapping: dict[str, str]) -> list:

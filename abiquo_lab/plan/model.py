@@ -109,6 +109,10 @@ class Plan(Frozen):
     def vip(self, name: str) -> Optional[Vip]:
         return next((v for v in self.vips if v.name == name), None)
 
+    def vips_of(self, host_name: str) -> list[Vip]:
+        """The virtual addresses a host is a member of."""
+        return [v for v in self.vips if host_name in v.members]
+
     def hosts_with(self, role: str) -> list[Host]:
         return [h for h in self.hosts if role in h.roles]
 

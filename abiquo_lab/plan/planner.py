@@ -249,7 +249,7 @@ def _routes(drafts: list[dict], flows: list[Flow], catalog: Catalog) -> dict[str
 def allowlist(plan: Plan, host_name: str) -> list[AllowEntry]:
     """The inbound allowlist of one host: every network flow that ends on it (or on a VIP it is a member of)."""
     host = plan.host(host_name)
-    vips = {v.name for v in plan.vips if host_name in v.members}
+    vips = {v.name for v in plan.vips_of(host_name)}
     hosts = {h.name: h for h in plan.hosts}
     grouped: dict[tuple, list[str]] = defaultdict(list)
     for flow in plan.flows:

@@ -1,13 +1,13 @@
 """From raw stack config to a checked request: every problem collected, each with its field path."""
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
 
 from pydantic import BaseModel, ValidationError
 
 from ..catalog import NODE_KINDS, Catalog, default_catalog, expr
+from .addressing import zone_networks
 from .errors import LabConfigError, Problem
 from .model import LabSpec, parse_ttl
 
@@ -54,7 +54,6 @@ def check_spec(raw: Any, catalog: Optional[Catalog] = None, source: str = "lab c
     base_facts = _facts(spec, nodes)
     switches = _switches(spec, catalog, base_facts, problems)
     _check_cross_rules(spec, nodes, switches, problems)
-    from .addressing import zone_networks
     zone_cidrs = zone_networks(spec, catalog, problems)
     if problems:
         raise LabConfigError(problems, source)
