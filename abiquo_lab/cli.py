@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -99,6 +100,62 @@ def cmd_preview(args) -> int:
     return EXIT_OK
 
 
+def _docker():
+    import docker
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any reason the engine is unreachable
+        raise RuntimeError(f"no Docker engine reachable ({exc}); run: bash scripts/ensure-docker.sh") from None
+    return client
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cmd_realize(args) -> int:
+    from .live import engine
+    client = _docker()
+    plan = _plan(args)                                   # bad config: a clear error before anything is created
+    if engine.labelled(client, lab=plan.lab)["containers"]:
+        raise RuntimeError(f"lab {plan.lab!r} already has containers; run: labctl teardown --stack {args.stack}")
+    recording = engine.record_for_engine(args.stack, stacks_dir=args.stacks_dir)
+    try:
+        done = engine.Engine(client, progress=_say).realize(recording)
+    except Exception:
+        if not args.keep_on_failure:
+            _say("realize failed; removing what was created (use --keep-on-failure to inspect)")
+            engine.teardown(client, lab=plan.lab, images=False)
+        raise
+    print(f"lab {done.lab}: {len(done.networks)} networks, {len(done.containers)} containers healthy in "
+          f"{done.seconds['total']:.1f}s")
+    return EXIT_OK
+
+
+def cmd_verify(args) -> int:
+    from .live import verify
+    plan = _plan(args)
+    outcomes = verify.Verifier(_docker(), plan, progress=_say).run()
+    counts = verify.summary(outcomes)
+    shown = [o for o in outcomes if o.failed] if args.failures_only else outcomes
+    if args.format == "json":
+        print(json.dumps({"lab": plan.lab, "summary": counts, "outcomes": verify.rows(shown)}, indent=2))
+    else:
+        sys.stdout.write(report.render(verify.rows(shown), verify.COLUMNS, args.format))
+        print(f"documented: {counts['open_pass']} answered, {counts['open_fail']} failed; forbidden: "
+              f"{counts['closed_pass']} unanswered, {counts['closed_fail']} answered; not probed: {counts['not_probed']}")
+    return EXIT_FAIL if counts["open_fail"] or counts["closed_fail"] else EXIT_OK
+
+
+def cmd_teardown(args) -> int:
+    from .live import engine
+    lab = _plan(args).lab if args.stack else args.lab
+    counts = engine.teardown(_docker(), lab=lab, images=not args.keep_images, progress=_say)
+    print(f"lab {lab}: removed " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    return EXIT_OK
+
+
 def cmd_docs(args) -> int:
     from . import docs
     for path in docs.write_all():
@@ -139,6 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", "-f", choices=report.FORMATS, default="table")
     p = command("preview", cmd_preview, "run the Pulumi program offline under mocks and show what the stack would create")
     p.add_argument("--json", action="store_true", help="type, name, parent, inputs, dependencies, property dependencies")
+    p = command("realize", cmd_realize, "create a Docker stack's recorded resources on the local engine (no Pulumi CLI needed)")
+    p.add_argument("--keep-on-failure", action="store_true", help="leave a failed lab in place for inspection")
+    p = command("verify", cmd_verify, "probe a running lab: documented flows must answer, everything else must not")
+    p.add_argument("--format", "-f", choices=report.FORMATS, default="table")
+    p.add_argument("--failures-only", action="store_true", help="list only mismatches (the summary counts all)")
+    p = command("teardown", cmd_teardown, "remove every Docker object labelled with the lab (from labels alone)", stack="optional")
+    p.add_argument("--lab", help="lab name, when the stack file is gone")
+    p.add_argument("--keep-images", action="store_true", help="keep the lab's node image")
     command("docs", cmd_docs, "regenerate docs/connections.md and the README's topology picture from the catalog", stack=None)
     return parser
 
@@ -148,6 +213,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "matrix" and not args.catalog and not args.stack:
         parser.error("matrix needs --stack S (or --catalog)")
+    if args.command == "teardown" and not (args.stack or args.lab):
+        parser.error("teardown needs --stack S or --lab L")
     if args.command == "validate" and not args.all and not args.stack:
         parser.error("validate needs --stack S or --all")
     try:

@@ -31,6 +31,7 @@ class Record:
     secret_paths: list[str] = field(default_factory=list)
     id: Optional[str] = None
     outputs: dict = field(default_factory=dict)
+    raw_inputs: dict = field(default_factory=dict, repr=False)   # secrets in the clear: for realization only, never printed
 
     def to_json(self) -> dict:
         return {"type": self.type, "name": self.name, "urn": self.urn, "parent": self.parent, "custom": self.custom,
@@ -57,15 +58,15 @@ class Recording:
         return {"stack": self.stack, "preview": self.preview, "resources": [r.to_json() for r in self.records]}
 
 
-def _plain(value: Any, path: str, secrets: list[str]) -> Any:
-    """Wire-format values (as dicts) -> plain JSON: secrets masked and noted, unknowns marked."""
+def _plain(value: Any, path: str, secrets: list[str], mask: bool = True) -> Any:
+    """Wire-format values (as dicts) -> plain JSON: secrets masked (or unwrapped) and noted, unknowns marked."""
     if isinstance(value, dict):
         if value.get(SIG_KEY) == SECRET_SIG:
             secrets.append(path)
-            return MASK
-        return {k: _plain(v, f"{path}.{k}" if path else k, secrets) for k, v in value.items()}
+            return MASK if mask else _plain(value.get("value"), path, [], mask)
+        return {k: _plain(v, f"{path}.{k}" if path else k, secrets, mask) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v, f"{path}[{i}]", secrets) for i, v in enumerate(value)]
+        return [_plain(v, f"{path}[{i}]", secrets, mask) for i, v in enumerate(value)]
     if value == UNKNOWN:
         return UNKNOWN_TEXT
     return value
@@ -116,7 +117,7 @@ def record_program(stack: str, lab_config: dict, program: Callable[[], None], pr
                     type=request.type, name=request.name, urn=response.urn, parent=request.parent or None,
                     custom=request.custom, inputs=inputs, dependencies=list(request.dependencies),
                     property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
-                    secret_paths=secret_paths, id=response.id or None))
+                    secret_paths=secret_paths, id=response.id or None, raw_inputs=_plain(raw, "", [], mask=False)))
             return response
 
     settings.ROOT.set(None)                      # a fresh stack per recording

@@ -47,6 +47,15 @@ def listen_ports(plan: Plan, host: Host) -> list[str]:
     return [f"{proto}/{span}" for proto, _, span in sorted(ports)]
 
 
+def route_rows(plan: Plan, host: Host) -> list[list]:
+    """The host's proxy routes as [path, port, [[target, address], ...]]: addresses, not names, because a target on
+    several networks has a name on each, and only its home address is the one whose allowlist admits the proxy."""
+    def address(target: str) -> str:
+        vip = plan.vip(target)
+        return target if vip else plan.host(target).address     # a VIP is a network alias: any live member answers
+    return [[r.path, r.port, [[t, address(t)] for t in r.targets]] for r in host.routes]
+
+
 class DockerBackend:
     def __init__(self, name: str, args: Any, opts: pulumi.ResourceOptions):
         self.name, self.args, self.plan, self.opts = name, args, args.plan, opts
@@ -76,7 +85,7 @@ class DockerBackend:
             build=docker.DockerBuildArgs(
                 context=str(NODE_IMAGE_DIR), dockerfile=str(NODE_IMAGE_DIR / "Dockerfile"),
                 builder_version=docker.BuilderVersion.BUILDER_V1,
-                args={"BASE_IMAGE": self.settings.base_image, "LAB": self.plan.lab}),
+                args={"BASE_IMAGE": self.settings.base_image, "LAB": self.plan.lab, "STACK": self.args.stack}),
             skip_push=True, opts=self.opts)
 
     # ---- one host ------------------------------------------------------------------------------
@@ -103,7 +112,7 @@ class DockerBackend:
             envs=[f"LAB_HOST={host.name}", f"LAB_ROLES={' '.join(host.roles)}",
                   f"LAB_ALLOW={json.dumps(rules, separators=(',', ':'))}",
                   f"LAB_LISTEN={' '.join(listen_ports(self.plan, host))}",
-                  f"LAB_ROUTES={json.dumps([[r.path, r.port, r.targets] for r in host.routes], separators=(',', ':'))}",
+                  f"LAB_ROUTES={json.dumps(route_rows(self.plan, host), separators=(',', ':'))}",
                   pulumi.Output.secret(pulumi.Output.concat("LAB_DB_PASSWORD=", self.db_password.result))],  # secret end to end
             labels=_label_args(docker.ContainerLabelArgs, host_labels),
             healthcheck=docker.ContainerHealthcheckArgs(tests=["CMD", "/usr/local/bin/lab-health"], interval="2s",

@@ -85,8 +85,10 @@ def test_real_services_answer_through_the_allowlist(lab):
 def test_frontend_haproxy_config_from_the_plans_routes_is_valid(docker_client, node_image):
     from abiquo_lab.plan import build_plan
     from abiquo_lab.spec import load_stack
-    lb = build_plan(load_stack("docker-ha")).host("lb-1")
-    routes = json.dumps([[r.path, r.port, r.targets] for r in lb.routes])
+    from components.docker_backend import route_rows
+    plan = build_plan(load_stack("docker-ha"))
+    lb = plan.host("lb-1")
+    routes = json.dumps(route_rows(plan, lb))
     script = ("mkdir -p /etc/lab && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=t -keyout /tmp/k -out /tmp/c "
               "2>/dev/null && cat /tmp/c /tmp/k > /etc/lab/frontend.pem && lab-agent --haproxy-config > /tmp/h.cfg "
               "&& cat /tmp/h.cfg && haproxy -c -f /tmp/h.cfg")
@@ -94,5 +96,5 @@ def test_frontend_haproxy_config_from_the_plans_routes_is_valid(docker_client, n
                                        labels={"abiquo-lab.managed": "true", LABEL: "haproxy"}, network_mode="none",
                                        remove=True, stderr=True).decode()
     assert "Configuration file is valid" in out
-    assert "use_backend be_api if { path_beg /api }" in out and "server api-2 api-2:8010" in out
+    assert "use_backend be_api if { path_beg /api }" in out and f"server api-2 {plan.host('api-2').address}:8010" in out
     assert "default_backend be_root" in out and "server ui-1 ui-1:80" in out

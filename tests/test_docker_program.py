@@ -46,6 +46,8 @@ def test_containers_join_only_the_networks_their_flows_need(recorded):
         for f in plan.network_flows:
             if f.src == host.name and f.dst_kind != "external":
                 needed.add(plan.vip(f.dst).zone if f.dst_kind == "vip" else plan.host(f.dst).zone)
+            if f.public and f.dst == host.name:            # public ingress arrives on the frontend network
+                needed.add("frontend")
         assert set(host.interfaces) == needed, host.name
 
 
@@ -57,7 +59,8 @@ def test_allowlists_equal_the_plan_in_env_and_label(recorded):
         env = dict(e.split("=", 1) for e in r.inputs["envs"] if "=" in e)
         assert json.loads(env["LAB_ALLOW"]) == expected
         assert json.loads(_labels(r)[labels.ALLOWLIST]) == expected
-        assert json.loads(env["LAB_ROUTES"]) == [[x.path, x.port, x.targets] for x in plan.host(host).routes]
+        expected = [[x.path, x.port, [[t, plan.host(t).address] for t in x.targets]] for x in plan.host(host).routes]
+        assert json.loads(env["LAB_ROUTES"]) == expected
         sources = {row[1] for row in expected}
         if "any" in sources:   # public ingress only on the frontends' listener ports
             assert "frontend" in plan.host(host).roles

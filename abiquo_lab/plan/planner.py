@@ -201,6 +201,8 @@ def _addressed_hosts(drafts: list[dict], flows: list[Flow], vips: dict[str, dict
     vip_zone = {v["name"]: v["zone"] for v in vips.values()}
     joins: dict[str, set[str]] = defaultdict(set)
     for flow in flows:
+        if flow.public and flow.dst_kind == "host":         # public ingress arrives on the public role's own zone
+            joins[flow.dst].add(_public_zone(catalog, flow.dst_role, by_name[flow.dst]))
         if flow.local or flow.src not in by_name or flow.dst_kind == "external":
             continue
         dst_zone = vip_zone[flow.dst] if flow.dst_kind == "vip" else by_name[flow.dst]["zone"]
@@ -224,6 +226,11 @@ def _addressed_hosts(drafts: list[dict], flows: list[Flow], vips: dict[str, dict
     return [Host(name=d["name"], kind=d["kind"], roles=d["roles"], primary=d["primary"], zone=d["zone"], datacenter=d["datacenter"],
                  region=d["region"], address=interfaces[d["name"]][d["zone"]], interfaces=interfaces[d["name"]],
                  public=d["public"], routes=routes.get(d["name"], [])) for d in drafts]
+
+
+def _public_zone(catalog: Catalog, role: str, draft: dict) -> str:
+    zone = catalog.zone(catalog.role(role).zone)
+    return zone_network(zone.name, zone.kind, draft["datacenter"] if zone.kind == "datacenter" else draft["region"])
 
 
 def _routes(drafts: list[dict], flows: list[Flow], catalog: Catalog) -> dict[str, list[Route]]:

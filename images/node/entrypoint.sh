@@ -81,6 +81,7 @@ CFG
 start_nfs() {
   claim tcp/2049 udp/2049 tcp/111 udp/111
   mkdir -p /export/repository && touch /export/repository/.abiquo_repository
+  mkdir -p /var/run/ganesha   # netbase (/etc/services) lets rpcbind resolve "sunrpc" and bind 111
   rpcbind -w || rpcbind
   cat > /etc/ganesha/ganesha.conf <<CFG
 NFS_CORE_PARAM { Protocols = 3, 4; NLM_Port = 0; }

@@ -1,0 +1,246 @@
+"""Live verify: the running lab against its plan, probed from inside the source containers.
+
+Must answer: every documented flow between lab hosts (through the service's own protocol where the lab runs the
+real service), and the public flows through the frontend's published ports on the host. Must stay unanswered:
+every port a host serves that the plan does not open to the probing host -- which covers both role pairs without
+any documented flow and undocumented ports on documented pairs. Flows without a port (VRRP) and flows to outside
+the lab are listed as not probed, never as passed.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+from abiquo_lab.plan import Flow, Host, Plan
+
+from . import probe as probe_module
+
+PROBE_SOURCE = Path(probe_module.__file__).read_text()
+OPEN_TIMEOUT, CLOSED_TIMEOUT = 5.0, 1.5
+
+# Where the lab runs the real service, the probe speaks its protocol (role, protocol, port) -> client.
+REAL_CLIENTS = {("datanode", "tcp", 6379): "redis", ("datanode", "tcp", 5672): "amqp", ("datanode", "tcp", 2181): "zk",
+                ("datanode", "tcp", 4369): "tcp", ("datanode", "tcp", 25672): "tcp", ("mysql", "tcp", 3306): "mysql",
+                ("nfs", "tcp", 2049): "nfs", ("nfs", "udp", 2049): "nfs", ("nfs", "tcp", 111): "rpcbind",
+                ("nfs", "udp", 111): "rpcbind", ("frontend", "tcp", 443): "https", ("frontend", "tcp", 80): "http"}
+
+
+@dataclass
+class Probe:
+    key: str
+    src: str                 # host name, or "@host" for the machine running verify (public flows)
+    dst: str                 # host or VIP name
+    address: str
+    port: int
+    protocol: str
+    client: str
+    expect: str              # "open" | "closed"
+    ids: list[str]
+    timeout: float
+
+    def wire(self) -> dict:
+        return {"key": self.key, "address": self.address, "port": self.port, "protocol": self.protocol,
+                "client": self.client, "expect": self.expect, "timeout": self.timeout}
+
+
+@dataclass
+class Outcome:
+    ids: str
+    src: str
+    dst: str
+    port: str
+    protocol: str
+    client: str
+    expect: str
+    result: str              # pass | FAIL | not probed
+    detail: str
+
+    @property
+    def failed(self) -> bool:
+        return self.result == "FAIL"
+
+
+COLUMNS = ["ids", "src", "dst", "port", "protocol", "client", "expect", "result", "detail"]
+
+
+def client_for(host_roles: Iterable[str], protocol: str, port: int) -> str:
+    for role in host_roles:
+        if (role, protocol, port) in REAL_CLIENTS:
+            return REAL_CLIENTS[(role, protocol, port)]
+    return "agent" if protocol == "tcp" else "echo"
+
+
+def _address_from(plan: Plan, src: Host, dst: Host) -> str:
+    """dst's address on a network src shares (else its home address: such a probe should not pass)."""
+    shared = [zone for zone in dst.interfaces if zone in src.interfaces]
+    return dst.interfaces[shared[0]] if shared else dst.address
+
+
+def _dst_roles(plan: Plan, flow: Flow) -> list[str]:
+    if flow.dst_kind == "vip":
+        vip = plan.vip(flow.dst)
+        return sorted({r for m in vip.members for r in plan.host(m).roles})
+    return plan.host(flow.dst).roles
+
+
+def _in_span(port: int, flow: Flow) -> bool:
+    return flow.port is not None and flow.port <= port <= (flow.port_end or flow.port)
+
+
+class ProbePlan:
+    """Every probe verify runs (open and closed), plus the flows it cannot probe, derived from the plan alone."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.probes: dict[str, Probe] = {}
+        self.not_probed: list[Outcome] = []
+        for flow in plan.flows:
+            self._documented(flow)
+        for src in plan.hosts:
+            for dst in plan.hosts:
+                if src.name != dst.name:
+                    self._forbidden(src, dst)
+
+    def _add(self, src, dst, address, port, protocol, client, expect, ids, timeout):
+        key = f"{src}>{address}:{protocol}/{port}"
+        if key in self.probes:
+            self.probes[key].ids = sorted(set(self.probes[key].ids) | set(ids))
+            return
+        self.probes[key] = Probe(key, src, dst, address, port, protocol, client, expect, list(ids), timeout)
+
+    def _documented(self, flow: Flow) -> None:
+        if flow.port is None or flow.dst_kind == "external" or flow.protocol not in ("tcp", "udp"):
+            why = "no port (VRRP)" if flow.port is None else "destination outside the lab"
+            self.not_probed.append(Outcome(flow.id, flow.src, flow.dst, flow.ports_text, flow.protocol, "-", "open",
+                                           "not probed", why))
+            return
+        client = client_for(_dst_roles(self.plan, flow), flow.protocol, flow.port)
+        if flow.public:
+            for member in self.plan.vip(flow.dst).members if flow.dst_kind == "vip" else [flow.dst]:
+                self._add("@host", member, member, flow.port, flow.protocol, client, "open", [flow.id], OPEN_TIMEOUT)
+            return
+        src = self.plan.host(flow.src)
+        if flow.local:
+            address = "127.0.0.1"
+        elif flow.dst_kind == "vip":
+            address = flow.dst                       # the VIP is a network alias: any live member may answer
+        else:
+            address = _address_from(self.plan, src, self.plan.host(flow.dst))
+        self._add(src.name, flow.dst, address, flow.port, flow.protocol, client, "open", [flow.id], OPEN_TIMEOUT)
+
+    def _allowed(self, src: Host, dst: Host) -> list[Flow]:
+        targets = {dst.name, *(v.name for v in self.plan.vips_of(dst.name))}
+        return [f for f in self.plan.flows if f.src == src.name and f.dst in targets]
+
+    def _public(self, dst: Host) -> list[Flow]:
+        targets = {dst.name, *(v.name for v in self.plan.vips_of(dst.name))}
+        return [f for f in self.plan.flows if f.public and f.dst in targets]
+
+    def _forbidden(self, src: Host, dst: Host) -> None:
+        allowed = self._allowed(src, dst)
+        public = self._public(dst)
+        for protocol, port in served_ports(self.plan, dst):
+            if any(f.protocol == protocol and _in_span(port, f) for f in allowed + public):
+                continue                             # documented for this source, or public (the world includes it)
+            ids = sorted({f.id for f in allowed}) or ["-"]
+            client = client_for(dst.roles, protocol, port)
+            self._add(src.name, dst.name, _address_from(self.plan, src, dst), port, protocol, client, "closed",
+                      [f"not {','.join(ids)}" if allowed else "no flow"], CLOSED_TIMEOUT)
+
+    def by_source(self) -> dict[str, list[Probe]]:
+        grouped: dict[str, list[Probe]] = {}
+        for p in self.probes.values():
+            grouped.setdefault(p.src, []).append(p)
+        return grouped
+
+
+def served_ports(plan: Plan, host: Host) -> list[tuple[str, int]]:
+    """The first port of each span a host serves (what its allowlist guards)."""
+    targets = {host.name, *(v.name for v in plan.vips_of(host.name))}
+    return sorted({(f.protocol, f.port) for f in plan.flows if f.dst in targets and f.port is not None
+                   and f.protocol in ("tcp", "udp")})
+
+
+class Verifier:
+    """Runs a ProbePlan against a running lab (containers named <lab>-<host>) and reports outcomes."""
+
+    def __init__(self, client, plan: Plan, progress: Optional[Callable[[str], None]] = None, parallel: int = 6):
+        self.client, self.plan = client, plan
+        self.progress = progress or (lambda message: None)
+        self.parallel = parallel
+
+    def container_name(self, host: str) -> str:
+        return f"{self.plan.lab}-{host}"
+
+    def run(self) -> list[Outcome]:
+        probes = ProbePlan(self.plan)
+        groups = probes.by_source()
+        results: dict[str, dict] = {}
+        started = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.parallel) as pool:
+            futures = {pool.submit(self._run_source, src, items): src for src, items in groups.items()}
+            for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+                src = futures[future]
+                answers = future.result()
+                results.update(answers)
+                bad = sum(1 for p in groups[src] if _verdict(p, answers[p.key])[0] == "FAIL")
+                self.progress(f"[{done}/{len(groups)}] {src}: {len(groups[src])} probes, {bad} mismatches "
+                              f"({time.monotonic() - started:.1f}s)")
+        outcomes = [self._outcome(p, results[p.key]) for p in probes.probes.values()]
+        return sorted(outcomes + probes.not_probed, key=lambda o: (o.expect != "open", o.src, o.dst, o.protocol, o.port))
+
+    def _run_source(self, src: str, items: list[Probe]) -> dict[str, dict]:
+        wires = [p.wire() for p in items]
+        if src == "@host":
+            answers = probe_module.run([self._published(w) for w in wires])
+            return {a["key"]: a for a in answers}
+        try:
+            container = self.client.containers.get(self.container_name(src))
+            if container.status != "running":
+                raise RuntimeError(f"source container {container.name} is {container.status}")
+            code, output = container.exec_run(["python3", "-c", PROBE_SOURCE, json.dumps(wires)], demux=True)
+            if code != 0:
+                raise RuntimeError(f"probe exited {code}: {(output[1] or b'').decode(errors='replace')[-200:]}")
+            return {a["key"]: a for a in json.loads(output[0])}
+        except Exception as exc:  # noqa: BLE001 - a missing or stopped source fails its probes, it does not stop verify
+            return {w["key"]: {"key": w["key"], "answered": None, "detail": f"source down: {exc}"} for w in wires}
+
+    def _published(self, wire: dict) -> dict:
+        """A public flow, probed from this machine through the frontend container's published port."""
+        container = self.client.containers.get(self.container_name(wire["address"]))
+        bindings = (container.attrs.get("HostConfig") or {}).get("PortBindings") or {}
+        binding = (bindings.get(f"{wire['port']}/{wire['protocol']}") or [{}])[0]
+        if not binding:
+            return {**wire, "address": "0.0.0.0", "port": 9, "client": "tcp", "timeout": 0.1}   # unpublished: fails
+        return {**wire, "address": binding.get("HostIp") or "127.0.0.1", "port": int(binding["HostPort"])}
+
+    def _outcome(self, p: Probe, answer: dict) -> Outcome:
+        result, detail = _verdict(p, answer)
+        return Outcome(",".join(p.ids), p.src, p.dst if p.address in (p.dst, "127.0.0.1") else f"{p.dst} ({p.address})",
+                       str(p.port), p.protocol, p.client, p.expect, result, detail)
+
+
+def _verdict(p: Probe, answer: dict) -> tuple[str, str]:
+    answered = answer.get("answered")
+    if answered is None:                     # the source is down: its documented flows fail, it cannot break a rule
+        return ("FAIL" if p.expect == "open" else "not probed"), answer["detail"]
+    ok = answered if p.expect == "open" else not answered
+    return ("pass" if ok else "FAIL"), answer["detail"]
+
+
+def summary(outcomes: list[Outcome]) -> dict[str, int]:
+    counts = {"open_pass": 0, "open_fail": 0, "closed_pass": 0, "closed_fail": 0, "not_probed": 0}
+    for o in outcomes:
+        if o.result == "not probed":
+            counts["not_probed"] += 1
+        else:
+            counts[f"{o.expect}_{'fail' if o.failed else 'pass'}"] += 1
+    return counts
+
+
+def rows(outcomes: list[Outcome]) -> list[dict]:
+    return [asdict(o) for o in outcomes]

@@ -1,0 +1,122 @@
+"""The probe plan (what `labctl verify` probes) derived from the plan alone, and the in-container clients
+against small protocol servers on loopback. No Docker needed."""
+import socket
+import struct
+import threading
+
+import pytest
+
+from abiquo_lab.live import probe, verify
+from abiquo_lab.plan import build_plan
+from abiquo_lab.spec import load_stack
+
+STACKS = ["docker-monolithic", "docker-distributed", "docker-ha"]
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def planned(request):
+    plan = build_plan(load_stack(request.param))
+    return plan, verify.ProbePlan(plan)
+
+
+def test_every_documented_flow_between_lab_hosts_is_probed_open(planned):
+    plan, probes = planned
+    opened = {(p.src, p.dst, p.port, p.protocol) for p in probes.probes.values() if p.expect == "open"}
+    skipped = {o.ids for o in probes.not_probed}
+    for f in plan.flows:
+        if f.port is None or f.dst_kind == "external":
+            assert f.id in skipped
+        elif f.public:
+            members = plan.vip(f.dst).members if f.dst_kind == "vip" else [f.dst]
+            assert all(("@host", m, f.port, f.protocol) in opened for m in members), f
+        else:
+            assert (f.src, f.dst, f.port, f.protocol) in opened, f
+
+
+def test_forbidden_probes_cover_every_served_port_not_open_to_the_source(planned):
+    plan, probes = planned
+    closed = {(p.src, p.dst, p.protocol, p.port) for p in probes.probes.values() if p.expect == "closed"}
+    for src in plan.hosts:
+        for dst in plan.hosts:
+            if src is dst:
+                continue
+            targets = {dst.name, *(v.name for v in plan.vips_of(dst.name))}
+            for protocol, port in verify.served_ports(plan, dst):
+                opened = any(f.protocol == protocol and f.port <= port <= (f.port_end or f.port)
+                             and (f.public or f.src == src.name) for f in plan.flows
+                             if f.dst in targets and f.port is not None)
+                assert ((src.name, dst.name, protocol, port) in closed) is (not opened), (src.name, dst.name, protocol, port)
+
+
+def test_no_probe_is_both_open_and_closed(planned):
+    _, probes = planned
+    keys = [p.key for p in probes.probes.values()]
+    assert len(keys) == len(set(keys))
+    by_target = {}
+    for p in probes.probes.values():
+        by_target.setdefault((p.src, p.address, p.protocol, p.port), set()).add(p.expect)
+    assert all(len(v) == 1 for v in by_target.values())
+
+
+def test_real_services_get_their_own_clients():
+    plan = build_plan(load_stack("docker-ha"))
+    clients = {(p.dst, p.port): p.client for p in verify.ProbePlan(plan).probes.values() if p.expect == "open"}
+    assert clients[("services-vip", 6379)] == "redis"
+    assert clients[("datanode-1", 5672)] == "amqp" and clients[("datanode-1", 2181)] == "zk"
+    assert clients[("datanode-1", 3306)] == "mysql"
+    assert {clients[("nfs-dc1", 2049)], clients[("nfs-dc1", 111)]} == {"nfs", "rpcbind"}
+    assert clients[("rs-dc1", 8009)] == "agent"
+
+
+# ---- the clients, against tiny servers on loopback --------------------------------------------------
+def _serve_once(answer):
+    """A one-shot TCP server on 127.0.0.1; `answer(data) -> bytes` is sent back after the first read."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def run():
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(answer(conn.recv(4096)))
+        server.close()
+    threading.Thread(target=run, daemon=True).start()
+    return server.getsockname()[1]
+
+
+def _probe(port, client, expect="open"):
+    return probe.run([{"key": "k", "address": "127.0.0.1", "port": port, "protocol": "tcp", "client": client,
+                       "expect": expect, "timeout": 2}])[0]
+
+
+def test_amqp_client_needs_a_connection_start_frame():
+    start = b"\x01\x00\x00\x00\x00\x00\x10" + struct.pack(">HH", 10, 10) + b"\x00" * 12 + b"\xce"
+    assert _probe(_serve_once(lambda data: start if data == b"AMQP\x00\x00\x09\x01" else b""), "amqp")["answered"]
+    assert not _probe(_serve_once(lambda data: b"HTTP/1.0 200 OK\r\n\r\n"), "amqp")["answered"]
+
+
+def test_rpc_null_client_checks_the_accepted_reply():
+    def reply(data, accept=0):
+        xid = data[4:8]
+        body = xid + struct.pack(">IIIII", 1, 0, 0, 0, accept)
+        return struct.pack(">I", 0x80000000 | len(body)) + body
+    assert _probe(_serve_once(reply), "nfs")["answered"]
+    assert not _probe(_serve_once(lambda d: reply(d, accept=1)), "nfs")["answered"]   # PROG_UNAVAIL
+
+
+def test_zookeeper_and_agent_clients():
+    assert _probe(_serve_once(lambda d: b"Zookeeper version: 3.8.0\nMode: standalone\n" if d == b"srvr" else b""), "zk")["answered"]
+    port = _serve_once(lambda d: b"HTTP/1.0 200 OK\r\n\r\nok rs-dc1 PORT\n")
+    assert not _probe(port, "agent")["answered"]            # answers for another port: not the agent we expect
+
+
+def test_a_closed_port_is_unanswered_and_that_passes_a_closed_probe():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()                                             # nothing listens: refused
+    answer = _probe(port, "redis", expect="closed")
+    assert answer["answered"] is False and "Refused" in answer["detail"]
+    p = verify.Probe("k", "a", "b", "127.0.0.1", port, "tcp", "redis", "closed", ["no flow"], 1)
+    assert verify._verdict(p, answer)[0] == "pass"
+    assert verify._verdict(verify.Probe("k", "a", "b", "x", port, "tcp", "redis", "open", ["A14"], 1), answer)[0] == "FAIL"
