@@ -79,7 +79,16 @@ def computed_outputs(type_: str, name: str, inputs: dict) -> dict:
     if type_.startswith("aws:"):
         kind = type_.split(":")[-1].lower()
         return {"arn": f"arn:aws:mock:::{kind}/{name}", "dnsName": f"{name}.mock.elb.amazonaws.com", "zoneId": "ZMOCK",
-                "availabilityZone": inputs.get("availabilityZone", "eu-west-1a")}
+                "availabilityZone": inputs.get("availabilityZone", "eu-west-1a"),
+                "name": inputs.get("name") or f"{name}-mock"}       # auto-naming, as the provider does
+    return {}
+
+
+def computed_invoke(token: str, args: dict) -> dict:
+    """Results of data-source lookups under mocks (the AMI lookup of the AWS backend)."""
+    if token == "aws:ec2/getAmi:getAmi":
+        return {"id": "ami-0mock0000000000000", "arn": "arn:aws:ec2:::image/ami-0mock", "name": "debian-12-amd64-mock",
+                "architecture": "x86_64", "rootDeviceName": "/dev/xvda"}
     return {}
 
 
@@ -104,7 +113,7 @@ def record_program(stack: str, lab_config: dict, program: Callable[[], None], pr
             return (None if preview else f"{args.name}-id-{counter['n']}"), state
 
         def call(self, args: pulumi.runtime.MockCallArgs):
-            return {}, None
+            return computed_invoke(args.token, dict(args.args)), []
 
     class RecordingMonitor(mocks.MockMonitor):
         def RegisterResource(self, request):
@@ -124,7 +133,11 @@ def record_program(stack: str, lab_config: dict, program: Callable[[], None], pr
     pulumi.runtime.set_mocks(Mocks(), project=project, stack=stack, preview=preview, monitor=RecordingMonitor(Mocks()))
     pulumi.runtime.set_all_config({f"{project}:lab": json.dumps(lab_config)})
     settings.SETTINGS.rpc_manager.clear()        # no outstanding RPCs from an earlier recording
-    _sync_await(run_pulumi_func(program))
+    try:
+        _sync_await(run_pulumi_func(program))
+    except Exception as exc:
+        exc.records = records                    # what was registered before the failure (should be nothing)
+        raise
     return Recording(stack=stack, preview=preview, records=records)
 
 

@@ -147,6 +147,9 @@ class DockerBackend:
                     self._endpoints[host.name] = f"https://{self.settings.publish_address}:{external}"
         return ports or None
 
+    def finish(self) -> None:
+        """Nothing waits for all hosts on Docker."""
+
     def endpoints(self) -> dict[str, str]:
         return dict(self._endpoints)
 

@@ -41,6 +41,7 @@ class Lab(pulumi.ComponentResource):
             role_args = RoleArgs(role=role, plan=plan, hosts=[h for h in plan.hosts if h.primary == role],
                                  runs_on=plan.hosts_with(role), backend=backend)
             self.roles[role] = cls(f"{name}-{role}", role_args, pulumi.ResourceOptions(parent=self))
+        backend.finish()                         # what needs every host (e.g. the AWS load balancer's targets)
         self.host_addresses = {h.name: h.address for h in plan.hosts}
         self.endpoints = backend.endpoints()
         self.register_outputs({"hosts": self.host_addresses, "endpoints": self.endpoints})

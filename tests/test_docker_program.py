@@ -124,6 +124,7 @@ def test_bad_config_registers_nothing(tmp_path):
     with pytest.raises(Exception) as err:
         record_program("bad", {"name": "b", "backend": "docker", "layout": "ha", "nodes": {"api": 0}}, main)
     assert "lab.nodes.api: must be between 1 and 16 (got 0)" in str(err.value)
+    assert err.value.records == []                 # nothing half-created
 
 
 def test_labctl_preview_json_lists_every_resource_with_its_graph_fields(capsys):

@@ -21,6 +21,8 @@ def valid_specs(draw):
               "version": draw(st.sampled_from(["5.1", "6.0", "6.1", "6.2"])), "datacenters": dcs, "regions": regions,
               "address_pool": "10.60.0.0/16",
               "colocate": {k: draw(st.booleans()) for k in ("mysql_on_datanode", "dhcp_on_rs", "redis_on_rs")}}
+    if config["backend"] == "aws":
+        config["aws"] = {"certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc"}
     if layout == "ha":
         config["nodes"] = {"frontend": draw(st.integers(1, 3)), "ui": draw(st.integers(1, 3)),
                            "api": draw(st.integers(2, 4)), "datanode": draw(st.integers(1, 3)), "monitoring": draw(st.integers(1, 3))}

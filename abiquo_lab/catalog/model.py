@@ -13,7 +13,7 @@ COLOCATIONS = ("ui_with_api", "mysql_on_datanode", "dhcp_on_rs", "redis_on_rs")
 LAYOUTS = ("monolithic", "distributed", "ha")
 # Facts a condition may use besides the switches; the spec computes them (abiquo_lab.spec.facts).
 FACT_NAMES = frozenset(
-    {"layout", "version", "datacenters", "regions", *COLOCATIONS}
+    {"layout", "backend", "version", "datacenters", "regions", *COLOCATIONS}
     | {f"{kind}_nodes" for kind in NODE_KINDS}
     | {f"{kind}_cluster" for kind in NODE_KINDS}
 )

@@ -9,6 +9,7 @@ resource types below are realized; anything else in the recording is an error, s
 """
 from __future__ import annotations
 
+import concurrent.futures
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -75,8 +76,8 @@ def check_realizable(recording: Recording) -> None:
 class Engine:
     """Creates the recorded objects on a Docker engine (docker SDK client), in dependency order."""
 
-    def __init__(self, client, progress: Optional[Progress] = None):
-        self.client = client
+    def __init__(self, client, progress: Optional[Progress] = None, parallel: int = 4):
+        self.client, self.parallel = client, parallel
         self.api = client.api
         self.progress = progress or (lambda message: None)
 
@@ -95,8 +96,8 @@ class Engine:
             done.images.append(self.image(record))
             done.seconds["image"] = time.monotonic() - mark
         mark = time.monotonic()
-        for record in containers:
-            done.containers.append(self.container(record))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.parallel) as pool:   # like the engine's parallelism
+            done.containers.extend(pool.map(self.container, containers))
         done.seconds["containers"] = time.monotonic() - mark
         if wait:
             mark = time.monotonic()

@@ -168,7 +168,7 @@ def served_ports(plan: Plan, host: Host) -> list[tuple[str, int]]:
 class Verifier:
     """Runs a ProbePlan against a running lab (containers named <lab>-<host>) and reports outcomes."""
 
-    def __init__(self, client, plan: Plan, progress: Optional[Callable[[str], None]] = None, parallel: int = 6):
+    def __init__(self, client, plan: Plan, progress: Optional[Callable[[str], None]] = None, parallel: int = 16):
         self.client, self.plan = client, plan
         self.progress = progress or (lambda message: None)
         self.parallel = parallel

@@ -1,6 +1,8 @@
 """From raw stack config to a checked request: every problem collected, each with its field path."""
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
 
@@ -161,6 +163,8 @@ def _check_backend_blocks(spec: LabSpec, catalog: Catalog, problems: list[Proble
     other = "aws" if spec.backend == "docker" else "docker"
     if getattr(spec, other) is not None:
         problems.append(Problem(f"{ROOT}.{other}", f"settings for backend {other!r} but backend is {spec.backend!r}"))
+    if spec.backend == "aws":
+        _check_aws(spec.aws_settings, problems)
     roles = {r.name for r in catalog.internal_roles}
     for block, mapping in (("docker.images", spec.docker_settings.images), ("aws.instance_types", spec.aws_settings.instance_types)):
         for role in mapping:
@@ -168,8 +172,32 @@ def _check_backend_blocks(spec: LabSpec, catalog: Catalog, problems: list[Proble
                 problems.append(Problem(f"{ROOT}.{block}.{role}", f"unknown role; valid roles: {', '.join(sorted(roles))}"))
 
 
+ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
+BOOTSTRAP = re.compile(r"^(?P<cidr>[0-9a-fA-F.:/]+):(?P<port>\d{1,5})$")
+
+
+def _check_aws(aws, problems: list[Problem]) -> None:
+    path = f"{ROOT}.aws"
+    if not aws.certificate_arn:
+        problems.append(Problem(f"{path}.certificate_arn", "required setting is missing: the frontend load balancer's "
+                                "HTTPS listener needs an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)"))
+    elif not ACM_ARN.match(aws.certificate_arn):
+        problems.append(Problem(f"{path}.certificate_arn", f"not an ACM certificate ARN (got {_show(aws.certificate_arn)}); "
+                                "expected arn:aws:acm:<region>:<account>:certificate/<id>"))
+    for i, entry in enumerate(aws.bootstrap_egress):
+        match = BOOTSTRAP.match(entry)
+        ok = bool(match) and 1 <= int(match["port"]) <= 65535
+        if ok:
+            try:
+                ipaddress.ip_network(match["cidr"])
+            except ValueError:
+                ok = False
+        if not ok:
+            problems.append(Problem(f"{path}.bootstrap_egress[{i}]", f"must be CIDR:PORT like '0.0.0.0/0:443' (got {_show(entry)})"))
+
+
 def _facts(spec: LabSpec, nodes: Mapping[str, int]) -> dict[str, Any]:
-    facts: dict[str, Any] = {"layout": spec.layout, "version": spec.version,
+    facts: dict[str, Any] = {"layout": spec.layout, "backend": spec.backend, "version": spec.version,
                              "datacenters": len(spec.datacenters), "regions": len(spec.regions)}
     for kind, count in nodes.items():
         facts[f"{kind}_nodes"] = count

@@ -61,6 +61,8 @@ start_rabbitmq() {
   claim tcp/5672 tcp/4369 tcp/25672
   export RABBITMQ_NODENAME="rabbit@$(hostname)"
   echo "loopback_users = none" > /etc/rabbitmq/rabbitmq.conf
+  # no scheduler busy-waiting: several brokers share a laptop's cores in an HA lab
+  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none"
   rabbitmq-server >/var/log/rabbitmq.log 2>&1 &
 }
 

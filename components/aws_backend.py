@@ -1,0 +1,343 @@
+"""The AWS renderer: a VPC with subnets per zone of the plan, a security group per role, one ingress rule per
+documented flow (referencing the source's group), an internet-facing ALB as the frontend, and one private,
+hardened EC2 instance per host.
+
+Choices (recorded here and in the README; the catalog's `frontend_path` of each role drives the routing):
+- The frontend role is the ALB: HTTPS 443 (certificate from config) and HTTP 80 redirecting to HTTPS are the
+  only world-facing ports; `/api`, `/am` and `/` are path rules to the API, RS and UI target groups (the plan's
+  frontend routes). Flows between the frontend hosts themselves (keepalived VRRP) have no AWS counterpart.
+- Clients reach the services VIP's members directly (same role group), so VIP flows become rules on the
+  datanode group. VRRP between datanodes stays allowed (IP protocol 112) for keepalived in unicast mode.
+- Egress is closed unless the plan needs it: per flow an egress rule to the destination group (or to the world
+  on the documented port for flows leaving the lab), plus the configured bootstrap egress on a shared group.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from abiquo_lab.plan import Flow, Host, Plan
+
+from . import labels
+from .docker_backend import listen_ports
+from .lab import lab_labels
+
+WORLD = ("0.0.0.0/0", "::/0")
+ALB_ROLE = "frontend"
+PROTOCOL_NUMBERS = {"tcp": "tcp", "udp": "udp", "vrrp": "112"}
+SSM_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+DEBIAN_OWNER = "136693071363"
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+
+@dataclass(frozen=True)
+class RuleKey:
+    """One security-group rule: destination group, source group (or world), protocol and port span."""
+    dst_role: str
+    src_role: str          # a role, or "world"
+    protocol: str
+    port: Optional[int]
+    port_end: Optional[int]
+
+
+def rule_key(flow: Flow) -> Optional[RuleKey]:
+    """The ingress rule that admits a flow on AWS, or None when the flow needs no AWS rule."""
+    if flow.local or flow.egress or (flow.src_role == ALB_ROLE and flow.dst_role == ALB_ROLE):
+        return None
+    src = "world" if flow.public else flow.src_role
+    return RuleKey(flow.dst_role, src, flow.protocol, flow.port, flow.port_end if flow.port_end else flow.port)
+
+
+def ingress_rules(plan: Plan) -> dict[RuleKey, list[Flow]]:
+    """Every ingress rule of the lab with the plan flows it admits (each flow maps to exactly one rule)."""
+    rules: dict[RuleKey, list[Flow]] = {}
+    for flow in plan.flows:
+        key = rule_key(flow)
+        if key is not None:
+            rules.setdefault(key, []).append(flow)
+    return rules
+
+
+def egress_rules(plan: Plan) -> dict[tuple, list[Flow]]:
+    """(src_role, dst_role or 'world', protocol, port, port_end) -> flows: what each group may send."""
+    rules: dict[tuple, list[Flow]] = {}
+    for flow in plan.flows:
+        if flow.local or flow.public or (flow.src_role == ALB_ROLE and flow.dst_role == ALB_ROLE):
+            continue
+        dst = "world" if flow.egress else flow.dst_role
+        rules.setdefault((flow.src_role, dst, flow.protocol, flow.port, flow.port_end or flow.port), []).append(flow)
+    return rules
+
+
+def describe(flows: list[Flow], src: str, dst: str, protocol: str) -> str:
+    ids = sorted({f.id for f in flows})
+    service = flows[0].service or protocol
+    text = f"{' '.join(ids)} {src}->{dst} {service}"
+    return text if len(text) <= 255 else text[:252] + "..."
+
+
+def _port_args(protocol: str, port: Optional[int], port_end: Optional[int]) -> dict:
+    if protocol == "vrrp":
+        return {"ip_protocol": PROTOCOL_NUMBERS[protocol]}
+    return {"ip_protocol": protocol, "from_port": port, "to_port": port_end or port}
+
+
+class AwsBackend:
+    def __init__(self, name: str, args: Any, opts: pulumi.ResourceOptions):
+        self.name, self.args, self.plan = name, args, args.plan
+        self.settings = args.spec.spec.aws_settings
+        _check_supported(self.plan, self.settings)            # before anything is registered
+        self.tags = {k: v for k, v in lab_labels(args).items() if k != labels.ALLOWLIST}
+        self.provider = aws.Provider(f"{name}-aws", region=self.settings.region,
+                                     default_tags=aws.ProviderDefaultTagsArgs(tags=self.tags), opts=opts)
+        self.opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=self.provider))
+        self.zones = [f"{self.settings.region}{chr(ord('a') + i)}" for i in range(self.settings.availability_zones)]
+        self.vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=args.spec.spec.address_pool, enable_dns_support=True,
+                               enable_dns_hostnames=True, tags=self._tags(f"{name}-vpc"), opts=self.opts)
+        self.subnets = self._subnets()
+        self._routing()
+        self.groups = {role: self._group(role) for role in self._group_roles()}
+        self.bootstrap_group = self._bootstrap_group()
+        self._rules()
+        self.db_password = random.RandomPassword(f"{name}-db-password", length=24, special=False, opts=self.opts)
+        self.profile = self._ssm_profile()
+        self.ami = self.settings.ami or aws.ec2.get_ami_output(
+            most_recent=True, owners=[DEBIAN_OWNER],
+            filters=[aws.ec2.GetAmiFilterArgs(name="name", values=["debian-12-amd64-*"])],
+            opts=pulumi.InvokeOutputOptions(provider=self.provider)).id
+        self.instances: dict[str, aws.ec2.Instance] = {}
+        self.alb = None
+        self._endpoints: dict[str, Any] = {}
+
+    # ---- network ---------------------------------------------------------------------------------------
+    def _tags(self, name: str, **extra: str) -> dict[str, str]:
+        return {**self.tags, "Name": name, **{k: v for k, v in extra.items() if v}}
+
+    def _subnets(self) -> dict[str, list[aws.ec2.Subnet]]:
+        """Each zone network's CIDR split across the availability zones; the frontend zone is public (ALB only)."""
+        per_zone = {}
+        bits = math.ceil(math.log2(len(self.zones)))
+        for zone in self.plan.zones:
+            halves = list(ipaddress.ip_network(zone.cidr).subnets(prefixlen_diff=bits))[: len(self.zones)]
+            per_zone[zone.name] = [aws.ec2.Subnet(
+                f"{self.name}-subnet-{zone.name}-{az[-1]}", vpc_id=self.vpc.id, cidr_block=str(cidr), availability_zone=az,
+                map_public_ip_on_launch=False,
+                tags=self._tags(f"{self.plan.lab}-{zone.name}-{az[-1]}", **{labels.ZONE: zone.name,
+                                "abiquo-lab.tier": "public" if zone.zone == "frontend" else "private"}),
+                opts=self.opts) for cidr, az in zip(halves, self.zones)]
+        return per_zone
+
+    def _routing(self) -> None:
+        igw = aws.ec2.InternetGateway(f"{self.name}-igw", vpc_id=self.vpc.id, tags=self._tags(f"{self.name}-igw"), opts=self.opts)
+        public = aws.ec2.RouteTable(f"{self.name}-rt-public", vpc_id=self.vpc.id, tags=self._tags(f"{self.name}-public"), opts=self.opts)
+        aws.ec2.Route(f"{self.name}-rt-public-default", route_table_id=public.id, destination_cidr_block="0.0.0.0/0",
+                      gateway_id=igw.id, opts=self.opts)
+        public_subnets = self.subnets.get("frontend", [])
+        for subnet, az in zip(public_subnets, self.zones):
+            aws.ec2.RouteTableAssociation(f"{self.name}-rta-frontend-{az[-1]}", subnet_id=subnet.id, route_table_id=public.id,
+                                          opts=self.opts)
+        nats = self._nat_gateways(public_subnets)
+        for i, az in enumerate(self.zones):
+            table = aws.ec2.RouteTable(f"{self.name}-rt-private-{az[-1]}", vpc_id=self.vpc.id,
+                                       tags=self._tags(f"{self.name}-private-{az[-1]}"), opts=self.opts)
+            if nats:
+                aws.ec2.Route(f"{self.name}-rt-private-{az[-1]}-default", route_table_id=table.id,
+                              destination_cidr_block="0.0.0.0/0", nat_gateway_id=nats[i % len(nats)].id, opts=self.opts)
+            for zone, subnets in self.subnets.items():
+                if zone != "frontend":
+                    aws.ec2.RouteTableAssociation(f"{self.name}-rta-{zone}-{az[-1]}", subnet_id=subnets[i].id,
+                                                  route_table_id=table.id, opts=self.opts)
+
+    def _nat_gateways(self, public_subnets: list) -> list:
+        count = {"none": 0, "one": 1, "per_az": len(self.zones)}[self.settings.nat_gateways]
+        nats = []
+        for i in range(min(count, len(public_subnets))):
+            az = self.zones[i][-1]
+            eip = aws.ec2.Eip(f"{self.name}-nat-eip-{az}", domain="vpc", tags=self._tags(f"{self.name}-nat-{az}"), opts=self.opts)
+            nats.append(aws.ec2.NatGateway(f"{self.name}-nat-{az}", allocation_id=eip.id, subnet_id=public_subnets[i].id,
+                                           tags=self._tags(f"{self.name}-nat-{az}"), opts=self.opts))
+        return nats
+
+    # ---- security groups and rules --------------------------------------------------------------------
+    def _group_roles(self) -> list[str]:
+        return sorted({r for h in self.plan.hosts for r in h.roles})
+
+    def _group(self, role: str) -> aws.ec2.SecurityGroup:
+        what = "the frontend load balancer" if role == ALB_ROLE else f"role {role}"
+        return aws.ec2.SecurityGroup(f"{self.name}-sg-{role}", vpc_id=self.vpc.id, name=f"{self.plan.lab}-{role}",
+                                     description=f"Abiquo lab {self.plan.lab}: {what} (rules from the catalog)",
+                                     revoke_rules_on_delete=True, tags=self._tags(f"{self.plan.lab}-{role}", **{labels.ROLE: role}),
+                                     opts=self.opts)
+
+    def _bootstrap_group(self) -> aws.ec2.SecurityGroup:
+        group = aws.ec2.SecurityGroup(f"{self.name}-sg-bootstrap", vpc_id=self.vpc.id, name=f"{self.plan.lab}-bootstrap",
+                                      description=f"Abiquo lab {self.plan.lab}: instance bootstrap egress (packages, SSM)",
+                                      revoke_rules_on_delete=True, tags=self._tags(f"{self.plan.lab}-bootstrap"), opts=self.opts)
+        for i, entry in enumerate(self.settings.bootstrap_egress):
+            cidr, _, port = entry.rpartition(":")
+            family = "cidr_ipv6" if ":" in cidr else "cidr_ipv4"
+            aws.vpc.SecurityGroupEgressRule(f"{self.name}-bootstrap-egress-{i}", security_group_id=group.id,
+                                            ip_protocol="tcp", from_port=int(port), to_port=int(port), **{family: cidr},
+                                            description=f"bootstrap egress {entry}", tags=self._tags(f"bootstrap-{i}"),
+                                            opts=self.opts)
+        return group
+
+    def _rules(self) -> None:
+        for key, flows in sorted(ingress_rules(self.plan).items(), key=lambda kv: _sort_key(kv[0])):
+            self._ingress(key, flows)
+        for (src, dst, protocol, port, port_end), flows in sorted(egress_rules(self.plan).items(), key=lambda kv: str(kv[0])):
+            span = "all" if port is None else (f"{port}" if port_end in (None, port) else f"{port}-{port_end}")
+            name = f"{self.name}-egress-{src}-to-{dst}-{protocol}-{span}"
+            target = {"cidr_ipv4": "0.0.0.0/0"} if dst == "world" else {"referenced_security_group_id": self.groups[dst].id}
+            aws.vpc.SecurityGroupEgressRule(name, security_group_id=self.groups[src].id, **target,
+                                            **_port_args(protocol, port, port_end), description=describe(flows, src, dst, protocol),
+                                            tags=self._tags(name, **{labels.ROLE: src}), opts=self.opts)
+
+    def _ingress(self, key: RuleKey, flows: list[Flow]) -> None:
+        span = "all" if key.port is None else (f"{key.port}" if key.port_end in (None, key.port) else f"{key.port}-{key.port_end}")
+        base = f"{self.name}-ingress-{key.dst_role}-from-{key.src_role}-{key.protocol}-{span}"
+        common = dict(security_group_id=self.groups[key.dst_role].id, **_port_args(key.protocol, key.port, key.port_end),
+                      description=describe(flows, key.src_role, key.dst_role, key.protocol))
+        if key.src_role == "world":
+            for cidr in WORLD:
+                family, suffix = ("cidr_ipv6", "v6") if ":" in cidr else ("cidr_ipv4", "v4")
+                aws.vpc.SecurityGroupIngressRule(f"{base}-{suffix}", **common, **{family: cidr},
+                                                 tags=self._tags(f"{base}-{suffix}", **{labels.ROLE: key.dst_role}), opts=self.opts)
+            return
+        aws.vpc.SecurityGroupIngressRule(base, **common, referenced_security_group_id=self.groups[key.src_role].id,
+                                         tags=self._tags(base, **{labels.ROLE: key.dst_role}), opts=self.opts)
+
+    # ---- instances ------------------------------------------------------------------------------------
+    def _ssm_profile(self) -> aws.iam.InstanceProfile:
+        assume = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                                       "Principal": {"Service": "ec2.amazonaws.com"}}]})
+        role = aws.iam.Role(f"{self.name}-instance-role", assume_role_policy=assume, tags=self._tags(f"{self.name}-instance"),
+                            opts=self.opts)
+        aws.iam.RolePolicyAttachment(f"{self.name}-instance-ssm", role=role.name, policy_arn=SSM_POLICY, opts=self.opts)
+        return aws.iam.InstanceProfile(f"{self.name}-instance-profile", role=role.name, tags=self._tags(f"{self.name}-instance"),
+                                       opts=self.opts)
+
+    def host(self, resource_name: str, host: Host, opts: pulumi.ResourceOptions):
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=self.provider))
+        if host.primary == ALB_ROLE:
+            return self._frontend(resource_name, host, opts)
+        az_index = self._az_index(host)
+        instance_type = self.settings.instance_types.get(host.primary, self.settings.default_instance_type)
+        instance = aws.ec2.Instance(
+            resource_name, ami=self.ami, instance_type=instance_type,
+            subnet_id=self.subnets[host.zone][az_index].id,
+            vpc_security_group_ids=[self.groups[r].id for r in host.roles] + [self.bootstrap_group.id],
+            associate_public_ip_address=False, iam_instance_profile=self.profile.name,
+            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_tokens="required", http_endpoint="enabled",
+                                                                 http_put_response_hop_limit=1),
+            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(encrypted=True, volume_type="gp3", volume_size=20),
+            user_data=pulumi.Output.secret(self.db_password.result).apply(lambda pw, h=host: user_data(self.plan, h, pw)),
+            user_data_replace_on_change=True,
+            tags=self._tags(f"{self.plan.lab}-{host.name}", **{labels.ROLE: host.primary, labels.ROLES: " ".join(host.roles),
+                                                               labels.HOST: host.name, labels.DATACENTER: host.datacenter or ""}),
+            opts=opts)
+        self.instances[host.name] = instance
+        return instance
+
+    def _az_index(self, host: Host) -> int:
+        same = [h.name for h in self.plan.hosts if h.primary == host.primary]
+        return same.index(host.name) % len(self.zones)
+
+    # ---- the frontend: one internet-facing ALB -------------------------------------------------------
+    def _frontend(self, resource_name: str, host: Host, opts: pulumi.ResourceOptions):
+        if self.alb is not None:
+            return self.alb                      # every frontend host of the plan is this one ALB on AWS
+        self.alb_name = f"{self.name}-frontend-alb"
+        self.alb = aws.lb.LoadBalancer(
+            self.alb_name, load_balancer_type="application", internal=False,
+            subnets=[s.id for s in self.subnets["frontend"]], security_groups=[self.groups[ALB_ROLE].id],
+            drop_invalid_header_fields=True, tags=self._tags(f"{self.plan.lab}-alb", **{labels.ROLE: ALB_ROLE}), opts=opts)
+        self._pending_routes = (host, opts)
+        self._endpoints[ALB_ROLE] = pulumi.Output.concat("https://", self.alb.dns_name)
+        return self.alb
+
+    def finish(self) -> None:
+        """Listeners and target groups need every instance: called by the Lab after the role components."""
+        if self.alb is None:
+            return
+        host, opts = self._pending_routes
+        alb_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=self.alb))
+        groups = {route.path: self._target_group(route, alb_opts) for route in host.routes}
+        default = groups.get("/") or next(iter(groups.values()))
+        https = aws.lb.Listener(f"{self.alb_name}-https", load_balancer_arn=self.alb.arn, port=443, protocol="HTTPS",
+                                ssl_policy=TLS_POLICY, certificate_arn=self.settings.certificate_arn,
+                                default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=default.arn)],
+                                tags=self._tags(f"{self.plan.lab}-https"), opts=alb_opts)
+        aws.lb.Listener(f"{self.alb_name}-http", load_balancer_arn=self.alb.arn, port=80, protocol="HTTP",
+                        default_actions=[aws.lb.ListenerDefaultActionArgs(type="redirect", redirect=aws.lb.ListenerDefaultActionRedirectArgs(
+                            port="443", protocol="HTTPS", status_code="HTTP_301"))],
+                        tags=self._tags(f"{self.plan.lab}-http"), opts=alb_opts)
+        for priority, route in enumerate(sorted((r for r in host.routes if r.path != "/"), key=lambda r: -len(r.path)), 10):
+            aws.lb.ListenerRule(f"{self.alb_name}-rule-{route.path.strip('/')}", listener_arn=https.arn, priority=priority,
+                                actions=[aws.lb.ListenerRuleActionArgs(type="forward", target_group_arn=groups[route.path].arn)],
+                                conditions=[aws.lb.ListenerRuleConditionArgs(path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(
+                                    values=[route.path, f"{route.path}/*"]))],
+                                tags=self._tags(f"{self.plan.lab}-rule-{route.path.strip('/')}"), opts=alb_opts)
+
+    def _target_group(self, route, opts) -> aws.lb.TargetGroup:
+        slug = route.path.strip("/") or "root"
+        group = aws.lb.TargetGroup(f"{self.alb_name}-tg-{slug}", port=route.port, protocol="HTTP", target_type="instance",
+                                   vpc_id=self.vpc.id,
+                                   health_check=aws.lb.TargetGroupHealthCheckArgs(protocol="HTTP", path="/", matcher="200-399",
+                                                                                  interval=15, healthy_threshold=2),
+                                   tags=self._tags(f"{self.plan.lab}-{slug}", **{labels.ROLE: route.role}), opts=opts)
+        for target in route.targets:
+            members = self.plan.vip(target).members if self.plan.vip(target) else [target]
+            for member in members:
+                aws.lb.TargetGroupAttachment(f"{self.alb_name}-tg-{slug}-{member}", target_group_arn=group.arn,
+                                             target_id=self.instances[member].id, port=route.port, opts=opts)
+        return group
+
+    def endpoints(self) -> dict[str, Any]:
+        return dict(self._endpoints)
+
+
+def _sort_key(key: RuleKey) -> tuple:
+    return (key.dst_role, key.src_role, key.protocol, key.port or 0)
+
+
+def _check_supported(plan: Plan, settings) -> None:
+    public_elsewhere = sorted({f.dst_role for f in plan.flows if f.public and f.dst_role != ALB_ROLE})
+    if public_elsewhere:
+        raise pulumi.RunError(f"backend aws: public role(s) {', '.join(public_elsewhere)} have no AWS rendering yet; "
+                              f"only the frontend is public on AWS (the ALB)")
+
+
+NODE_FILES = ("entrypoint.sh", "lab-agent", "lab-health")
+
+
+def user_data(plan: Plan, host: Host, db_password: str) -> str:
+    """cloud-init: the same node software, entrypoint and role agent as the Docker lab, configured from the plan.
+    On AWS the security groups are the allowlist, so the node's own nftables list admits everything."""
+    import base64
+    import gzip
+    from .docker_backend import NODE_IMAGE_DIR, route_rows
+    env = {"LAB_HOST": host.name, "LAB_ROLES": " ".join(host.roles), "LAB_LISTEN": " ".join(listen_ports(plan, host)),
+           "LAB_ALLOW": json.dumps([["tcp", "any", "1-65535", "sg"], ["udp", "any", "1-65535", "sg"]]),
+           "LAB_ROUTES": json.dumps(route_rows(plan, host)), "LAB_DB_PASSWORD": db_password}
+    files = "\n".join(
+        f"echo {base64.b64encode(gzip.compress((NODE_IMAGE_DIR / f).read_bytes(), mtime=0)).decode()} | base64 -d | gunzip "
+        f"> /usr/local/bin/{f} && chmod 0755 /usr/local/bin/{f}" for f in NODE_FILES)
+    lines = "\n".join(f"{k}={json.dumps(v)}" for k, v in env.items())
+    return ("#!/bin/bash\nset -euo pipefail\n"
+            "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 nftables "
+            "iproute2 procps netcat-openbsd openssl netbase haproxy redis-server redis-tools mariadb-server mariadb-client "
+            "rabbitmq-server zookeeper nfs-ganesha nfs-ganesha-vfs rpcbind\n"
+            f"{files}\n"
+            f"install -m 0600 /dev/null /etc/abiquo-lab.env && cat > /etc/abiquo-lab.env <<'ENV'\n{lines}\nENV\n"
+            "cat > /etc/systemd/system/abiquo-lab-node.service <<'UNIT'\n[Unit]\nDescription=Abiquo lab node\nAfter=network-online.target\n"
+            "[Service]\nEnvironmentFile=/etc/abiquo-lab.env\nExecStart=/usr/local/bin/entrypoint.sh\nRestart=always\n"
+            "[Install]\nWantedBy=multi-user.target\nUNIT\n"
+            "systemctl daemon-reload && systemctl enable --now abiquo-lab-node.service\n")
