@@ -156,6 +156,28 @@ def cmd_teardown(args) -> int:
     return EXIT_OK
 
 
+def cmd_check(args) -> int:
+    from .check import analyzer, output
+    from .preview import record_stack
+    stacks = stack_names(args.stacks_dir) if args.all else [args.stack]
+    user = analyzer.load_user_config(args.config)
+    analyzer.policy_config(user)                        # unknown policy names: a clear error before anything runs
+    recordings = []
+    for stack in stacks:
+        _say(f"recording {stack} (preview under mocks)")
+        recordings.append(record_stack(stack, preview=not args.update, stacks_dir=args.stacks_dir))
+    if args.in_process:
+        found = [analyzer.analyze_in_process(r, user) for r in recordings]
+    else:
+        _say("starting the policy pack as the Pulumi CLI does (python -m pulumi.policy) and analyzing over gRPC")
+        found = analyzer.analyze_many_grpc(recordings, user)
+    results = dict(zip(stacks, found))
+    guard = analyzer._guard()
+    descriptions = {n: d for n, (d, _) in {**guard.STACK_CHECKS, **guard.RESOURCE_CHECKS}.items()}
+    sys.stdout.write(output.render(results, args.format, descriptions))
+    return EXIT_FAIL if any(v.level == "mandatory" for f in found for v in f) else EXIT_OK
+
+
 def cmd_docs(args) -> int:
     from . import docs
     for path in docs.write_all():
@@ -204,6 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("teardown", cmd_teardown, "remove every Docker object labelled with the lab (from labels alone)", stack="optional")
     p.add_argument("--lab", help="lab name, when the stack file is gone")
     p.add_argument("--keep-images", action="store_true", help="keep the lab's node image")
+    p = command("check", cmd_check, "run the policy pack on a stack offline (mocks + the pack over gRPC); exit 1 on a "
+                                    "mandatory violation", stack="optional")
+    p.add_argument("--all", action="store_true", help="every stack in the stacks folder")
+    p.add_argument("--format", "-f", choices=("table", "json", "markdown", "sarif"), default="table")
+    p.add_argument("--config", help="pack config file (JSON/YAML), as for pulumi --policy-pack-config")
+    p.add_argument("--update", action="store_true", help="record in update mode (IDs known) instead of preview")
+    p.add_argument("--in-process", action="store_true", help="call the policies directly instead of over gRPC")
     command("docs", cmd_docs, "regenerate docs/connections.md and the README's topology picture from the catalog", stack=None)
     return parser
 
@@ -215,6 +244,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error("matrix needs --stack S (or --catalog)")
     if args.command == "teardown" and not (args.stack or args.lab):
         parser.error("teardown needs --stack S or --lab L")
+    if args.command == "check" and not args.all and not args.stack:
+        parser.error("check needs --stack S or --all")
     if args.command == "validate" and not args.all and not args.stack:
         parser.error("validate needs --stack S or --all")
     try:
@@ -225,7 +256,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UnknownNameError as exc:
         print(f"labctl: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except RuntimeError as exc:
+    except (RuntimeError, TimeoutError, ValueError) as exc:
         print(f"labctl: {exc}", file=sys.stderr)
         return EXIT_FAIL
     except BrokenPipeError:

@@ -241,7 +241,8 @@ class AwsBackend:
             user_data=pulumi.Output.secret(self.db_password.result).apply(lambda pw, h=host: user_data(self.plan, h, pw)),
             user_data_replace_on_change=True,
             tags=self._tags(f"{self.plan.lab}-{host.name}", **{labels.ROLE: host.primary, labels.ROLES: " ".join(host.roles),
-                                                               labels.HOST: host.name, labels.DATACENTER: host.datacenter or ""}),
+                                                               labels.HOST: host.name, labels.DATACENTER: host.datacenter or "",
+                                                               labels.REGION: host.region or ""}),
             opts=opts)
         self.instances[host.name] = instance
         return instance

@@ -93,7 +93,9 @@ class DockerBackend:
         rules = allow_rules(allowlist(self.plan, host.name))
         host_labels = {**self.base_labels, labels.ROLE: host.primary, labels.ROLES: " ".join(host.roles),
                        labels.HOST: host.name, labels.ZONE: host.zone, labels.DATACENTER: host.datacenter or "",
-                       labels.ALLOWLIST: json.dumps(rules, separators=(",", ":"))}
+                       labels.REGION: host.region or "",
+                       labels.ALLOWLIST: json.dumps(rules, separators=(",", ":")),
+                       labels.ROUTES: json.dumps(route_rows(self.plan, host), separators=(",", ":"))}
         image = self.settings.images.get(host.primary) or self.image.image_name
         container = docker.Container(
             resource_name,

@@ -1,6 +1,7 @@
 """The top-level Lab component: picks the backend renderer and creates one component per role of the plan."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Optional
 
@@ -30,7 +31,9 @@ class Lab(pulumi.ComponentResource):
     """One Abiquo lab: its zone networks and a component per server role (type abiquo:lab:Lab)."""
 
     def __init__(self, name: str, args: LabArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("abiquo:lab:Lab", name, None, opts)
+        # The lab's spec rides on the component so policies re-derive the intent from the same catalog.
+        super().__init__("abiquo:lab:Lab", name, {"spec": json.dumps(args.spec.spec.model_dump(mode="json"), sort_keys=True),
+                                                  "stack": args.stack, "backend": args.plan.backend}, opts)
         plan = args.plan
         backend = _backend(plan.backend)(f"{name}", args, pulumi.ResourceOptions(parent=self))
         self.roles = {}

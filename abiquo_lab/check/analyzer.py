@@ -1,0 +1,250 @@
+"""Run the policy pack over a recorded stack: in-process, or exactly as the Pulumi CLI does, over gRPC.
+
+gRPC path: start `python -u -m pulumi.policy <engine address> .` in the pack folder (the port is the first line
+on stdout), then GetPluginInfo, GetAnalyzerInfo, Configure (every policy's level and properties: the pack's
+initial config over its policies' defaults, then the user's config -- a policy config without a level would
+mean advisory), ConfigureStack, Analyze for each custom resource and AnalyzeStack with all of them. A small
+Engine service answers the pack's log calls. No Pulumi CLI, cloud credentials or Pulumi service involved.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent import futures
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from abiquo_lab.preview import MASK, UNKNOWN, UNKNOWN_TEXT, Recording
+
+PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
+LEVELS = {0: "advisory", 1: "mandatory", 2: "disabled", 3: "remediate"}
+LEVEL_CODES = {name: code for code, name in LEVELS.items()}
+
+
+@dataclass(frozen=True)
+class Violation:
+    policy: str
+    level: str
+    message: str
+    urn: str = ""
+
+    @property
+    def resource(self) -> str:
+        return self.urn.rsplit("::", 1)[-1] if self.urn else ""
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "resource": self.resource}
+
+
+def _wire(value: Any) -> Any:
+    """Recorded plain values back to what the engine sends: unknowns as the engine's sentinel."""
+    if isinstance(value, dict):
+        return {k: _wire(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_wire(v) for v in value]
+    return UNKNOWN if value == UNKNOWN_TEXT else value
+
+
+def _guard():
+    if str(PACK_DIR) not in sys.path:
+        sys.path.insert(0, str(PACK_DIR))
+    import abiquo_guard.config as guard_config
+    return guard_config
+
+
+# ---- in-process ------------------------------------------------------------------------------------------------
+def policy_config(user: Optional[dict] = None) -> dict[str, dict]:
+    """The effective config per policy: the pack's initial config, then the user's (levels as names)."""
+    guard = _guard()
+    config = {}
+    for name, entry in guard.initial_config().items():
+        level = entry.get("enforcementLevel")
+        config[name] = {**{k: v for k, v in entry.items() if k != "enforcementLevel"},
+                        "enforcementLevel": getattr(level, "value", level)}
+    for name, entry in (user or {}).items():
+        if name not in config:
+            raise ValueError(f"unknown policy {name!r} in the pack config; policies: {', '.join(sorted(config))}")
+        config[name].update(entry if isinstance(entry, dict) else {"enforcementLevel": entry})
+    return config
+
+
+def analyze_in_process(recording: Recording, user_config: Optional[dict] = None) -> list[Violation]:
+    """The pack's checks called directly on PolicyResource objects built like the SDK builds them."""
+    from pulumi_policy.policy import PolicyResource
+    from pulumi_policy.proxy import unknown_checking_proxy
+    from pulumi_policy.deserialize import deserialize_properties
+
+    guard = _guard()
+    config = policy_config(user_config)
+    resources = {r.urn: PolicyResource(r.type, unknown_checking_proxy(deserialize_properties(_wire(r.inputs))), r.urn,
+                                       r.name, None, None, None, [], {}) for r in recording.records}
+    for r in recording.records:
+        res = resources[r.urn]
+        res.parent = resources.get(r.parent)
+        res.dependencies = [resources[u] for u in r.dependencies if u in resources]
+        res.property_dependencies = {k: [resources[u] for u in v if u in resources] for k, v in r.property_dependencies.items()}
+    found: list[Violation] = []
+    for name, (_, check) in guard.STACK_CHECKS.items():
+        level = config[name]["enforcementLevel"]
+        if level != "disabled":
+            guard.run_stack_check(check, list(resources.values()), config[name],
+                                  lambda message, urn=None, n=name, lv=level: found.append(Violation(n, lv, message, urn or "")))
+    for name, (_, check) in guard.RESOURCE_CHECKS.items():
+        level = config[name]["enforcementLevel"]
+        if level == "disabled":
+            continue
+        for r in recording.records:
+            if r.custom:
+                check(r.type, resources[r.urn].props, r.name,
+                      lambda message, urn=None, n=name, lv=level, u=r.urn: found.append(Violation(n, lv, message, u)))
+    return found
+
+
+# ---- over gRPC, as the CLI does --------------------------------------------------------------------------------
+class _Engine:
+    """The engine side the analyzer may call back (logging)."""
+
+    def __init__(self):
+        import grpc
+        from pulumi.runtime.proto import engine_pb2_grpc
+        from google.protobuf import empty_pb2
+        self.logs: list[str] = []
+        logs = self.logs
+
+        class Servicer(engine_pb2_grpc.EngineServicer):
+            def Log(self, request, context):
+                logs.append(request.message)
+                return empty_pb2.Empty()
+
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        engine_pb2_grpc.add_EngineServicer_to_server(Servicer(), self.server)
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop(0)
+
+
+class PackProcess:
+    """The policy pack as a plugin process; use as a context manager."""
+
+    def __init__(self, pack_dir: Path = PACK_DIR, python: str = sys.executable, stack: str = "check"):
+        self.pack_dir, self.python, self.stack = pack_dir, python, stack
+
+    def __enter__(self):
+        import grpc
+        from pulumi.runtime.proto import analyzer_pb2_grpc
+        self.engine = _Engine()
+        env = dict(os.environ, PULUMI_PROJECT="abiquo-lab", PULUMI_STACK=self.stack, PULUMI_DRY_RUN="true")
+        self.proc = subprocess.Popen([self.python, "-u", "-m", "pulumi.policy", f"127.0.0.1:{self.engine.port}", "."],
+                                     cwd=self.pack_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+        line = self.proc.stdout.readline().strip()
+        if not line.isdigit():
+            err = self.proc.stderr.read() if self.proc.poll() is not None else ""
+            self.__exit__(None, None, None)
+            raise RuntimeError(f"policy pack did not start (first stdout line {line!r}): {err[-2000:]}")
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{line}")
+        grpc.channel_ready_future(self.channel).result(timeout=30)
+        self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+        return self
+
+    def __exit__(self, *exc):
+        if getattr(self, "channel", None):
+            self.channel.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            stream.close()
+        self.engine.stop()
+
+    # ---- protocol steps ---------------------------------------------------------------------------------------
+    def info(self):
+        from google.protobuf import empty_pb2
+        self.stub.GetPluginInfo(empty_pb2.Empty())
+        return self.stub.GetAnalyzerInfo(empty_pb2.Empty())
+
+    def configure(self, info, user_config: Optional[dict] = None) -> None:
+        """As the CLI: each policy's default level, the pack's initial config, then the user's config."""
+        from google.protobuf import json_format
+        from pulumi.runtime.proto import analyzer_pb2
+        request = analyzer_pb2.ConfigureAnalyzerRequest()
+        for policy in info.policies:
+            props, level = {}, policy.enforcementLevel
+            for key, schema in json_format.MessageToDict(policy.configSchema.properties).items():
+                if isinstance(schema, dict) and "default" in schema:
+                    props[key] = schema["default"]
+            if policy.name in info.initialConfig:
+                initial = info.initialConfig[policy.name]
+                props.update(json_format.MessageToDict(initial.properties))
+                level = initial.enforcementLevel or level      # 0 (advisory) cannot be told from "unset"
+            user = (user_config or {}).get(policy.name, {})
+            user = user if isinstance(user, dict) else {"enforcementLevel": user}
+            props.update({k: v for k, v in user.items() if k != "enforcementLevel"})
+            if "enforcementLevel" in user:
+                level = LEVEL_CODES[user["enforcementLevel"]]
+            entry = request.policyConfig[policy.name]
+            entry.enforcementLevel = level
+            entry.properties.update(props)
+        self.stub.Configure(request)
+        self.stub.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(stack=self.stack, project="abiquo-lab",
+                                                                            organization="organization", dry_run=True))
+
+    def analyze(self, recording: Recording) -> list[Violation]:
+        from google.protobuf import struct_pb2
+        from pulumi.runtime.proto import analyzer_pb2
+        found: list[Violation] = []
+
+        def props(record) -> struct_pb2.Struct:
+            struct = struct_pb2.Struct()
+            struct.update(_wire(record.inputs))
+            return struct
+
+        for record in recording.records:
+            if record.custom:
+                response = self.stub.Analyze(analyzer_pb2.AnalyzeRequest(type=record.type, properties=props(record),
+                                                                         urn=record.urn, name=record.name))
+                found += _violations(response)
+        resources = [analyzer_pb2.AnalyzerResource(
+            type=r.type, properties=props(r), urn=r.urn, name=r.name, parent=r.parent or "", dependencies=r.dependencies,
+            propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v) for k, v in r.property_dependencies.items()})
+            for r in recording.records]
+        found += _violations(self.stub.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=resources)))
+        return found
+
+
+def _violations(response) -> list[Violation]:
+    # the SDK prefixes each message with the policy's description and a newline; keep the finding itself
+    return [Violation(d.policyName, LEVELS.get(d.enforcementLevel, str(d.enforcementLevel)),
+                      d.message[len(d.description) + 1:] if d.description and d.message.startswith(d.description + "\n")
+                      else d.message, d.urn)
+            for d in response.diagnostics]
+
+
+def analyze_grpc(recording: Recording, user_config: Optional[dict] = None, pack_dir: Path = PACK_DIR) -> list[Violation]:
+    return analyze_many_grpc([recording], user_config, pack_dir)[0]
+
+
+def analyze_many_grpc(recordings: list[Recording], user_config: Optional[dict] = None,
+                      pack_dir: Path = PACK_DIR) -> list[list[Violation]]:
+    """One pack process, configured once, analyzing several recordings in turn (as `labctl check --all`)."""
+    with PackProcess(pack_dir, stack=recordings[0].stack if recordings else "check") as pack:
+        pack.configure(pack.info(), user_config)
+        return [pack.analyze(recording) for recording in recordings]
+
+
+def load_user_config(path: Optional[str]) -> Optional[dict]:
+    """A pack config file as `pulumi preview --policy-pack-config` takes it (JSON or YAML)."""
+    if not path:
+        return None
+    text = Path(path).read_text()
+    if path.endswith((".yaml", ".yml")):
+        import yaml
+        return yaml.safe_load(text) or {}
+    return json.loads(text)
+
+
+__all__ = ["Violation", "analyze_in_process", "analyze_grpc", "PackProcess", "policy_config", "load_user_config", "MASK"]

@@ -1,0 +1,87 @@
+"""The pack in one place: name, the pack-level default enforcement, per-policy overrides and config schemas."""
+from __future__ import annotations
+
+from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, PolicyPack, ResourceValidationPolicy,
+                           StackValidationPolicy)
+
+from . import resource_policies as rp
+from . import stack_policies as sp
+from .inventory import Inventory, from_policy_resources
+
+PACK_NAME = "abiquo-lab-guard"
+DEFAULT_ENFORCEMENT = EnforcementLevel.MANDATORY
+OVERRIDES: dict[str, EnforcementLevel] = {}          # e.g. {"lifecycle-labels": EnforcementLevel.ADVISORY}
+
+FLOW_SCHEMA = {"type": "object", "properties": {"from": {"type": "string"}, "to": {"type": "string"},
+                                                "port": {"type": "integer"}, "protocol": {"enum": ["tcp", "udp", "vrrp"]}},
+               "required": ["from", "to", "port"]}
+SCHEMAS = {
+    "required-connections": PolicyConfigSchema(properties={
+        "requireRows": {"type": "array", "items": {"type": "string"}, "default": [],
+                        "description": "optional catalog rows (e.g. A01) to require as well"}}),
+    "nothing-beyond-intent": PolicyConfigSchema(properties={
+        "extraAllowedFlows": {"type": "array", "items": FLOW_SCHEMA, "default": [],
+                              "description": "exceptions: role-to-role ports allowed beyond the catalog ('*' = any role)"}}),
+}
+
+STACK_CHECKS = {
+    "required-connections": ("Every required documented connection of the lab is allowed.", sp.required_connections),
+    "nothing-beyond-intent": ("Every allowlist entry and ingress rule maps to a documented connection; world ingress "
+                              "only on the frontend listener ports.", sp.nothing_beyond_intent),
+    "layout-completeness": ("The layout has what the docs require: HA has 2+ API nodes, ZooKeeper and load balancers; "
+                            "every datacenter has RS, BPM and NFS; every public region has PRS.", sp.layout_completeness),
+    "lifecycle-labels": ("Every taggable resource carries the lab, owner and expires-at labels/tags.", sp.lifecycle_labels),
+}
+RESOURCE_CHECKS = {
+    "aws-instance-imdsv2": ("EC2 instances require IMDSv2.", rp.instance_imdsv2),
+    "aws-encrypted-volumes": ("EC2 root and EBS volumes are encrypted.", rp.instance_encrypted_volumes),
+    "aws-instance-no-public-ip": ("EC2 instances get no public IP.", rp.instance_no_public_ip),
+    "aws-http-redirects-to-https": ("HTTP listeners redirect to HTTPS.", rp.http_redirects_to_https),
+    "docker-not-privileged": ("Containers are not privileged.", rp.container_not_privileged),
+    "docker-not-host-network": ("Containers are not on the host network.", rp.container_not_host_network),
+    "docker-no-datastore-published": ("No datastore port is published on all interfaces.", rp.no_datastore_published),
+}
+
+
+def run_stack_check(check, resources, config, report) -> None:
+    """Adapt the SDK's arguments to a plain check; stacks without an Abiquo lab are not our business."""
+    inventory = Inventory(from_policy_resources(resources))
+    if inventory.plan is None:
+        return
+    check(inventory, config or {}, lambda message, urn=None: report(message, urn))
+
+
+def _stack_policy(name: str, description: str, check) -> StackValidationPolicy:
+    def validate(args, report_violation):
+        run_stack_check(check, args.resources, args.get_config(), report_violation)
+    return StackValidationPolicy(name=name, description=description, validate=validate,
+                                 enforcement_level=OVERRIDES.get(name), config_schema=SCHEMAS.get(name))
+
+
+def _resource_policy(name: str, description: str, check) -> ResourceValidationPolicy:
+    def validate(args, report_violation):
+        check(args.resource_type, args.props, args.name, lambda message, urn=None: report_violation(message, urn))
+    return ResourceValidationPolicy(name=name, description=description, validate=validate,
+                                    enforcement_level=OVERRIDES.get(name), config_schema=SCHEMAS.get(name))
+
+
+def policies() -> list:
+    return ([_stack_policy(n, d, c) for n, (d, c) in STACK_CHECKS.items()]
+            + [_resource_policy(n, d, c) for n, (d, c) in RESOURCE_CHECKS.items()])
+
+
+def initial_config() -> dict:
+    """Every policy's level and config defaults, stated explicitly: a config without a level means advisory."""
+    config = {}
+    for name in list(STACK_CHECKS) + list(RESOURCE_CHECKS):
+        entry = {"enforcementLevel": OVERRIDES.get(name, DEFAULT_ENFORCEMENT)}
+        for key, schema in (SCHEMAS[name].properties.items() if name in SCHEMAS else []):
+            entry[key] = schema.get("default")
+        config[name] = entry
+    return config
+
+
+def build_pack() -> PolicyPack:
+    return PolicyPack(name=PACK_NAME, policies=policies(), enforcement_level=DEFAULT_ENFORCEMENT,
+                      initial_config=initial_config(),
+                      description="Abiquo lab: the documented connection matrix, required and nothing beyond it")

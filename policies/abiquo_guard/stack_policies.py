@@ -1,0 +1,249 @@
+"""Stack policies: the whole stack against the documented intent, in both directions.
+
+Each check is a plain function (inventory, config, report) so it runs the same in-process and behind gRPC.
+`report(message, urn)` is the SDK's report_violation.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from .inventory import A_ALB, A_EGRESS, A_INGRESS, A_RULE, A_LISTENER, D_CONTAINER, D_NETWORK, Inventory, WORLD
+
+Report = Callable[[str, Optional[str]], None]
+LISTENER_PORTS = (443, 80)
+
+
+def _arrow(flow) -> str:
+    return f"{flow.id} {flow.src_role} → {flow.dst_role} {flow.protocol}/{flow.ports_text}"
+
+
+def _covers(port: Optional[int], port_end: Optional[int], flow) -> bool:
+    if flow.port is None:
+        return port is None
+    return port is not None and port <= flow.port and (port_end or port) >= (flow.port_end or flow.port)
+
+
+def required_flows(inv: Inventory, config: dict) -> list:
+    extra = set(config.get("requireRows", []))
+    return [f for f in inv.plan.flows if (f.required or f.id in extra) and not f.local and not f.egress]
+
+
+def _members(inv: Inventory, flow) -> list[str]:
+    vip = inv.plan.vip(flow.dst)
+    return list(vip.members) if vip else [flow.dst]
+
+
+# ---- required-connections -----------------------------------------------------------------------------------
+def required_connections(inv: Inventory, config: dict, report: Report) -> None:
+    check = _required_docker if inv.backend == "docker" else _required_aws
+    seen: set[tuple] = set()
+
+    def once(message: str, urn: Optional[str]) -> None:     # one report per distinct finding (AWS rules are per role)
+        if (message, urn) not in seen:
+            seen.add((message, urn))
+            report(message, urn)
+    for flow in required_flows(inv, config):
+        check(inv, flow, once)
+
+
+def _required_docker(inv: Inventory, flow, report: Report) -> None:
+    hosts = inv.docker_hosts
+    for member in _members(inv, flow):
+        dst = hosts.get(member)
+        what = f"{_arrow(flow)} ({flow.src} → {member}) is not allowed"
+        if dst is None:
+            report(f"{what}: no container for host '{member}'; the lab must create it (role {flow.dst_role})", None)
+            continue
+        if flow.public:
+            published = [p for p in dst.res.get("ports", []) if int(p.get("internal", 0)) == flow.port]
+            if not published:
+                report(f"{what}: container '{dst.res.name}' does not publish port {flow.port}; publish it on the frontend", dst.res.urn)
+            if not any(a[0] == flow.protocol and a[1] == "any" and _covers(a[2], a[3], flow) for a in dst.allow):
+                report(f"{what}: the allowlist of container '{dst.res.name}' does not admit the world on "
+                       f"{flow.protocol}/{flow.ports_text}; add the plan's public entry", dst.res.urn)
+            continue
+        src = hosts.get(flow.src)
+        if src is None:
+            report(f"{what}: no container for host '{flow.src}' (role {flow.src_role})", None)
+            continue
+        shared = set(src.addresses) & set(dst.addresses)
+        if not shared:
+            report(f"{what}: containers '{src.res.name}' and '{dst.res.name}' share no network; attach "
+                   f"'{src.res.name}' to the network of zone {inv.plan.host(member).zone}", dst.res.urn)
+            continue
+        sources = {src.addresses[n] for n in shared}
+        if not any(a[0] == flow.protocol and (a[1] in sources or a[1] == "any") and _covers(a[2], a[3], flow) for a in dst.allow):
+            report(f"{what}: the allowlist of container '{dst.res.name}' does not admit {'/'.join(sorted(sources))} on "
+                   f"{flow.protocol}/{flow.ports_text}; add the entry the plan gives for {flow.id}", dst.res.urn)
+
+
+def aws_rule_of(flow) -> Optional[tuple]:
+    """(group role, peer role or 'world', protocol, port, port_end) that must admit the flow on AWS; None if none."""
+    if flow.local or flow.egress or (flow.src_role == flow.dst_role == "frontend"):
+        return None
+    return (flow.dst_role, "world" if flow.public else flow.src_role, flow.protocol, flow.port, flow.port_end or flow.port)
+
+
+def _required_aws(inv: Inventory, flow, report: Report) -> None:
+    key = aws_rule_of(flow)
+    if key is None:
+        return
+    group_of = {role: urn for urn, role in inv.groups().items()}
+    dst_role, peer, protocol, *_ = key
+    found = [r for r in inv.ingress_index().get((dst_role, peer, protocol), []) if _covers(r["port"], r["port_end"], flow)]
+    if not found:
+        source = "the world" if peer == "world" else f"sg '{peer}'"
+        report(f"{_arrow(flow)} is not allowed: no ingress rule on sg '{dst_role}' from {source} for "
+               f"{protocol}/{flow.ports_text}; add an aws.vpc.SecurityGroupIngressRule on sg '{dst_role}' "
+               f"referencing {source}", group_of.get(dst_role))
+        return
+    carriers = inv.role_hosts()
+    for role in {dst_role, peer} - {"world"}:
+        urn = group_of.get(role)
+        for res in carriers.get(role, []):
+            attached = res.deps.get("vpcSecurityGroupIds", []) + res.deps.get("securityGroups", [])
+            if urn not in attached:
+                report(f"{_arrow(flow)} is not allowed: sg '{role}' is not attached to '{res.name}', which carries "
+                       f"role {role}; add it to its security groups", res.urn)
+        if not carriers.get(role):
+            report(f"{_arrow(flow)} is not allowed: nothing in the stack carries role {role}", None)
+
+
+# ---- nothing-beyond-intent ---------------------------------------------------------------------------------
+def _exception(config: dict, src_role: str, dst_role: str, protocol: str, port: Optional[int]) -> bool:
+    for allowed in config.get("extraAllowedFlows", []):
+        if (allowed.get("from") in (src_role, "*") and allowed.get("to") in (dst_role, "*")
+                and allowed.get("protocol", "tcp") == protocol and int(allowed.get("port", -1)) == (port or -1)):
+            return True
+    return False
+
+
+def nothing_beyond_intent(inv: Inventory, config: dict, report: Report) -> None:
+    (_beyond_docker if inv.backend == "docker" else _beyond_aws)(inv, config, report)
+
+
+def _beyond_docker(inv: Inventory, config: dict, report: Report) -> None:
+    hosts = inv.docker_hosts
+    address_host = {addr: h.name for h in hosts.values() for addr in h.addresses.values()}
+    for host in hosts.values():
+        targets = {host.name, *(v.name for v in inv.plan.vips_of(host.name))}
+        inbound = [f for t in targets for f in inv.flows_to(t) if not f.local]
+        for proto, source, port, port_end, ids in host.allow:
+            src_name = "@user" if source == "any" else address_host.get(source, source)
+            ok = any(f.protocol == proto and (f.src == src_name or (source == "any" and f.public))
+                     and (port is None or f.port is not None and f.port <= port and (port_end or port) <= (f.port_end or f.port))
+                     for f in inbound)
+            src_role = "world" if source == "any" else (hosts[src_name].roles[0] if src_name in hosts else "?")
+            if not ok and not _exception(config, src_role, host.roles[0] if host.roles else "?", proto, port):
+                span = "-" if port is None else (f"{port}" if port_end in (None, port) else f"{port}-{port_end}")
+                report(f"allowlist entry {proto}/{span} from {source} ({src_name}) on container '{host.res.name}' maps to "
+                       f"no catalog flow (claimed: {ids or '-'}); remove it or allow it in the pack config "
+                       f"(nothing-beyond-intent.extraAllowedFlows)", host.res.urn)
+            if source == "any" and port not in LISTENER_PORTS:
+                report(f"container '{host.res.name}' admits the world on {proto}/{port}: world ingress is only for the "
+                       f"frontend listener ports {LISTENER_PORTS}", host.res.urn)
+        for p in host.res.get("ports", []) or []:
+            internal = int(p.get("internal", 0))
+            if not any(f.public and f.port == internal for f in inbound):
+                report(f"container '{host.res.name}' publishes port {internal}, which no documented public flow "
+                       f"needs; remove the published port", host.res.urn)
+
+
+def _beyond_aws(inv: Inventory, config: dict, report: Report) -> None:
+    expected = {aws_rule_of(f) for f in inv.plan.flows} - {None}
+    groups = inv.groups()
+    for view in inv.ingress_views():
+        rule = view["res"]
+        key = (view["on"], view["peer"], view["protocol"], view["port"], view["port_end"])
+        if view["peer"] == "world" and not (view["on"] == "frontend" and view["port"] in LISTENER_PORTS):
+            report(f"ingress rule '{rule.name}' opens sg '{view['on']}' {view['protocol']}/{view['port']} to the world: "
+                   f"world ingress is only for the frontend load balancer's listener ports {LISTENER_PORTS}", rule.urn)
+            continue
+        if key not in expected and not _exception(config, view["peer"], view["on"], view["protocol"], view["port"]):
+            report(f"ingress rule '{rule.name}' (sg '{view['on']}' from {view['peer']} {view['protocol']}/{view['port']}) "
+                   f"maps to no catalog flow; remove it or allow it in the pack config "
+                   f"(nothing-beyond-intent.extraAllowedFlows)", rule.urn)
+    for rule in inv.of_type(A_EGRESS):
+        view = inv.rule_view(rule, groups)
+        if view["protocol"] == "all" or (view["peer"] not in groups.values() and view["port"] is None):
+            report(f"egress rule '{rule.name}' on sg '{view['on']}' allows all ports to {view['peer']}; "
+                   f"egress must name the port the plan needs", rule.urn)
+
+
+# ---- layout-completeness ------------------------------------------------------------------------------------
+def layout_completeness(inv: Inventory, config: dict, report: Report) -> None:
+    spec = inv.plan
+    present = _present(inv)
+    api_count = len(present.get("api", []))
+    lab = inv.lab.urn
+    if spec.layout == "ha" and api_count < 2:
+        report(f"layout 'ha' needs at least 2 API nodes; the stack has {api_count}", lab)
+    if api_count > 1 and not _has_zookeeper(inv):
+        report(f"{api_count} API nodes need ZooKeeper (A11 API → ZooKeeper tcp/2181), but no datanode admits tcp/2181; "
+               "enable ZooKeeper on the datanodes", lab)
+    if spec.layout == "ha" or spec.backend == "aws":
+        for path, role in (("/", "ui"), ("/api", "api")):
+            if not _balanced(inv, path):
+                report(f"no load balancer route {path} for the {role.upper()} nodes; the frontend must balance "
+                       f"{path} ({'A08' if role == 'ui' else 'A07'})", lab)
+    datacenters = {h.datacenter for h in spec.hosts if h.datacenter}
+    for dc in sorted(datacenters):
+        for role in ("rs", "bpm", "nfs"):
+            if not any(site == dc for site in present.get(role, [])):
+                report(f"datacenter '{dc}' has no {role.upper()} host; every datacenter needs RS, BPM and NFS", lab)
+    regions = {h.region for h in spec.hosts if h.region}
+    for region in sorted(regions):
+        if not any(site == region for site in present.get("prs:region", [])):
+            report(f"public region '{region}' has no PRS host", lab)
+
+
+def _present(inv: Inventory) -> dict[str, list[str]]:
+    """role -> the datacenter (or '') of every resource carrying it; 'prs:region' -> regions with a PRS."""
+    found: dict[str, list[str]] = {}
+    carriers = ([(h.roles, h.datacenter, h.region) for h in inv.docker_hosts.values()] if inv.backend == "docker" else
+                [(r.label("roles").split(), r.label("datacenter"), r.label("region")) for r in inv.of_type("aws:ec2/instance:Instance")])
+    for roles, dc, region in carriers:
+        for role in roles:
+            found.setdefault(role, []).append(dc)
+            if role == "prs":
+                found.setdefault("prs:region", []).append(region)
+    return found
+
+
+def _has_zookeeper(inv: Inventory) -> bool:
+    if inv.backend == "docker":
+        return any(a[0] == "tcp" and a[2] is not None and a[2] <= 2181 <= (a[3] or a[2])
+                   for h in inv.docker_hosts.values() if "datanode" in h.roles for a in h.allow)
+    return any(v["on"] == "datanode" and v["port"] == 2181 for v in inv.ingress_views())
+
+
+def _balanced(inv: Inventory, path: str) -> bool:
+    if inv.backend == "docker":
+        return any(route[0] == path for h in inv.docker_hosts.values() if "frontend" in h.roles or "ui" in h.roles
+                   for route in h.routes)
+    if not inv.of_type(A_ALB):
+        return False
+    if path == "/":
+        return any(l.get("port") == 443 for l in inv.of_type(A_LISTENER))
+    return any(path in c.get("pathPattern", {}).get("values", []) for r in inv.of_type(A_RULE) for c in r.get("conditions", []))
+
+
+# ---- lifecycle-labels ---------------------------------------------------------------------------------------
+TAGGABLE_DOCKER = {D_NETWORK, D_CONTAINER, "docker:index/volume:Volume"}
+TAGGABLE_AWS_PREFIXES = ("aws:ec2/vpc:", "aws:ec2/subnet:", "aws:ec2/internetGateway:", "aws:ec2/natGateway:", "aws:ec2/eip:",
+                         "aws:ec2/routeTable:", "aws:ec2/securityGroup:", "aws:vpc/securityGroup", "aws:ec2/instance:",
+                         "aws:lb/loadBalancer:", "aws:lb/targetGroup:", "aws:lb/listener:", "aws:lb/listenerRule:",
+                         "aws:iam/role:", "aws:iam/instanceProfile:")
+LIFECYCLE = ("lab", "owner", "expires-at")
+
+
+def lifecycle_labels(inv: Inventory, config: dict, report: Report) -> None:
+    for res in inv.resources:
+        taggable = res.type in TAGGABLE_DOCKER or res.type.startswith(TAGGABLE_AWS_PREFIXES)
+        if not taggable:
+            continue
+        missing = [key for key in LIFECYCLE if not res.label(key)]
+        if missing:
+            kind = "labels" if res.type.startswith("docker:") else "tags"
+            report(f"'{res.name}' ({res.type.split(':')[-1]}) lacks the lifecycle {kind} "
+                   f"{', '.join('abiquo-lab.' + k for k in missing)}; the reaper cannot find it", res.urn)

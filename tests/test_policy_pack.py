@@ -1,0 +1,283 @@
+"""The policy pack: clean on every shipped stack (gRPC and in-process, preview and update), and it kills every
+mutant -- for each required flow, removing what allows it (allowlist entry, shared network, ingress rule) is
+reported as exactly that kind of violation for that flow; injected excess and broken layouts are caught."""
+import copy
+import json
+
+import pytest
+
+from abiquo_lab.check.analyzer import analyze_grpc, analyze_in_process, analyze_many_grpc, policy_config
+from abiquo_lab.plan import allowlist, build_plan
+from abiquo_lab.preview import record_stack
+from abiquo_lab.spec import load_stack
+from conftest import SHIPPED_STACKS
+
+ALLOWLIST = "abiquo-lab.allowlist"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+CONTAINER = "docker:index/container:Container"
+
+
+@pytest.fixture(scope="module")
+def recordings():
+    return {(s, p): record_stack(s, preview=p) for s in SHIPPED_STACKS for p in (True, False)}
+
+
+def test_every_shipped_stack_is_clean_over_grpc_and_in_process(recordings):
+    keys = list(recordings)
+    over_grpc = analyze_many_grpc([recordings[k] for k in keys])
+    for key, found in zip(keys, over_grpc):
+        assert found == [], (key, found[:3])
+        assert analyze_in_process(recordings[key]) == [], key
+
+
+def test_the_pack_states_every_level_explicitly():
+    config = policy_config()
+    assert config and all(entry["enforcementLevel"] == "mandatory" for entry in config.values())
+    with pytest.raises(ValueError, match="unknown policy 'no-such-policy'"):
+        policy_config({"no-such-policy": "advisory"})
+
+
+# ---- mutation helpers ---------------------------------------------------------------------------------------
+def _container(rec, host):
+    return next(r for r in rec.records if r.type == CONTAINER and any(
+        l["label"] == "abiquo-lab.host" and l["value"] == host for l in r.inputs["labels"]))
+
+
+def _edit_allowlist(record, keep):
+    for item in record.inputs["labels"]:
+        if item["label"] == ALLOWLIST:
+            item["value"] = json.dumps([row for row in json.loads(item["value"]) if keep(row)])
+
+
+def _covers(row_port, port):
+    start, _, end = row_port.partition("-")
+    return row_port != "-" and int(start) <= port <= int(end or start)
+
+
+def _required(plan):
+    return [f for f in plan.flows if f.required and not f.local and not f.egress]
+
+
+def _members(plan, flow):
+    vip = plan.vip(flow.dst)
+    return list(vip.members) if vip else [flow.dst]
+
+
+def _reported(found, flow):
+    return [v for v in found if v.policy == "required-connections" and v.message.startswith(f"{flow.id} ")]
+
+
+def _docker_mutants(stack, rec):
+    """(description, flow, mutated recording) for every required flow: drop its allowlist entry; detach its source."""
+    plan = build_plan(load_stack(stack))
+    for flow in _required(plan):
+        dst = _members(plan, flow)[0]
+        world_open = any(e.source == "any" and e.protocol == flow.protocol and e.port is not None
+                         and e.port <= (flow.port or 0) <= (e.port_end or e.port) for e in allowlist(plan, dst))
+        if world_open and not flow.public:
+            continue                     # equivalent mutants: the world (the lab included) may reach a public port
+        entry = next(e for e in allowlist(plan, dst) if flow.id in e.ids and e.source_host == flow.src)
+        mutant = copy.deepcopy(rec)
+        _edit_allowlist(_container(mutant, dst), lambda row, e=entry: not (
+            row[0] == e.protocol and row[1] == e.source and (e.port is None or _covers(row[2], flow.port or 0))))
+        yield f"drop allowlist entry {entry.source}->{dst} {flow.protocol}/{flow.port}", flow, mutant
+        if flow.public:
+            continue
+        arrival = plan.vip(flow.dst).zone if plan.vip(flow.dst) else plan.host(dst).zone
+        mutant = copy.deepcopy(rec)
+        src = _container(mutant, flow.src)
+        network_urn = next(r.urn for r in mutant.records if r.inputs.get("name") == f"{plan.lab}-{arrival}")
+        src.inputs["networksAdvanced"] = [n for n in src.inputs["networksAdvanced"] if n["name"] != f"{plan.lab}-{arrival}"]
+        src.property_dependencies["networksAdvanced"] = [u for u in src.property_dependencies["networksAdvanced"] if u != network_urn]
+        yield f"detach {flow.src} from {arrival}", flow, mutant
+
+
+def _aws_mutants(stack, rec):
+    """For every required flow, drop the ingress rule(s) that admit it."""
+    plan = build_plan(load_stack(stack))
+    import sys
+    from abiquo_lab.check.analyzer import PACK_DIR
+    sys.path.insert(0, str(PACK_DIR))
+    from abiquo_guard.stack_policies import aws_rule_of
+    groups = {r.urn: r.inputs["tags"].get("abiquo-lab.role", "bootstrap") for r in rec.by_type("aws:ec2/securityGroup:SecurityGroup")}
+    for flow in _required(plan):
+        key = aws_rule_of(flow)
+        if key is None:
+            continue
+        dst_role, peer, protocol, port, _ = key
+
+        def admits(r):
+            on = groups[r.property_dependencies["securityGroupId"][0]]
+            ref = r.property_dependencies.get("referencedSecurityGroupId") or []
+            source = groups[ref[0]] if ref else "world"
+            proto = {"112": "vrrp"}.get(r.inputs["ipProtocol"], r.inputs["ipProtocol"])
+            return on == dst_role and source == peer and proto == protocol and (
+                port is None or r.inputs.get("fromPort") <= port <= r.inputs.get("toPort"))
+        mutant = copy.deepcopy(rec)
+        mutant.records = [r for r in mutant.records if not (r.type == INGRESS and admits(r))]
+        assert len(mutant.records) < len(rec.records), flow
+        yield f"drop ingress {peer}->{dst_role} {protocol}/{port}", flow, mutant
+
+
+def _kill_rate(stack, rec):
+    mutants = _docker_mutants(stack, rec) if stack.startswith("docker") else _aws_mutants(stack, rec)
+    total, survivors, off_target = 0, [], []
+    for what, flow, mutant in mutants:
+        total += 1
+        found = analyze_in_process(mutant)
+        if not _reported(found, flow):
+            survivors.append((what, flow.id))
+        mandatory_policies = {v.policy for v in found if v.level == "mandatory"}
+        expected = {"required-connections", "layout-completeness"}
+        if what.startswith("detach"):            # the destination's allowlist now names an address nobody holds
+            expected.add("nothing-beyond-intent")
+        if not mandatory_policies <= expected:
+            off_target.append((what, mandatory_policies))
+    return total, survivors, off_target
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_removing_what_allows_a_required_flow_is_reported_for_that_flow(recordings, stack, capsys):
+    total, survivors, off_target = _kill_rate(stack, recordings[(stack, True)])
+    with capsys.disabled():
+        print(f"\n  mutation kill rate {stack}: {total - len(survivors)}/{total}")
+    assert total > 10 and not survivors, survivors[:5]
+    assert not off_target, off_target[:5]
+
+
+def test_mutants_get_the_same_verdict_over_grpc_in_preview_and_update(recordings):
+    for stack in ("docker-ha", "aws-ha"):
+        verdicts = []
+        for preview in (True, False):
+            gen = (_docker_mutants if stack.startswith("docker") else _aws_mutants)(stack, recordings[(stack, preview)])
+            mutants = [next(gen) for _ in range(3)]
+            found = analyze_many_grpc([m for _, _, m in mutants])
+            for (what, flow, _), violations in zip(mutants, found):
+                assert _reported(violations, flow), what
+            verdicts.append([sorted((v.policy, v.message) for v in f) for f in found])
+        assert verdicts[0] == verdicts[1]
+
+
+# ---- injected excess and broken layouts ----------------------------------------------------------------------
+def _messages(found, policy):
+    return [v.message for v in found if v.policy == policy and v.level == "mandatory"]
+
+
+def test_world_ingress_on_mysql_is_caught(recordings):
+    rec = copy.deepcopy(recordings[("aws-ha", True)])
+    rule = copy.deepcopy(next(r for r in rec.by_type(INGRESS) if r.inputs.get("fromPort") == 3306))
+    rule.urn, rule.name = rule.urn + "-world", rule.name + "-world"
+    rule.inputs.pop("referencedSecurityGroupId", None)
+    rule.property_dependencies.pop("referencedSecurityGroupId", None)
+    rule.inputs["cidrIpv4"] = "0.0.0.0/0"
+    rec.records.append(rule)
+    assert any("to the world" in m and "3306" in m for m in _messages(analyze_grpc(rec), "nothing-beyond-intent"))
+
+    rec = copy.deepcopy(recordings[("docker-ha", True)])
+    node = _container(rec, "datanode-1")
+    _edit_allowlist(node, lambda row: True)
+    for item in node.inputs["labels"]:
+        if item["label"] == ALLOWLIST:
+            item["value"] = json.dumps(json.loads(item["value"]) + [["tcp", "any", "3306", "X"]])
+    node.inputs["ports"] = [{"internal": 3306, "external": 3306, "ip": "0.0.0.0", "protocol": "tcp"}]
+    found = analyze_in_process(rec)
+    assert any("admits the world on tcp/3306" in m for m in _messages(found, "nothing-beyond-intent"))
+    assert _messages(found, "docker-no-datastore-published")
+
+
+def test_undocumented_port_on_a_documented_pair_is_caught(recordings):
+    rec = copy.deepcopy(recordings[("aws-ha", True)])
+    rule = copy.deepcopy(next(r for r in rec.by_type(INGRESS) if r.inputs.get("fromPort") == 5672
+                              and "from-api" in r.name))
+    rule.urn, rule.name = rule.urn + "-ssh", rule.name.replace("5672", "22")
+    rule.inputs["fromPort"] = rule.inputs["toPort"] = 22
+    rec.records.append(rule)
+    assert any("maps to no catalog flow" in m and "tcp/22" in m for m in _messages(analyze_grpc(rec), "nothing-beyond-intent"))
+
+    rec = copy.deepcopy(recordings[("docker-ha", True)])
+    plan = build_plan(load_stack("docker-ha"))
+    api = plan.host("api-1").interfaces["data"]
+    node = _container(rec, "datanode-1")
+    for item in node.inputs["labels"]:
+        if item["label"] == ALLOWLIST:
+            item["value"] = json.dumps(json.loads(item["value"]) + [["tcp", api, "22", "A13"]])
+    assert any("tcp/22" in m and "maps to no catalog flow" in m for m in _messages(analyze_in_process(rec), "nothing-beyond-intent"))
+
+
+def test_a_second_api_without_zookeeper_is_caught(recordings):
+    rec = copy.deepcopy(recordings[("docker-distributed", True)])
+    server = _container(rec, "server")
+    twin = copy.deepcopy(server)
+    twin.urn, twin.name = server.urn + "-2", server.name + "-2"
+    for item in twin.inputs["labels"]:
+        if item["label"] == "abiquo-lab.host":
+            item["value"] = "server-2"
+    twin.inputs["networksAdvanced"] = [{**n, "ipv4Address": n["ipv4Address"].rsplit(".", 1)[0] + ".99"}
+                                       for n in twin.inputs["networksAdvanced"]]
+    rec.records.append(twin)
+    assert any("2 API nodes need ZooKeeper" in m for m in _messages(analyze_grpc(rec), "layout-completeness"))
+
+    rec = copy.deepcopy(recordings[("aws-ha", True)])
+    rec.records = [r for r in rec.records if not (r.type == INGRESS and r.inputs.get("fromPort") == 2181)]
+    assert any("need ZooKeeper" in m for m in _messages(analyze_in_process(rec), "layout-completeness"))
+
+
+def test_a_datacenter_without_nfs_is_caught(recordings):
+    for stack, kind in (("docker-ha", CONTAINER), ("aws-ha", "aws:ec2/instance:Instance")):
+        rec = copy.deepcopy(recordings[(stack, True)])
+        rec.records = [r for r in rec.records if not (r.type == kind and r.name.endswith("nfs-dc2"))]
+        found = analyze_grpc(rec)
+        assert "datacenter 'dc2' has no NFS host; every datacenter needs RS, BPM and NFS" in _messages(found, "layout-completeness")
+
+
+def test_resource_policies_catch_weak_instances_listeners_and_containers(recordings):
+    rec = copy.deepcopy(recordings[("aws-distributed", True)])
+    instance = rec.by_type("aws:ec2/instance:Instance")[0]
+    instance.inputs["metadataOptions"]["httpTokens"] = "optional"
+    instance.inputs["rootBlockDevice"]["encrypted"] = False
+    instance.inputs["associatePublicIpAddress"] = True
+    http = next(r for r in rec.by_type("aws:lb/listener:Listener") if r.inputs["port"] == 80)
+    http.inputs["defaultActions"] = [{"type": "forward", "targetGroupArn": "x"}]
+    found = analyze_grpc(rec)
+    for policy in ("aws-instance-imdsv2", "aws-encrypted-volumes", "aws-instance-no-public-ip", "aws-http-redirects-to-https"):
+        assert _messages(found, policy), policy
+
+    rec = copy.deepcopy(recordings[("docker-distributed", True)])
+    container = rec.by_type(CONTAINER)[0]
+    container.inputs["privileged"] = True
+    container.inputs["networkMode"] = "host"
+    found = analyze_in_process(rec)
+    assert _messages(found, "docker-not-privileged") and _messages(found, "docker-not-host-network")
+
+
+def test_lifecycle_labels_missing_owner_is_caught(recordings):
+    rec = copy.deepcopy(recordings[("aws-distributed", True)])
+    vpc = rec.by_type("aws:ec2/vpc:Vpc")[0]
+    del vpc.inputs["tags"]["abiquo-lab.owner"]
+    assert any("abiquo-lab.owner" in m for m in _messages(analyze_in_process(rec), "lifecycle-labels"))
+
+
+def test_config_exception_allows_an_extra_flow_and_level_override(recordings):
+    rec = copy.deepcopy(recordings[("aws-ha", True)])
+    rule = copy.deepcopy(next(r for r in rec.by_type(INGRESS) if r.inputs.get("fromPort") == 5672 and "from-api" in r.name))
+    rule.urn, rule.name = rule.urn + "-x", rule.name + "-x"
+    rule.inputs["fromPort"] = rule.inputs["toPort"] = 15672
+    rec.records.append(rule)
+    config = {"nothing-beyond-intent": {"extraAllowedFlows": [{"from": "api", "to": "datanode", "port": 15672}]}}
+    assert not analyze_grpc(rec, config)
+    found = analyze_grpc(rec, {"nothing-beyond-intent": "advisory"})
+    assert found and all(v.level == "advisory" for v in found)
+
+
+def test_labctl_check_exit_status_and_formats(tmp_path, capsys):
+    from abiquo_lab.cli import main
+    assert main(["check", "--stack", "docker-distributed", "--format", "sarif"]) == 0
+    sarif = json.loads(capsys.readouterr().out)
+    assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"] == []
+    config = tmp_path / "pack.json"
+    config.write_text(json.dumps({"required-connections": {"requireRows": ["A01"]}}))
+    assert main(["check", "--stack", "docker-distributed", "--format", "json", "--config", str(config)]) == 0
+    capsys.readouterr()
+    config.write_text(json.dumps({"no-such": "advisory"}))
+    assert main(["check", "--stack", "docker-distributed", "--config", str(config)]) == 1
+    assert "unknown policy 'no-such'" in capsys.readouterr().err
