@@ -120,7 +120,11 @@ def cmd_realize(args) -> int:
     plan = _plan(args)                                   # bad config: a clear error before anything is created
     if engine.labelled(client, lab=plan.lab)["containers"]:
         raise RuntimeError(f"lab {plan.lab!r} already has containers; run: labctl teardown --stack {args.stack}")
-    recording = engine.record_for_engine(args.stack, stacks_dir=args.stacks_dir)
+    expires = None
+    if args.ttl:
+        from .lifecycle import expiry
+        expires = expiry(args.ttl)
+    recording = engine.record_for_engine(args.stack, stacks_dir=args.stacks_dir, expires_at=expires)
     try:
         done = engine.Engine(client, progress=_say).realize(recording)
     except Exception:
@@ -178,6 +182,51 @@ def cmd_check(args) -> int:
     return EXIT_FAIL if any(v.level == "mandatory" for f in found for v in f) else EXIT_OK
 
 
+def cmd_up(args) -> int:
+    from . import lifecycle
+    overrides = {}
+    if args.address_pool:
+        overrides["address_pool"] = args.address_pool
+    result = lifecycle.up(args.name, args.template, args.ttl, args.owner, overrides, out=print, stacks_dir=args.stacks_dir)
+    print(f"lab {result['name']} is up; expires {result['expires']}; remove with: labctl down {result['name']}")
+    return EXIT_OK
+
+
+def cmd_ls(args) -> int:
+    from . import lifecycle
+    found = lifecycle.rows(lifecycle.labs())
+    if args.json:
+        print(json.dumps(found, indent=2))
+    else:
+        sys.stdout.write(report.render(found, ["name", "backend", "layout", "owner", "template", "created", "expires",
+                                               "expired", "resources"], "table") if found else "no labs\n")
+    return EXIT_OK
+
+
+def cmd_down(args) -> int:
+    from . import lifecycle
+    lifecycle.down(args.name, out=print)
+    return EXIT_OK
+
+
+def cmd_reap(args) -> int:
+    from . import lifecycle
+    try:
+        client = _docker()
+    except RuntimeError as exc:
+        client = None
+        _say(f"labctl: {exc}")
+    summary = lifecycle.reap(args.dry_run, args.owner, client, args.aws_region, out=print)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"reap summary: labs {'would be destroyed' if args.dry_run else 'destroyed'}: {len(summary.labs_destroyed)}, "
+          f"failed: {len(summary.labs_failed)}, kept: {len(summary.labs_kept)}; docker labs {verb}: "
+          f"{len(summary.docker_removed)}, kept: {len(summary.docker_kept)}; aws expired (report only): "
+          f"{len(summary.aws_expired)}")
+    for note in summary.notes:
+        print(f"note: {note}")
+    return EXIT_FAIL if summary.labs_failed else EXIT_OK
+
+
 def cmd_docs(args) -> int:
     from . import docs
     for path in docs.write_all():
@@ -220,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="type, name, parent, inputs, dependencies, property dependencies")
     p = command("realize", cmd_realize, "create a Docker stack's recorded resources on the local engine (no Pulumi CLI needed)")
     p.add_argument("--keep-on-failure", action="store_true", help="leave a failed lab in place for inspection")
+    p.add_argument("--ttl", help="time to live (e.g. 4h): labels the lab with expires-at so `labctl reap` removes it")
     p = command("verify", cmd_verify, "probe a running lab: documented flows must answer, everything else must not")
     p.add_argument("--format", "-f", choices=report.FORMATS, default="table")
     p.add_argument("--failures-only", action="store_true", help="list only mismatches (the summary counts all)")
@@ -233,8 +283,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="pack config file (JSON/YAML), as for pulumi --policy-pack-config")
     p.add_argument("--update", action="store_true", help="record in update mode (IDs known) instead of preview")
     p.add_argument("--in-process", action="store_true", help="call the policies directly instead of over gRPC")
+    p = command("up", cmd_up, "create lab NAME from a template stack with a time-to-live and run pulumi up "
+                              "(Automation API, policy pack enforced)", stack=None)
+    p.add_argument("name", help="lab (and stack) name")
+    p.add_argument("--from", dest="template", required=True, help="template stack, e.g. docker-ha")
+    p.add_argument("--ttl", required=True, help="time to live, e.g. 4h, 90m, 2d")
+    p.add_argument("--owner", help="who the lab belongs to (default: the template's owner)")
+    p.add_argument("--address-pool", help="the lab's address pool (to run beside another lab of the same template)")
+    p = command("ls", cmd_ls, "every lab: backend, layout, owner, created, expires, resource count", stack=None)
+    p.add_argument("--json", action="store_true")
+    p = command("down", cmd_down, "destroy lab NAME, then remove its stack (refuses stacks that are not labs)", stack=None)
+    p.add_argument("name")
+    p = command("reap", cmd_reap, "destroy expired labs, then sweep Docker orphans by labels; list expired AWS resources",
+                stack=None)
+    p.add_argument("--dry-run", action="store_true", help="say what would go; change nothing")
+    p.add_argument("--owner", help="only labs of this owner")
+    p.add_argument("--aws-region", help="also list expired tagged AWS resources in this region (report only; needs boto3)")
     command("docs", cmd_docs, "regenerate docs/connections.md and the README's topology picture from the catalog", stack=None)
     return parser
+
+
+def _lifecycle_errors():
+    from .lifecycle import LifecycleError
+    return LifecycleError
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -250,6 +321,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error("validate needs --stack S or --all")
     try:
         return args.func(args)
+    except _lifecycle_errors() as exc:
+        print(f"labctl: {exc}", file=sys.stderr)
+        from .lifecycle import LabInputError, PulumiMissing
+        return EXIT_USAGE if isinstance(exc, (LabInputError, PulumiMissing)) else EXIT_FAIL
     except (LabConfigError, CatalogError) as exc:
         print(f"labctl: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -93,7 +93,8 @@ def computed_invoke(token: str, args: dict) -> dict:
 
 
 def record_program(stack: str, lab_config: dict, program: Callable[[], None], preview: bool = True,
-                   project: str = "abiquo-lab", outputs: Optional[Callable[[str, str, dict], dict]] = computed_outputs) -> Recording:
+                   project: str = "abiquo-lab", outputs: Optional[Callable[[str, str, dict], dict]] = computed_outputs,
+                   extra_config: Optional[dict[str, str]] = None) -> Recording:
     """Run `program` under Pulumi mocks with the stack's lab config; return what it registered."""
     import pulumi
     from google.protobuf import json_format
@@ -131,7 +132,8 @@ def record_program(stack: str, lab_config: dict, program: Callable[[], None], pr
 
     settings.ROOT.set(None)                      # a fresh stack per recording
     pulumi.runtime.set_mocks(Mocks(), project=project, stack=stack, preview=preview, monitor=RecordingMonitor(Mocks()))
-    pulumi.runtime.set_all_config({f"{project}:lab": json.dumps(lab_config)})
+    pulumi.runtime.set_all_config({f"{project}:lab": json.dumps(lab_config),
+                                   **{f"{project}:{k}": v for k, v in (extra_config or {}).items()}})
     settings.SETTINGS.rpc_manager.clear()        # no outstanding RPCs from an earlier recording
     try:
         _sync_await(run_pulumi_func(program))
@@ -141,12 +143,13 @@ def record_program(stack: str, lab_config: dict, program: Callable[[], None], pr
     return Recording(stack=stack, preview=preview, records=records)
 
 
-def record_stack(stack: str, preview: bool = True, stacks_dir=None, outputs=computed_outputs) -> Recording:
+def record_stack(stack: str, preview: bool = True, stacks_dir=None, outputs=computed_outputs,
+                 extra_config: Optional[dict[str, str]] = None) -> Recording:
     from components.program import main
     from .spec import read_stack_config
     from .spec.load import STACKS_DIR
     config = read_stack_config(stack, stacks_dir or STACKS_DIR)
-    return record_program(stack, config, main, preview=preview, outputs=outputs)
+    return record_program(stack, config, main, preview=preview, outputs=outputs, extra_config=extra_config)
 
 
 def tree(recording: Recording) -> str:

@@ -20,11 +20,12 @@ class LabArgs:
     spec: CheckedSpec
     stack: str
     expires_at: str = "unset"
+    managed_by: str = "pulumi"
 
 
 def lab_labels(args: LabArgs) -> dict[str, str]:
     return {labels.MANAGED: "true", labels.LAB: args.plan.lab, labels.STACK: args.stack, labels.OWNER: args.plan.owner,
-            labels.EXPIRES_AT: args.expires_at, labels.TTL: args.spec.spec.ttl}
+            labels.EXPIRES_AT: args.expires_at, labels.TTL: args.spec.spec.ttl, labels.MANAGED_BY: args.managed_by}
 
 
 class Lab(pulumi.ComponentResource):

@@ -17,4 +17,5 @@ TTL = f"{PREFIX}.ttl"
 ALLOWLIST = f"{PREFIX}.allowlist"
 ROUTES = f"{PREFIX}.routes"
 MANAGED = f"{PREFIX}.managed"
+MANAGED_BY = f"{PREFIX}.managed-by"       # "pulumi" (a stack) or "realize" (labctl realize, no Pulumi state)
 LIFECYCLE = (LAB, OWNER, EXPIRES_AT)

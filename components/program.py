@@ -17,7 +17,8 @@ def main() -> None:
     checked = check_spec(raw, source=f"stack {pulumi.get_stack()!r}")   # raises before anything is registered
     plan = build_plan(checked)
     lab = Lab(plan.lab, LabArgs(plan=plan, spec=checked, stack=pulumi.get_stack(),
-                                expires_at=config.get("expiresAt") or "unset"))
+                                expires_at=config.get("expiresAt") or "unset",
+                                managed_by=config.get("managedBy") or "pulumi"))
     pulumi.export("lab", plan.lab)
     pulumi.export("hosts", lab.host_addresses)
     pulumi.export("endpoints", lab.endpoints)

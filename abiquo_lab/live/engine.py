@@ -35,9 +35,10 @@ def realization_outputs(type_: str, name: str, inputs: dict) -> dict:
     return computed_outputs(type_, name, inputs)
 
 
-def record_for_engine(stack: str, stacks_dir=None) -> Recording:
-    """The stack's program run under mocks in update mode, ready to realize."""
-    return record_stack(stack, preview=False, stacks_dir=stacks_dir, outputs=realization_outputs)
+def record_for_engine(stack: str, stacks_dir=None, expires_at: Optional[str] = None) -> Recording:
+    """The stack's program run under mocks in update mode, ready to realize (labelled managed-by=realize)."""
+    extra = {"managedBy": "realize", **({"expiresAt": expires_at} if expires_at else {})}
+    return record_stack(stack, preview=False, stacks_dir=stacks_dir, outputs=realization_outputs, extra_config=extra)
 
 
 @dataclass

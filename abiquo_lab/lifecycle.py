@@ -1,0 +1,304 @@
+"""Ephemeral labs on the Pulumi Automation API: up with a time-to-live, list, down, reap.
+
+A lab is a Pulumi stack made by `labctl up` from a template stack's config. Its own workspace folder
+(~/.abiquo-lab/labs/<name>, `ABIQUO_LAB_HOME` to move it) holds the stack settings, so labs never write into the
+project's stacks/ folder; the project file there points `main` at the project. State lives in a local file
+backend (~/.abiquo-lab/state) unless `PULUMI_BACKEND_URL` says otherwise. Owner, created-at and expires-at are
+recorded as stack config (the program turns them into labels/tags) and, where the backend supports them, as
+stack tags. The policy pack is enforced on every `up`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Optional
+
+from .spec import check_spec, read_stack_config
+from .spec.load import STACKS_DIR
+from .spec.model import NAME, parse_ttl
+
+ROOT = Path(__file__).resolve().parents[1]
+PACK_DIR = ROOT / "policies"
+PROJECT = "abiquo-lab"
+CREATED, EXPIRES, TEMPLATE, OWNER = (f"{PROJECT}:{k}" for k in ("createdAt", "expiresAt", "template", "owner"))
+INSTALL_HINT = ("the Pulumi CLI is not installed (no `pulumi` on PATH). Install it: "
+                "`curl -fsSL https://get.pulumi.com | sh` (or see https://www.pulumi.com/docs/install/), "
+                "then open a new shell. Without it, `labctl realize` builds a Docker lab and `labctl reap` still "
+                "sweeps expired Docker labs.")
+Out = Callable[[str], None]
+
+
+class LifecycleError(RuntimeError):
+    """A lifecycle step failed; the message says what is kept and how to retry."""
+
+
+class PulumiMissing(LifecycleError):
+    """The CLI is needed and absent (a usage problem: exit 2)."""
+
+
+class LabInputError(LifecycleError):
+    """Bad arguments, refused before any CLI call (exit 2)."""
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_stamp(text: str) -> Optional[datetime]:
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    except (TypeError, ValueError):
+        return None
+
+
+def expiry(ttl: str, start: Optional[datetime] = None) -> str:
+    return stamp((start or now()) + parse_ttl(ttl))
+
+
+def home() -> Path:
+    return Path(os.environ.get("ABIQUO_LAB_HOME", "~/.abiquo-lab")).expanduser()
+
+
+def backend_url() -> str:
+    return os.environ.get("PULUMI_BACKEND_URL") or f"file://{home() / 'state'}"
+
+
+def backend_kind(url: str) -> str:
+    scheme = url.split("://", 1)[0] if "://" in url else "cloud"
+    return {"file": "local", "s3": "s3", "azblob": "azblob", "gs": "gcs", "https": "cloud"}.get(scheme, scheme)
+
+
+def pulumi_command():
+    """The Pulumi CLI to drive: `LABCTL_PULUMI_ROOT` (a folder with bin/pulumi), else `pulumi` on PATH."""
+    from pulumi.automation import PulumiCommand
+    root = os.environ.get("LABCTL_PULUMI_ROOT")
+    if not root:
+        found = shutil.which("pulumi")
+        if not found:
+            raise PulumiMissing(INSTALL_HINT)
+        root = str(Path(found).resolve().parent.parent)
+    return PulumiCommand(root=root, skip_version_check=True)
+
+
+def _workspace(name: str, command):
+    from pulumi.automation import LocalWorkspace, ProjectRuntimeInfo, ProjectSettings
+    folder = home() / "labs" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    if backend_url().startswith("file://"):
+        Path(backend_url()[len("file://"):]).mkdir(parents=True, exist_ok=True)
+    settings = ProjectSettings(name=PROJECT, runtime=ProjectRuntimeInfo(name="python", options={"virtualenv": str(ROOT / "venv")}),
+                               main=str(ROOT), description="Abiquo lab (made by labctl up)")
+    env = {"PULUMI_BACKEND_URL": backend_url(), "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", "")}
+    return LocalWorkspace(work_dir=str(folder), pulumi_command=command, env_vars=env, project_settings=settings)
+
+
+@dataclass
+class LabInfo:
+    name: str
+    backend: str
+    layout: str
+    owner: str
+    template: str
+    created: str
+    expires: str
+    expired: bool
+    resources: Optional[int]
+
+
+# ---- up ------------------------------------------------------------------------------------------------------
+def lab_config(name: str, template: str, ttl: str, owner: Optional[str], overrides: Optional[dict] = None,
+               stacks_dir: Path = STACKS_DIR) -> tuple[dict, dict]:
+    """(lab config, other config keys of the template) -- checked before anything is created."""
+    if not re.match(NAME, name):
+        raise LabInputError(f"lab name {name!r}: lowercase letters, digits and '-', up to 24, starting with a letter")
+    try:
+        parse_ttl(ttl)
+    except ValueError as exc:
+        raise LabInputError(f"--ttl: {exc}") from None
+    config = {**read_stack_config(template, stacks_dir), "name": name, "ttl": ttl, **(overrides or {})}
+    if owner:
+        config["owner"] = owner
+    check_spec(config, source=f"lab {name!r} from stack {template!r}")
+    import yaml
+    raw = yaml.safe_load((stacks_dir / f"Pulumi.{template}.yaml").read_text()).get("config", {})
+    others = {k: v for k, v in raw.items() if k != f"{PROJECT}:lab" and isinstance(v, (str, int, float, bool))}
+    return config, others
+
+
+def up(name: str, template: str, ttl: str, owner: Optional[str] = None, overrides: Optional[dict] = None,
+       out: Out = print, command=None, stacks_dir: Path = STACKS_DIR) -> dict:
+    from pulumi.automation import ConfigValue, errors
+    config, others = lab_config(name, template, ttl, owner, overrides, stacks_dir)
+    command = command or pulumi_command()
+    created = now()
+    values = {f"{PROJECT}:lab": json.dumps(config, sort_keys=True), CREATED: stamp(created),
+              EXPIRES: expiry(ttl, created), TEMPLATE: template, OWNER: config.get("owner", "unknown"),
+              **{k: str(v) for k, v in others.items()}}
+    ws = _workspace(name, command)
+    try:
+        stack = _create(ws, name)
+    except errors.StackAlreadyExistsError:
+        raise LifecycleError(f"a stack named {name!r} already exists in {backend_url()}; pick another name or "
+                             f"`labctl down {name}`") from None
+    for key, value in values.items():
+        stack.set_config(key, ConfigValue(value=value))
+    _tag(stack, {"abiquo-lab:owner": values[OWNER], "abiquo-lab:created-at": values[CREATED],
+                 "abiquo-lab:expires-at": values[EXPIRES], "abiquo-lab:template": template}, out)
+    out(f"lab {name}: up from {template}, owner {values[OWNER]}, expires {values[EXPIRES]} (backend {backend_url()})")
+    try:
+        stack.up(on_output=out, policy_packs=[str(PACK_DIR)])
+    except errors.CommandError as exc:
+        raise LifecycleError(f"`pulumi up` of lab {name!r} failed; the stack and whatever was created are kept. "
+                             f"Fix the cause and rerun `labctl up` with another name, or clean up with "
+                             f"`labctl down {name}`.\n{exc}") from None
+    return {"name": name, "expires": values[EXPIRES], "backend": backend_url()}
+
+
+def _create(ws, name: str):
+    from pulumi.automation import Stack
+    return Stack.create(name, ws)
+
+
+def _tag(stack, tags: dict[str, str], out: Out) -> None:
+    from pulumi.automation import errors
+    for key, value in tags.items():
+        try:
+            stack.workspace.set_tag(stack.name, key, value)
+        except errors.CommandError as exc:      # some backends keep no stack tags; the config has the same facts
+            out(f"note: stack tags not stored by this backend ({str(exc).strip().splitlines()[-1][:120]}); "
+                "owner and expiry are in the stack config")
+            return
+
+
+# ---- ls / down -------------------------------------------------------------------------------------------------
+def labs(command=None, at: Optional[datetime] = None) -> list[LabInfo]:
+    command = command or pulumi_command()
+    ws = _workspace("_ls", command)
+    found = []
+    for summary in ws.list_stacks():
+        config = {k: v.value for k, v in ws.get_all_config(summary.name).items()}
+        if CREATED not in config:
+            continue                              # not made by labctl up
+        lab = json.loads(config.get(f"{PROJECT}:lab", "{}"))
+        expires = parse_stamp(config.get(EXPIRES, ""))
+        found.append(LabInfo(summary.name, backend_kind(backend_url()), lab.get("layout", "?"), config.get(OWNER, "?"),
+                             config.get(TEMPLATE, "?"), config.get(CREATED, "?"), config.get(EXPIRES, "?"),
+                             bool(expires and expires <= (at or now())), summary.resource_count))
+    return found
+
+
+def down(name: str, out: Out = print, command=None) -> None:
+    from pulumi.automation import Stack, errors
+    command = command or pulumi_command()
+    ws = _workspace(name, command)
+    try:
+        config = ws.get_all_config(name)
+    except errors.CommandError as exc:
+        raise LifecycleError(f"no stack {name!r} in {backend_url()}: {str(exc).strip().splitlines()[-1]}") from None
+    if CREATED not in config:
+        raise LabInputError(f"stack {name!r} is not a lab (no {CREATED} in its config); labctl down only removes "
+                             "labs made by labctl up -- use `pulumi destroy` for other stacks")
+    stack = Stack.select(name, ws)
+    try:
+        stack.destroy(on_output=out)
+    except errors.CommandError as exc:
+        raise LifecycleError(f"destroy of lab {name!r} failed; the stack and its state are kept. Fix the cause and "
+                             f"retry: labctl down {name}\n{str(exc).strip()[-800:]}") from None
+    ws.remove_stack(name)
+    shutil.rmtree(home() / "labs" / name, ignore_errors=True)
+    out(f"lab {name}: destroyed and removed")
+
+
+def rows(found: list[LabInfo]) -> list[dict]:
+    return [asdict(x) for x in found]
+
+
+# ---- reap -----------------------------------------------------------------------------------------------------
+@dataclass
+class ReapSummary:
+    labs_destroyed: list[str]
+    labs_failed: list[str]
+    labs_kept: list[str]
+    docker_removed: list[str]
+    docker_kept: list[str]
+    aws_expired: list[str]
+    notes: list[str]
+
+
+def reap(dry_run: bool = False, owner: Optional[str] = None, docker_client=None, aws_region: Optional[str] = None,
+         out: Out = print, command=None, at: Optional[datetime] = None) -> ReapSummary:
+    """Destroy expired labs (Pulumi), then sweep Docker orphans by labels, then list expired AWS resources."""
+    at = at or now()
+    summary = ReapSummary([], [], [], [], [], [], [])
+    stacks: Optional[set[str]] = None
+    try:
+        command = command or pulumi_command()
+    except PulumiMissing:
+        command = None
+        summary.notes.append("no Pulumi CLI: stacks not listed; Docker labs swept by their expiry labels only")
+    if command is not None:
+        listed = labs(command, at)
+        stacks = {lab.name for lab in listed} | _all_stacks(command)
+        for lab in listed:
+            if owner and lab.owner != owner:
+                continue
+            if not lab.expired:
+                summary.labs_kept.append(lab.name)
+                continue
+            if dry_run:
+                out(f"lab {lab.name}: would destroy (expired {lab.expires})")
+                summary.labs_destroyed.append(lab.name)
+                continue
+            try:
+                down(lab.name, out, command)
+                summary.labs_destroyed.append(lab.name)
+                stacks.discard(lab.name)
+            except LifecycleError as exc:
+                out(str(exc))
+                summary.labs_failed.append(lab.name)
+    if docker_client is not None:
+        from .live.sweep import sweep
+        for decision in sweep(docker_client, at, stacks, dry_run, owner, out):
+            (summary.docker_removed if decision.action == "remove" else summary.docker_kept).append(decision.lab)
+    else:
+        summary.notes.append("no Docker engine reachable: Docker sweep skipped")
+    if aws_region:
+        summary.aws_expired = aws_expired(aws_region, at, owner, summary.notes)
+        for arn in summary.aws_expired:
+            out(f"aws: expired, tagged resource (report only): {arn}")
+    return summary
+
+
+def _all_stacks(command) -> set[str]:
+    return {s.name for s in _workspace("_ls", command).list_stacks()}
+
+
+def aws_expired(region: str, at: datetime, owner: Optional[str], notes: list[str]) -> list[str]:
+    """ARNs tagged by a lab whose expires-at has passed (report only: deleting is `labctl down` / pulumi destroy)."""
+    try:
+        import boto3
+    except ImportError:
+        notes.append("AWS: boto3 is not installed (pip install boto3); AWS resources not listed")
+        return []
+    try:
+        client = boto3.client("resourcegroupstaggingapi", region_name=region)
+        found = []
+        for page in client.get_paginator("get_resources").paginate(TagFilters=[{"Key": "abiquo-lab.managed", "Values": ["true"]}]):
+            for item in page["ResourceTagMappingList"]:
+                tags = {t["Key"]: t["Value"] for t in item.get("Tags", [])}
+                expires = parse_stamp(tags.get("abiquo-lab.expires-at", ""))
+                if expires and expires <= at and (not owner or tags.get("abiquo-lab.owner") == owner):
+                    found.append(item["ResourceARN"])
+        return found
+    except Exception as exc:  # noqa: BLE001 - credentials or network: report, do not stop the sweep
+        notes.append(f"AWS: listing failed ({type(exc).__name__}: {exc})")
+        return []
