@@ -97,4 +97,4 @@ def test_frontend_haproxy_config_from_the_plans_routes_is_valid(docker_client, n
                                        remove=True, stderr=True).decode()
     assert "Configuration file is valid" in out
     assert "use_backend be_api if { path_beg /api }" in out and f"server api-2 {plan.host('api-2').address}:8010" in out
-    assert "default_backend be_root" in out and "server ui-1 ui-1:80" in out
+    assert "default_backend be_root" in out and f"server ui-1 {plan.host('ui-1').address}:80" in out
