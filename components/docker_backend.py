@@ -97,6 +97,8 @@ class DockerBackend:
                        labels.ALLOWLIST: json.dumps(rules, separators=(",", ":")),
                        labels.ROUTES: json.dumps(route_rows(self.plan, host), separators=(",", ":"))}
         image = self.settings.images.get(host.primary) or self.image.image_name
+        published = self._published(host)
+        https = next((p.external for p in published or [] if p.internal == 443), None)
         container = docker.Container(
             resource_name,
             name=f"{self.plan.lab}-{host.name}",
@@ -110,11 +112,12 @@ class DockerBackend:
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(
                 name=self.networks[zone].name, ipv4_address=address, aliases=self._aliases(host, zone))
                 for zone, address in host.interfaces.items()],
-            ports=self._published(host),
+            ports=published,
             envs=[f"LAB_HOST={host.name}", f"LAB_ROLES={' '.join(host.roles)}",
                   f"LAB_ALLOW={json.dumps(rules, separators=(',', ':'))}",
                   f"LAB_LISTEN={' '.join(listen_ports(self.plan, host))}",
                   f"LAB_ROUTES={json.dumps(route_rows(self.plan, host), separators=(',', ':'))}",
+                  *([f"LAB_HTTPS_PORT={https}"] if https else []),       # where HTTP redirects to, seen from outside
                   pulumi.Output.secret(pulumi.Output.concat("LAB_DB_PASSWORD=", self.db_password.result))],  # secret end to end
             labels=_label_args(docker.ContainerLabelArgs, host_labels),
             healthcheck=docker.ContainerHealthcheckArgs(tests=["CMD", "/usr/local/bin/lab-health"], interval="2s",

@@ -112,6 +112,16 @@ def _frontend(port, path="/api/"):
         return f"error {exc}"
 
 
+def test_http_redirects_to_the_published_https_port(labs):
+    import http.client
+    ports = LABS["t-ha"][1]["docker"]
+    conn = http.client.HTTPConnection("127.0.0.1", ports["http_port"], timeout=5)
+    conn.request("GET", "/api/x?y=1")
+    response = conn.getresponse()
+    assert response.status == 301
+    assert response.getheader("Location") == f"https://127.0.0.1:{ports['https_port']}/api/x?y=1"
+
+
 def test_ha_fault_one_api_down(docker_client, labs):
     plan = labs["t-ha"][0]
     https = LABS["t-ha"][1]["docker"]["https_port"]
