@@ -1,0 +1,175 @@
+"""The recorded AWS resources applied to moto's EC2, ELBv2 and ACM emulation with boto3, in dependency order:
+catches combinations the real API rejects (overlapping or out-of-VPC subnets, duplicate or cross-VPC rules,
+an ALB without two AZs, clashing listener-rule priorities, bad target-group settings). Moto is an emulator:
+what it accepts the real API may still refuse; this is a cheaper net, not a deployment."""
+import re
+
+import pytest
+
+from abiquo_lab.preview import record_stack
+
+moto = pytest.importorskip("moto")
+boto3 = pytest.importorskip("boto3")
+
+REGION = "eu-west-1"
+
+
+def _dep(record, key, ids):
+    urns = record.property_dependencies.get(key) or []
+    return [ids[u] for u in urns if u in ids]
+
+
+class Applier:
+    """Creates each recorded resource with boto3; `ids` maps URNs to the created IDs/ARNs."""
+
+    def __init__(self, recording):
+        self.rec, self.ids = recording, {}
+        self.ec2 = boto3.client("ec2", region_name=REGION)
+        self.elb = boto3.client("elbv2", region_name=REGION)
+        self.acm = boto3.client("acm", region_name=REGION)
+
+    def of(self, type_):
+        return self.rec.by_type(type_)
+
+    def apply(self):
+        for r in self.of("aws:ec2/vpc:Vpc"):
+            self.ids[r.urn] = self.ec2.create_vpc(CidrBlock=r.inputs["cidrBlock"])["Vpc"]["VpcId"]
+        for r in self.of("aws:ec2/subnet:Subnet"):
+            self.ids[r.urn] = self.ec2.create_subnet(VpcId=_dep(r, "vpcId", self.ids)[0], CidrBlock=r.inputs["cidrBlock"],
+                                                     AvailabilityZone=r.inputs["availabilityZone"])["Subnet"]["SubnetId"]
+        self._gateways()
+        for r in self.of("aws:ec2/securityGroup:SecurityGroup"):
+            gid = self.ec2.create_security_group(GroupName=r.inputs["name"], Description=r.inputs["description"],
+                                                 VpcId=_dep(r, "vpcId", self.ids)[0])["GroupId"]
+            self.ids[r.urn] = gid           # like the provider: the default allow-all egress rule is removed
+            self.ec2.revoke_security_group_egress(GroupId=gid, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        for type_, call in (("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", self.ec2.authorize_security_group_ingress),
+                            ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", self.ec2.authorize_security_group_egress)):
+            for r in self.of(type_):
+                call(GroupId=_dep(r, "securityGroupId", self.ids)[0], IpPermissions=[self._permission(r)])
+        self._instances()
+        self._load_balancer()
+
+    def _permission(self, r):
+        i = r.inputs
+        perm = {"IpProtocol": i["ipProtocol"]}
+        if "fromPort" in i:
+            perm.update(FromPort=int(i["fromPort"]), ToPort=int(i["toPort"]))
+        else:                               # e.g. VRRP (112): all "ports"; moto wants them stated, the API accepts -1
+            perm.update(FromPort=-1, ToPort=-1)
+        peer = _dep(r, "referencedSecurityGroupId", self.ids)
+        if peer:
+            perm["UserIdGroupPairs"] = [{"GroupId": peer[0], "Description": i["description"]}]
+        elif "cidrIpv4" in i:
+            perm["IpRanges"] = [{"CidrIp": i["cidrIpv4"], "Description": i["description"]}]
+        else:
+            perm["Ipv6Ranges"] = [{"CidrIpv6": i["cidrIpv6"], "Description": i["description"]}]
+        return perm
+
+    def _gateways(self):
+        for r in self.of("aws:ec2/internetGateway:InternetGateway"):
+            gw = self.ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+            self.ec2.attach_internet_gateway(InternetGatewayId=gw, VpcId=_dep(r, "vpcId", self.ids)[0])
+            self.ids[r.urn] = gw
+        for r in self.of("aws:ec2/eip:Eip"):
+            self.ids[r.urn] = self.ec2.allocate_address(Domain="vpc")["AllocationId"]
+        for r in self.of("aws:ec2/natGateway:NatGateway"):
+            self.ids[r.urn] = self.ec2.create_nat_gateway(SubnetId=_dep(r, "subnetId", self.ids)[0],
+                                                          AllocationId=_dep(r, "allocationId", self.ids)[0])["NatGateway"]["NatGatewayId"]
+        for r in self.of("aws:ec2/routeTable:RouteTable"):
+            self.ids[r.urn] = self.ec2.create_route_table(VpcId=_dep(r, "vpcId", self.ids)[0])["RouteTable"]["RouteTableId"]
+        for r in self.of("aws:ec2/route:Route"):
+            target = ({"GatewayId": _dep(r, "gatewayId", self.ids)[0]} if "gatewayId" in r.property_dependencies
+                      and _dep(r, "gatewayId", self.ids) else {"NatGatewayId": _dep(r, "natGatewayId", self.ids)[0]})
+            self.ec2.create_route(RouteTableId=_dep(r, "routeTableId", self.ids)[0],
+                                  DestinationCidrBlock=r.inputs["destinationCidrBlock"], **target)
+        for r in self.of("aws:ec2/routeTableAssociation:RouteTableAssociation"):
+            self.ec2.associate_route_table(RouteTableId=_dep(r, "routeTableId", self.ids)[0],
+                                           SubnetId=_dep(r, "subnetId", self.ids)[0])
+
+    def _instances(self):
+        ami = self.ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]      # moto's stock images
+        for r in self.of("aws:ec2/instance:Instance"):
+            i = r.inputs
+            self.ids[r.urn] = self.ec2.run_instances(
+                ImageId=ami, InstanceType=i["instanceType"], MinCount=1, MaxCount=1,
+                SubnetId=_dep(r, "subnetId", self.ids)[0], SecurityGroupIds=_dep(r, "vpcSecurityGroupIds", self.ids),
+                MetadataOptions={"HttpTokens": i["metadataOptions"]["httpTokens"], "HttpEndpoint": "enabled"},
+                BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"Encrypted": i["rootBlockDevice"]["encrypted"],
+                                                                         "VolumeType": "gp3", "VolumeSize": 20}}],
+            )["Instances"][0]["InstanceId"]
+
+    def _load_balancer(self):
+        for r in self.of("aws:lb/loadBalancer:LoadBalancer"):
+            self.ids[r.urn] = self.elb.create_load_balancer(
+                Name=r.name[:32], Subnets=_dep(r, "subnets", self.ids), SecurityGroups=_dep(r, "securityGroups", self.ids),
+                Scheme="internal" if r.inputs["internal"] else "internet-facing", Type="application")["LoadBalancers"][0]["LoadBalancerArn"]
+        for n, r in enumerate(self.of("aws:lb/targetGroup:TargetGroup")):
+            i, hc = r.inputs, r.inputs["healthCheck"]
+            self.ids[r.urn] = self.elb.create_target_group(
+                Name=re.sub("-+", "-", f"tg{n}-{r.name[-20:]}").strip("-")[:32], Protocol=i["protocol"], Port=int(i["port"]),
+                VpcId=_dep(r, "vpcId", self.ids)[0], TargetType=i["targetType"], HealthCheckProtocol=hc["protocol"],
+                HealthCheckPath=hc["path"], Matcher={"HttpCode": hc["matcher"]})["TargetGroups"][0]["TargetGroupArn"]
+        for r in self.of("aws:lb/targetGroupAttachment:TargetGroupAttachment"):
+            self.elb.register_targets(TargetGroupArn=_dep(r, "targetGroupArn", self.ids)[0],
+                                      Targets=[{"Id": _dep(r, "targetId", self.ids)[0], "Port": int(r.inputs["port"])}])
+        cert = self.acm.request_certificate(DomainName="lab.example.com")["CertificateArn"]   # stands in for config's ARN
+        for r in self.of("aws:lb/listener:Listener"):
+            i = r.inputs
+            actions = [self._action(a, r) for a in i["defaultActions"]]
+            extra = {"Certificates": [{"CertificateArn": cert}], "SslPolicy": i["sslPolicy"]} if i["protocol"] == "HTTPS" else {}
+            self.ids[r.urn] = self.elb.create_listener(LoadBalancerArn=_dep(r, "loadBalancerArn", self.ids)[0], Protocol=i["protocol"],
+                                                       Port=int(i["port"]), DefaultActions=actions, **extra)["Listeners"][0]["ListenerArn"]
+        for r in self.of("aws:lb/listenerRule:ListenerRule"):
+            i = r.inputs
+            self.elb.create_rule(ListenerArn=_dep(r, "listenerArn", self.ids)[0], Priority=int(i["priority"]),
+                                 Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": c["pathPattern"]["values"]}}
+                                             for c in i["conditions"]],
+                                 Actions=[self._action(a, r) for a in i["actions"]])
+
+    def _action(self, action, record):
+        if action["type"] == "redirect":
+            red = action["redirect"]
+            return {"Type": "redirect", "RedirectConfig": {"Protocol": red["protocol"], "Port": red["port"], "StatusCode": red["statusCode"]}}
+        groups = _dep(record, "defaultActions", self.ids) or _dep(record, "actions", self.ids)
+        return {"Type": "forward", "TargetGroupArn": groups[0]}
+
+
+@pytest.mark.parametrize("stack", ["aws-distributed", "aws-ha"])
+def test_recorded_aws_resources_are_accepted_by_the_emulated_api(stack, monkeypatch):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    recording = record_stack(stack, preview=False)
+    with moto.mock_aws():
+        applier = Applier(recording)
+        applier.apply()
+        ec2 = applier.ec2
+        vpcs = [applier.ids[r.urn] for r in recording.by_type("aws:ec2/vpc:Vpc")]
+        groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": vpcs}])["SecurityGroups"]
+        ours = [g for g in groups if g["GroupName"] != "default"]
+        assert len(ours) == len(recording.by_type("aws:ec2/securityGroup:SecurityGroup"))
+        world = [(g["GroupName"], p.get("FromPort")) for g in ours for p in g["IpPermissions"]
+                 if any(r["CidrIp"] == "0.0.0.0/0" for r in p.get("IpRanges", []))]
+        assert sorted(world) == sorted([(g, port) for g, port in world if g.endswith("-frontend") and port in (80, 443)])
+        assert len(world) == 2
+        rules = sum(len(p.get("UserIdGroupPairs", [])) + len(p.get("IpRanges", [])) + len(p.get("Ipv6Ranges", []))
+                    for g in ours for p in g["IpPermissions"])
+        assert rules == len(recording.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"))
+        reservations = ec2.describe_instances()["Reservations"]
+        instances = [i for r in reservations for i in r["Instances"]]
+        assert len(instances) == len(recording.by_type("aws:ec2/instance:Instance"))
+        assert all(not i.get("PublicIpAddress") and i["MetadataOptions"]["HttpTokens"] == "required" for i in instances)
+        (alb,) = applier.elb.describe_load_balancers()["LoadBalancers"]
+        assert alb["Scheme"] == "internet-facing" and len(alb["AvailabilityZones"]) >= 2
+
+
+def test_the_emulator_rejects_a_duplicate_rule(monkeypatch):
+    """The net can fail: the same ingress rule twice is refused, as the real API refuses it."""
+    from botocore.exceptions import ClientError
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    recording = record_stack("aws-distributed", preview=False)
+    rule = recording.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")[0]
+    recording.records.append(rule)
+    with moto.mock_aws(), pytest.raises(ClientError, match="Duplicate"):
+        Applier(recording).apply()
