@@ -120,8 +120,8 @@ class DockerBackend:
                   *([f"LAB_HTTPS_PORT={https}"] if https else []),       # where HTTP redirects to, seen from outside
                   pulumi.Output.secret(pulumi.Output.concat("LAB_DB_PASSWORD=", self.db_password.result))],  # secret end to end
             labels=_label_args(docker.ContainerLabelArgs, host_labels),
-            healthcheck=docker.ContainerHealthcheckArgs(tests=["CMD", "/usr/local/bin/lab-health"], interval="2s",
-                                                        timeout="5s", retries=90, start_period="2s"),
+            healthcheck=docker.ContainerHealthcheckArgs(tests=["CMD", "/usr/local/bin/lab-health"], interval="1s",
+                                                        timeout="5s", retries=180, start_period="2s"),
             wait=True, wait_timeout=300,
             opts=opts)
         return container

@@ -67,7 +67,7 @@ def test_realized_containers_are_the_recorded_ones(docker_client, labs):
             assert info["HostConfig"]["NetworkMode"] != "host"
             assert engine._labels(raw["labels"]).items() <= info["Config"]["Labels"].items()
             assert set(raw["envs"]) <= set(info["Config"]["Env"])
-            assert info["Config"]["Healthcheck"]["Interval"] == 2_000_000_000
+            assert info["Config"]["Healthcheck"]["Interval"] == engine._duration_ns(raw["healthcheck"]["interval"])
             assert info["State"]["Health"]["Status"] == "healthy"
             for binding in (info["HostConfig"]["PortBindings"] or {}).values():
                 assert binding[0]["HostIp"] == "127.0.0.1"                # published on loopback only

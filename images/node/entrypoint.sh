@@ -62,7 +62,7 @@ start_rabbitmq() {
   export RABBITMQ_NODENAME="rabbit@$(hostname)"
   echo "loopback_users = none" > /etc/rabbitmq/rabbitmq.conf
   # no scheduler busy-waiting: several brokers share a laptop's cores in an HA lab
-  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none"
+  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none +S 1:1"
   rabbitmq-server >/var/log/rabbitmq.log 2>&1 &
 }
 
@@ -76,7 +76,8 @@ dataDir=$dir
 clientPort=2181
 4lw.commands.whitelist=srvr,ruok
 CFG
-  java -Xmx128m -cp "/etc/zookeeper/conf:/usr/share/java/*" org.apache.zookeeper.server.quorum.QuorumPeerMain \
+  # a small, quick-starting JVM: three ZooKeepers share a laptop's cores with the brokers in an HA lab
+  java -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto -cp "/etc/zookeeper/conf:/usr/share/java/*" org.apache.zookeeper.server.quorum.QuorumPeerMain \
     /etc/zookeeper-lab.cfg >/var/log/zookeeper.log 2>&1 &
 }
 
