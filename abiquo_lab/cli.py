@@ -216,12 +216,12 @@ def cmd_reap(args) -> int:
     except RuntimeError as exc:
         client = None
         _say(f"labctl: {exc}")
-    summary = lifecycle.reap(args.dry_run, args.owner, client, args.aws_region, out=print)
+    summary = lifecycle.reap(args.dry_run, args.owner, client, args.aws_region, out=print, aws_delete=args.aws_delete)
     verb = "would remove" if args.dry_run else "removed"
     print(f"reap summary: labs {'would be destroyed' if args.dry_run else 'destroyed'}: {len(summary.labs_destroyed)}, "
           f"failed: {len(summary.labs_failed)}, kept: {len(summary.labs_kept)}; docker labs {verb}: "
-          f"{len(summary.docker_removed)}, kept: {len(summary.docker_kept)}; aws expired (report only): "
-          f"{len(summary.aws_expired)}")
+          f"{len(summary.docker_removed)}, kept: {len(summary.docker_kept)}; aws expired: {len(summary.aws_expired)}, "
+          f"deleted: {len(summary.aws_deleted)}")
     for note in summary.notes:
         print(f"note: {note}")
     return EXIT_FAIL if summary.labs_failed else EXIT_OK
@@ -298,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
                 stack=None)
     p.add_argument("--dry-run", action="store_true", help="say what would go; change nothing")
     p.add_argument("--owner", help="only labs of this owner")
-    p.add_argument("--aws-region", help="also list expired tagged AWS resources in this region (report only; needs boto3)")
+    p.add_argument("--aws-region", help="also list expired tagged AWS resources in this region (needs boto3 and credentials)")
+    p.add_argument("--aws-delete", action="store_true", help="delete those AWS resources too (default: report only)")
     command("docs", cmd_docs, "regenerate docs/connections.md and the README's topology picture from the catalog", stack=None)
     return parser
 

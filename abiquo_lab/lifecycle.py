@@ -231,14 +231,15 @@ class ReapSummary:
     docker_removed: list[str]
     docker_kept: list[str]
     aws_expired: list[str]
+    aws_deleted: list[str]
     notes: list[str]
 
 
 def reap(dry_run: bool = False, owner: Optional[str] = None, docker_client=None, aws_region: Optional[str] = None,
-         out: Out = print, command=None, at: Optional[datetime] = None) -> ReapSummary:
+         out: Out = print, command=None, at: Optional[datetime] = None, aws_delete: bool = False) -> ReapSummary:
     """Destroy expired labs (Pulumi), then sweep Docker orphans by labels, then list expired AWS resources."""
     at = at or now()
-    summary = ReapSummary([], [], [], [], [], [], [])
+    summary = ReapSummary([], [], [], [], [], [], [], [])
     stacks: Optional[set[str]] = None
     try:
         command = command or pulumi_command()
@@ -272,9 +273,8 @@ def reap(dry_run: bool = False, owner: Optional[str] = None, docker_client=None,
     else:
         summary.notes.append("no Docker engine reachable: Docker sweep skipped")
     if aws_region:
-        summary.aws_expired = aws_expired(aws_region, at, owner, summary.notes)
-        for arn in summary.aws_expired:
-            out(f"aws: expired, tagged resource (report only): {arn}")
+        summary.aws_expired, summary.aws_deleted = aws_expired(aws_region, at, owner, summary.notes,
+                                                               delete=aws_delete and not dry_run, out=out)
     return summary
 
 
@@ -282,23 +282,25 @@ def _all_stacks(command) -> set[str]:
     return {s.name for s in _workspace("_ls", command).list_stacks()}
 
 
-def aws_expired(region: str, at: datetime, owner: Optional[str], notes: list[str]) -> list[str]:
-    """ARNs tagged by a lab whose expires-at has passed (report only: deleting is `labctl down` / pulumi destroy)."""
+def aws_expired(region: str, at: datetime, owner: Optional[str], notes: list[str], delete: bool = False,
+                out: Out = print) -> tuple[list[str], list[str]]:
+    """(expired ARNs, deleted ARNs) of resources tagged by a lab whose expires-at has passed."""
     try:
-        import boto3
+        import boto3  # noqa: F401
     except ImportError:
         notes.append("AWS: boto3 is not installed (pip install boto3); AWS resources not listed")
-        return []
+        return [], []
+    from .live import aws_sweep
     try:
-        client = boto3.client("resourcegroupstaggingapi", region_name=region)
-        found = []
-        for page in client.get_paginator("get_resources").paginate(TagFilters=[{"Key": "abiquo-lab.managed", "Values": ["true"]}]):
-            for item in page["ResourceTagMappingList"]:
-                tags = {t["Key"]: t["Value"] for t in item.get("Tags", [])}
-                expires = parse_stamp(tags.get("abiquo-lab.expires-at", ""))
-                if expires and expires <= at and (not owner or tags.get("abiquo-lab.owner") == owner):
-                    found.append(item["ResourceARN"])
-        return found
+        found = aws_sweep.find_expired(region, at, owner)
     except Exception as exc:  # noqa: BLE001 - credentials or network: report, do not stop the sweep
         notes.append(f"AWS: listing failed ({type(exc).__name__}: {exc})")
-        return []
+        return [], []
+    for f in found:
+        out(f"aws: expired {f.kind} {f.ident} (lab {f.lab}, expired {f.expires})" + ("" if delete else " -- report only"))
+    if not delete:
+        return [f.arn for f in found], []
+    result = aws_sweep.delete(region, found, out)
+    if result.failed:
+        notes.append(f"AWS: {len(result.failed)} resource(s) could not be deleted; rerun to retry")
+    return [f.arn for f in found], result.deleted

@@ -173,3 +173,45 @@ def test_the_emulator_rejects_a_duplicate_rule(monkeypatch):
     recording.records.append(rule)
     with moto.mock_aws(), pytest.raises(ClientError, match="Duplicate"):
         Applier(recording).apply()
+
+
+def _tag_everything(applier, tags):
+    """What the provider's default tags do: every created EC2 and ELBv2 resource carries the lab's tags."""
+    ec2_ids = [i for i in applier.ids.values() if not i.startswith("arn:")]
+    applier.ec2.create_tags(Resources=ec2_ids, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    arns = [i for i in applier.ids.values() if i.startswith("arn:aws:elasticloadbalancing") and ":targetgroup/" in i
+            or ":loadbalancer/" in i]
+    applier.elb.add_tags(ResourceArns=arns, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+
+def test_reap_lists_and_then_deletes_an_expired_lost_aws_lab_and_nothing_else(monkeypatch, capsys):
+    from datetime import datetime, timezone
+
+    from abiquo_lab import lifecycle
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setattr(lifecycle, "pulumi_command", lambda: (_ for _ in ()).throw(lifecycle.PulumiMissing("none here")))
+    recording = record_stack("aws-distributed", preview=False)
+    at = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
+    with moto.mock_aws():
+        applier = Applier(recording)
+        applier.apply()
+        _tag_everything(applier, {"abiquo-lab.managed": "true", "abiquo-lab.lab": "awsdist", "abiquo-lab.owner": "qa",
+                                  "abiquo-lab.expires-at": "2026-11-23T08:00:00Z"})
+        bystander = applier.ec2.create_vpc(CidrBlock="10.200.0.0/16")["Vpc"]["VpcId"]      # no lab tags
+        vpc = next(applier.ids[r.urn] for r in recording.by_type("aws:ec2/vpc:Vpc"))
+
+        report = lifecycle.reap(dry_run=False, aws_region=REGION, command=None, at=at, out=print)
+        assert report.aws_expired and not report.aws_deleted                            # report only by default
+        assert any(v["VpcId"] == vpc for v in applier.ec2.describe_vpcs()["Vpcs"])
+
+        report = lifecycle.reap(dry_run=False, aws_region=REGION, at=at, out=print, aws_delete=True, owner="someone-else")
+        assert not report.aws_expired                                                  # owner filter
+        report = lifecycle.reap(dry_run=False, aws_region=REGION, at=at, out=print, aws_delete=True)
+        vpcs = {v["VpcId"] for v in applier.ec2.describe_vpcs()["Vpcs"]}
+        assert vpc not in vpcs and bystander in vpcs
+        running = [i for r in applier.ec2.describe_instances()["Reservations"] for i in r["Instances"]
+                   if i["State"]["Name"] != "terminated"]
+        assert not running and not applier.elb.describe_load_balancers()["LoadBalancers"]
+        assert len(report.aws_deleted) == len(report.aws_expired)
