@@ -75,7 +75,9 @@ class DockerBackend:
             driver="bridge",
             internal=zone.zone != "frontend",          # only the frontend network reaches the host's published ports
             ipam_configs=[docker.NetworkIpamConfigArgs(subnet=zone.cidr, gateway=_gateway(zone.cidr))],
-            labels=_label_args(docker.NetworkLabelArgs, {**self.base_labels, labels.ZONE: zone.name}),
+            labels=_label_args(docker.NetworkLabelArgs, {**self.base_labels, labels.ZONE: zone.name,
+                                                         labels.DATACENTER: zone.site if zone.kind == "datacenter" else "",
+                                                         labels.REGION: zone.site if zone.kind == "region" else ""}),
             opts=self.opts)
 
     def _image(self) -> docker.Image:

@@ -55,16 +55,15 @@ def test_allowlists_equal_the_plan_in_env_and_label(recorded):
     _, plan, rec = recorded
     for r in rec.by_type(CONTAINER):
         host = r.inputs["hostname"]
-        expected = allow_rules(allowlist(plan, host))
+        allowed = allow_rules(allowlist(plan, host))
         env = dict(e.split("=", 1) for e in r.inputs["envs"] if "=" in e)
-        assert json.loads(env["LAB_ALLOW"]) == expected
-        assert json.loads(_labels(r)[labels.ALLOWLIST]) == expected
-        expected = [[x.path, x.port, [[t, plan.host(t).address] for t in x.targets]] for x in plan.host(host).routes]
-        assert json.loads(env["LAB_ROUTES"]) == expected
-        sources = {row[1] for row in expected}
-        if "any" in sources:   # public ingress only on the frontends' listener ports
+        assert json.loads(env["LAB_ALLOW"]) == allowed
+        assert json.loads(_labels(r)[labels.ALLOWLIST]) == allowed
+        routes = [[x.path, x.port, [[t, plan.host(t).address] for t in x.targets]] for x in plan.host(host).routes]
+        assert json.loads(env["LAB_ROUTES"]) == routes == json.loads(_labels(r)[labels.ROUTES])
+        if "any" in {row[1] for row in allowed}:   # public ingress only on the frontends' listener ports
             assert "frontend" in plan.host(host).roles
-            assert {row[2] for row in expected if row[1] == "any"} <= {"80", "443"}
+            assert {row[2] for row in allowed if row[1] == "any"} <= {"80", "443"}
 
 
 def test_every_docker_object_carries_the_lab_labels(recorded):
@@ -75,6 +74,10 @@ def test_every_docker_object_carries_the_lab_labels(recorded):
         assert found[labels.OWNER] == plan.owner and labels.EXPIRES_AT in found
     for r in rec.by_type(CONTAINER):
         assert {labels.ROLE, labels.DATACENTER, labels.HOST} <= _labels(r).keys()
+    sites = {f"{plan.lab}-{z.name}": z for z in plan.zones}
+    for r in rec.by_type(NETWORK):
+        zone = sites[r.inputs["name"]]
+        assert _labels(r)[labels.DATACENTER] == (zone.site if zone.kind == "datacenter" else "")
     assert rec.by_type(IMAGE)[0].inputs["build"]["args"]["LAB"] == plan.lab
 
 
