@@ -130,6 +130,13 @@ def record_program(stack: str, lab_config: dict, program: Callable[[], None], pr
                     secret_paths=secret_paths, id=response.id or None, raw_inputs=_plain(raw, "", [], mask=False)))
             return response
 
+        def RegisterResourceOutputs(self, request):
+            outputs = json_format.MessageToDict(request.outputs, preserving_proto_field_name=True) if request.outputs else {}
+            for record in records:
+                if record.urn == request.urn:
+                    record.outputs = _plain(outputs, "", [])
+            return super().RegisterResourceOutputs(request)
+
     settings.ROOT.set(None)                      # a fresh stack per recording
     pulumi.runtime.set_mocks(Mocks(), project=project, stack=stack, preview=preview, monitor=RecordingMonitor(Mocks()))
     pulumi.runtime.set_all_config({f"{project}:lab": json.dumps(lab_config),

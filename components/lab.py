@@ -32,9 +32,11 @@ class Lab(pulumi.ComponentResource):
     """One Abiquo lab: its zone networks and a component per server role (type abiquo:lab:Lab)."""
 
     def __init__(self, name: str, args: LabArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        # The lab's spec rides on the component so policies re-derive the intent from the same catalog.
-        super().__init__("abiquo:lab:Lab", name, {"spec": json.dumps(args.spec.spec.model_dump(mode="json"), sort_keys=True),
-                                                  "stack": args.stack, "backend": args.plan.backend}, opts)
+        # The lab's spec rides on the component (as input and as output: the engine hands analyzers a component's
+        # registered outputs) so policies re-derive the intent from the same catalog.
+        intent = {"spec": json.dumps(args.spec.spec.model_dump(mode="json"), sort_keys=True), "stack": args.stack,
+                  "backend": args.plan.backend}
+        super().__init__("abiquo:lab:Lab", name, intent, opts)
         plan = args.plan
         backend = _backend(plan.backend)(f"{name}", args, pulumi.ResourceOptions(parent=self))
         self.roles = {}
@@ -48,7 +50,7 @@ class Lab(pulumi.ComponentResource):
         backend.finish()                         # what needs every host (e.g. the AWS load balancer's targets)
         self.host_addresses = {h.name: h.address for h in plan.hosts}
         self.endpoints = backend.endpoints()
-        self.register_outputs({"hosts": self.host_addresses, "endpoints": self.endpoints})
+        self.register_outputs({**intent, "hosts": self.host_addresses, "endpoints": self.endpoints})
 
 
 def _backend(kind: str):

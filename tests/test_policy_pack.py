@@ -30,6 +30,14 @@ def test_every_shipped_stack_is_clean_over_grpc_and_in_process(recordings):
         assert analyze_in_process(recordings[key]) == [], key
 
 
+def test_the_intent_is_on_the_lab_component_as_input_and_output(recordings):
+    """The engine gives analyzers a component's registered outputs: the spec must be there as well as in its inputs."""
+    for (stack, _), rec in recordings.items():
+        (lab,) = rec.by_type("abiquo:lab:Lab")
+        assert json.loads(lab.inputs["spec"]) == json.loads(lab.outputs["spec"])
+        assert json.loads(lab.outputs["spec"])["name"] == build_plan(load_stack(stack)).lab
+
+
 def test_the_pack_states_every_level_explicitly():
     config = policy_config()
     assert config and all(entry["enforcementLevel"] == "mandatory" for entry in config.values())

@@ -48,6 +48,11 @@ def _wire(value: Any) -> Any:
     return UNKNOWN if value == UNKNOWN_TEXT else value
 
 
+def _state(record) -> dict:
+    """What the engine hands a policy: a component's registered outputs, a custom resource's inputs."""
+    return record.outputs if (not record.custom and record.outputs) else record.inputs
+
+
 def _guard():
     if str(PACK_DIR) not in sys.path:
         sys.path.insert(0, str(PACK_DIR))
@@ -79,7 +84,7 @@ def analyze_in_process(recording: Recording, user_config: Optional[dict] = None)
 
     guard = _guard()
     config = policy_config(user_config)
-    resources = {r.urn: PolicyResource(r.type, unknown_checking_proxy(deserialize_properties(_wire(r.inputs))), r.urn,
+    resources = {r.urn: PolicyResource(r.type, unknown_checking_proxy(deserialize_properties(_wire(_state(r)))), r.urn,
                                        r.name, None, None, None, [], {}) for r in recording.records}
     for r in recording.records:
         res = resources[r.urn]
@@ -200,7 +205,7 @@ class PackProcess:
 
         def props(record) -> struct_pb2.Struct:
             struct = struct_pb2.Struct()
-            struct.update(_wire(record.inputs))
+            struct.update(_wire(_state(record)))
             return struct
 
         for record in recording.records:
