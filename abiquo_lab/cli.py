@@ -140,7 +140,12 @@ def cmd_realize(args) -> int:
 def cmd_verify(args) -> int:
     from .live import verify
     plan = _plan(args)
-    outcomes = verify.Verifier(_docker(), plan, progress=_say).run()
+    client = _docker()
+    from .live import engine
+    if not engine.labelled(client, lab=plan.lab)["containers"]:
+        raise RuntimeError(f"lab {plan.lab!r} has no containers on this engine; build it first: "
+                           f"labctl realize --stack {args.stack} (or pulumi up --stack {args.stack})")
+    outcomes = verify.Verifier(client, plan, progress=_say).run()
     counts = verify.summary(outcomes)
     shown = [o for o in outcomes if o.failed] if args.failures_only else outcomes
     if args.format == "json":
@@ -304,6 +309,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _docker_errors():
+    try:
+        from docker.errors import DockerException
+        return DockerException
+    except ImportError:  # pragma: no cover - docker is a pinned dependency
+        return ()
+
+
 def _lifecycle_errors():
     from .lifecycle import LifecycleError
     return LifecycleError
@@ -332,6 +345,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UnknownNameError as exc:
         print(f"labctl: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except _docker_errors() as exc:
+        print(f"labctl: docker: {exc}", file=sys.stderr)
+        return EXIT_FAIL
     except (RuntimeError, TimeoutError, ValueError) as exc:
         print(f"labctl: {exc}", file=sys.stderr)
         return EXIT_FAIL
