@@ -9,6 +9,7 @@ SWITCHES = ("aim_port, am_direct, api_behind, cassandra_extra_ports, collectd_me
             "rabbitmq_via_vip, redis_port, rs_to_server, rs_uses_zookeeper, smtp_port, smtp_relay, webmks_direct, zookeeper")
 ROLES = "api, bpm, datanode, dhcp, frontend, guacd, hypervisor, m, monitoring, mysql, nfs, prs, rs, storage, ui, websockify"
 
+ACM = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
 CASES = {
     "unknown layout": (base_config(layout="cluster"),
                        ["lab.layout: Input should be 'monolithic', 'distributed' or 'ha' (got 'cluster')"]),
@@ -46,6 +47,17 @@ CASES = {
                                         ["lab.datacenters: layout 'monolithic' has exactly one datacenter on its server (got 2: a, b)"]),
     "other backend's settings": (base_config(aws={"region": "eu-west-1"}),
                                  ["lab.aws: settings for backend 'aws' but backend is 'docker'"]),
+    "aws without a certificate": (base_config(backend="aws"), [
+        "lab.aws.certificate_arn: required setting is missing: the frontend load balancer's HTTPS listener needs an ACM "
+        "certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)"]),
+    "aws certificate not from ACM": (base_config(backend="aws", aws={"certificate_arn": "arn:aws:iam::1:server-certificate/x"}), [
+        "lab.aws.certificate_arn: not an ACM certificate ARN (got 'arn:aws:iam::1:server-certificate/x'); expected "
+        "arn:aws:acm:<region>:<account>:certificate/<id>"]),
+    "aws bootstrap egress": (base_config(backend="aws", aws={"certificate_arn": ACM, "bootstrap_egress": ["anywhere:443"]}),
+                             ["lab.aws.bootstrap_egress[0]: must be CIDR:PORT like '0.0.0.0/0:443' (got 'anywhere:443')"]),
+    "aws subnets too small": (base_config(backend="aws", zone_prefix=27, aws={"certificate_arn": ACM, "availability_zones": 3}), [
+        "lab.zone_prefix: zone network frontend (10.77.0.0/27) split over 3 availability zones gives /29 subnets; AWS allows "
+        "/28 at the smallest: use at most /26 or fewer availability zones"]),
     "M after 6.2": (base_config(version="6.2", switches={"m": True}),
                     ["lab.switches.m: M (outbound API) was removed in 6.2; cannot be true with version 6.2"]),
     "not a mapping": (["x"], ["lab: must be a mapping of settings (got list)"]),

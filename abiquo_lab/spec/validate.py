@@ -57,6 +57,8 @@ def check_spec(raw: Any, catalog: Optional[Catalog] = None, source: str = "lab c
     switches = _switches(spec, catalog, base_facts, problems)
     _check_cross_rules(spec, nodes, switches, problems)
     zone_cidrs = zone_networks(spec, catalog, problems)
+    if spec.backend == "aws":
+        _check_aws_subnets(spec, zone_cidrs, problems)
     if problems:
         raise LabConfigError(problems, source)
     return CheckedSpec(spec=spec, nodes=nodes, switches=switches, facts={**base_facts, **switches},
@@ -194,6 +196,24 @@ def _check_aws(aws, problems: list[Problem]) -> None:
                 ok = False
         if not ok:
             problems.append(Problem(f"{path}.bootstrap_egress[{i}]", f"must be CIDR:PORT like '0.0.0.0/0:443' (got {_show(entry)})"))
+
+
+AWS_SMALLEST_SUBNET = 28
+
+
+def _check_aws_subnets(spec: LabSpec, zone_cidrs: Mapping[str, Any], problems: list[Problem]) -> None:
+    """On AWS each zone network is split across the availability zones; AWS subnets are /28 at the smallest."""
+    import math
+    zones = spec.aws_settings.availability_zones
+    bits = math.ceil(math.log2(zones))
+    for name, cidr in zone_cidrs.items():
+        net = ipaddress.ip_network(str(cidr))
+        if net.prefixlen + bits > AWS_SMALLEST_SUBNET:
+            field_name = f"subnets.{name}" if name in spec.subnets else "zone_prefix"
+            problems.append(Problem(f"{ROOT}.{field_name}", f"zone network {name} ({net}) split over {zones} availability "
+                                    f"zones gives /{net.prefixlen + bits} subnets; AWS allows /{AWS_SMALLEST_SUBNET} at the "
+                                    f"smallest: use at most /{AWS_SMALLEST_SUBNET - bits} or fewer availability zones"))
+            return
 
 
 def _facts(spec: LabSpec, nodes: Mapping[str, int]) -> dict[str, Any]:
