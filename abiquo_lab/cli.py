@@ -189,7 +189,7 @@ def cmd_check(args) -> int:
 
 def cmd_up(args) -> int:
     from . import lifecycle
-    overrides = {}
+    overrides = lifecycle.parse_settings(args.set or [])
     if args.address_pool:
         overrides["address_pool"] = args.address_pool
     result = lifecycle.up(args.name, args.template, args.ttl, args.owner, overrides, out=print, stacks_dir=args.stacks_dir)
@@ -295,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ttl", required=True, help="time to live, e.g. 4h, 90m, 2d")
     p.add_argument("--owner", help="who the lab belongs to (default: the template's owner)")
     p.add_argument("--address-pool", help="the lab's address pool (to run beside another lab of the same template)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a lab setting, dotted for nested ones (YAML values), e.g. --set nodes.api=3 "
+                        "--set docker.https_port=9543; repeatable")
     p = command("ls", cmd_ls, "every lab: backend, layout, owner, created, expires, resource count", stack=None)
     p.add_argument("--json", action="store_true")
     p = command("down", cmd_down, "destroy lab NAME, then remove its stack (refuses stacks that are not labs)", stack=None)

@@ -124,7 +124,7 @@ def lab_config(name: str, template: str, ttl: str, owner: Optional[str], overrid
         parse_ttl(ttl)
     except ValueError as exc:
         raise LabInputError(f"--ttl: {exc}") from None
-    config = {**read_stack_config(template, stacks_dir), "name": name, "ttl": ttl, **(overrides or {})}
+    config = _merge({**read_stack_config(template, stacks_dir), "name": name, "ttl": ttl}, overrides or {})
     if owner:
         config["owner"] = owner
     check_spec(config, source=f"lab {name!r} from stack {template!r}")
@@ -132,6 +132,32 @@ def lab_config(name: str, template: str, ttl: str, owner: Optional[str], overrid
     raw = yaml.safe_load((stacks_dir / f"Pulumi.{template}.yaml").read_text()).get("config", {})
     others = {k: v for k, v in raw.items() if k != f"{PROJECT}:lab" and isinstance(v, (str, int, float, bool))}
     return config, others
+
+
+def parse_settings(items: list[str]) -> dict:
+    """["nodes.api=3", "docker.https_port=9543"] -> {"nodes": {"api": 3}, "docker": {"https_port": 9543}}."""
+    import yaml
+    result: dict = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise LabInputError(f"--set {item!r}: use KEY=VALUE, e.g. --set nodes.api=3")
+        *parents, leaf = key.split(".")
+        node = result
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(text)
+    return result
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def up(name: str, template: str, ttl: str, owner: Optional[str] = None, overrides: Optional[dict] = None,

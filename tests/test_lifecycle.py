@@ -82,6 +82,21 @@ def test_bad_input_is_refused_before_any_cli_call(fake_cli, capsys):
     assert fake_cli.argv() == []
 
 
+def test_settings_override_the_template_and_are_checked_first(fake_cli, capsys):
+    assert labctl(["up", "lab7", "--from", "docker-ha", "--ttl", "1h", "--set", "nodes.api=3",
+                   "--set", "docker.https_port=9543", "--address-pool", "10.97.0.0/16"]) == 0
+    sets = {a[2]: a[-1] for a in fake_cli.argv() if a[:2] == ["config", "set"]}
+    lab = json.loads(sets["abiquo-lab:lab"])
+    assert lab["nodes"] == {"frontend": 2, "ui": 2, "api": 3, "datanode": 3} and lab["docker"]["https_port"] == 9543
+    assert lab["address_pool"] == "10.97.0.0/16"
+    calls = len(fake_cli.argv())
+    assert labctl(["up", "lab8", "--from", "docker-ha", "--ttl", "1h", "--set", "nodes.api=0"]) == 2
+    assert "lab.nodes.api: must be between 1 and 16 (got 0)" in capsys.readouterr().err
+    assert labctl(["up", "lab8", "--from", "docker-ha", "--ttl", "1h", "--set", "nodes.api"]) == 2
+    assert "use KEY=VALUE" in capsys.readouterr().err
+    assert len(fake_cli.argv()) == calls                                       # refused before any CLI call
+
+
 def test_backend_url_from_the_environment_is_honoured(fake_cli, monkeypatch):
     monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://labs-state")
     assert labctl(["up", "lab3", "--from", "docker-distributed", "--ttl", "1h"]) == 0
