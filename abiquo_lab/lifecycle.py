@@ -96,7 +96,8 @@ def _workspace(name: str, command):
     if backend_url().startswith("file://"):
         Path(backend_url()[len("file://"):]).mkdir(parents=True, exist_ok=True)
     settings = ProjectSettings(name=PROJECT, runtime=ProjectRuntimeInfo(name="python", options={"virtualenv": str(ROOT / "venv")}),
-                               main=str(ROOT), description="Abiquo lab (made by labctl up)")
+                               main=os.path.relpath(ROOT, folder),     # relative: the CLI joins it to the folder
+                               description="Abiquo lab (made by labctl up)")
     env = {"PULUMI_BACKEND_URL": backend_url(), "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", "")}
     return LocalWorkspace(work_dir=str(folder), pulumi_command=command, env_vars=env, project_settings=settings)
 

@@ -70,7 +70,10 @@ def test_up_creates_the_stack_sets_config_and_tags_and_runs_up_with_the_policy_p
     assert up[up.index("--policy-pack") + 1] == str(lifecycle.PACK_DIR) and up[up.index("--stack") + 1] == "lab1"
     backends = {c["backend"] for c in fake_cli.calls() if c["argv"] != ["version"]}
     assert backends == {f"file://{tmp_path / 'home' / 'state'}"}                  # the default local file backend
-    assert (tmp_path / "home" / "labs" / "lab1" / "Pulumi.yaml").exists()         # labs never write into stacks/
+    project = tmp_path / "home" / "labs" / "lab1" / "Pulumi.yaml"                 # labs never write into stacks/
+    import yaml
+    main = yaml.safe_load(project.read_text())["main"]
+    assert not os.path.isabs(main) and (project.parent / main).resolve() == lifecycle.ROOT
 
 
 def test_bad_input_is_refused_before_any_cli_call(fake_cli, capsys):
