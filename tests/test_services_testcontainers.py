@@ -31,11 +31,12 @@ def service(request, docker_client, node_image):
                  .with_env("LAB_LISTEN", " ".join(f"{p}/{n}" for p, n, _ in checks) + " tcp/8009")
                  .with_tmpfs_mount("/export", "rw,size=64m,mode=1777")            # the export must not be on overlayfs
                  .with_kwargs(init=True, labels={"abiquo-lab.managed": "true", "abiquo-lab.test-run": run}, **extra))
-    container.start()
-    try:
+    try:                                            # a failed start can leave a created container: cleaned below
+        container.start()
         yield role, container.get_wrapped_container(), checks
     finally:
-        container.stop()
+        if container._container is not None:
+            container.stop()
         for leftover in docker_client.containers.list(all=True, filters={"label": f"abiquo-lab.test-run={run}"}):
             leftover.remove(force=True)
         assert not docker_client.containers.list(all=True, filters={"label": f"abiquo-lab.test-run={run}"})
