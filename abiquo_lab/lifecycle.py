@@ -207,11 +207,11 @@ def _tag(stack, tags: dict[str, str], out: Out) -> None:
 
 
 # ---- ls / down -------------------------------------------------------------------------------------------------
-def labs(command=None, at: Optional[datetime] = None) -> list[LabInfo]:
-    command = command or pulumi_command()
-    ws = _workspace("_ls", command)
+def labs(command=None, at: Optional[datetime] = None, listing: Optional[tuple] = None) -> list[LabInfo]:
+    """Every stack made by labctl up. `listing` = (workspace, stack summaries) when the caller has listed already."""
+    ws, summaries = listing or _listing(command or pulumi_command())
     found = []
-    for summary in ws.list_stacks():
+    for summary in summaries:
         config = {k: v.value for k, v in ws.get_all_config(summary.name).items()}
         if CREATED not in config:
             continue                              # not made by labctl up
@@ -274,8 +274,9 @@ def reap(dry_run: bool = False, owner: Optional[str] = None, docker_client=None,
         command = None
         summary.notes.append("no Pulumi CLI: stacks not listed; Docker labs swept by their expiry labels only")
     if command is not None:
-        listed = labs(command, at)
-        stacks = {lab.name for lab in listed} | _all_stacks(command)
+        listing = _listing(command)
+        listed = labs(command, at, listing)
+        stacks = {s.name for s in listing[1]}
         for lab in listed:
             if owner and lab.owner != owner:
                 continue
@@ -305,8 +306,9 @@ def reap(dry_run: bool = False, owner: Optional[str] = None, docker_client=None,
     return summary
 
 
-def _all_stacks(command) -> set[str]:
-    return {s.name for s in _workspace("_ls", command).list_stacks()}
+def _listing(command) -> tuple:
+    ws = _workspace("_ls", command)
+    return ws, ws.list_stacks()
 
 
 def aws_expired(region: str, at: datetime, owner: Optional[str], notes: list[str], delete: bool = False,

@@ -215,23 +215,26 @@ def labelled(client, lab: Optional[str] = None, stack: Optional[str] = None) -> 
 def teardown(client, lab: Optional[str] = None, stack: Optional[str] = None, images: bool = True,
              progress: Optional[Progress] = None) -> dict[str, int]:
     """Remove containers, then networks and volumes, then images carrying the lab's labels. Returns counts."""
-    say = progress or (lambda message: None)
     found = labelled(client, lab, stack)
-    for container in found["containers"]:
+    if not images:
+        found["images"] = []
+    return remove_objects(client, found, progress)
+
+
+def remove_objects(client, found: dict[str, list], progress: Optional[Progress] = None) -> dict[str, int]:
+    """Containers first, then networks and volumes, then images (every tag). Returns how many of each."""
+    say = progress or (lambda message: None)
+    for container in found.get("containers", []):
         container.remove(force=True, v=True)
         say(f"container {container.name} removed")
-    for network in found["networks"]:
+    for network in found.get("networks", []):
         network.remove()
         say(f"network {network.name} removed")
-    for volume in found["volumes"]:
+    for volume in found.get("volumes", []):
         volume.remove(force=True)
         say(f"volume {volume.name} removed")
-    removed_images = 0
-    if images:
-        for image in found["images"]:
-            for tag in image.tags or [image.id]:
-                client.images.remove(tag, force=True, noprune=False)
-            removed_images += 1
-            say(f"image {', '.join(image.tags) or image.short_id} removed")
-    return {"containers": len(found["containers"]), "networks": len(found["networks"]),
-            "volumes": len(found["volumes"]), "images": removed_images}
+    for image in found.get("images", []):
+        for tag in image.tags or [image.id]:
+            client.images.remove(tag, force=True)
+        say(f"image {', '.join(image.tags) or image.short_id} removed")
+    return {kind: len(found.get(kind, [])) for kind in ("containers", "networks", "volumes", "images")}

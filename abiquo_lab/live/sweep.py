@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Optional
 
-from .engine import MANAGED_LABEL
+from .engine import MANAGED_LABEL, remove_objects
 
 LAB, STACK, OWNER, EXPIRES, MANAGED_BY = ("abiquo-lab." + k for k in ("lab", "stack", "owner", "expires-at", "managed-by"))
 
@@ -83,15 +83,8 @@ def decide(lab: LabObjects, at: datetime, stacks: Optional[set[str]]) -> Decisio
 
 
 def remove(client, lab: LabObjects) -> None:
-    for c in lab.containers:
-        c.remove(force=True, v=True)
-    for n in lab.networks:
-        n.remove()
-    for v in lab.volumes:
-        v.remove(force=True)
-    for image in lab.images:
-        for tag in image.tags or [image.id]:
-            client.images.remove(tag, force=True)
+    remove_objects(client, {"containers": lab.containers, "networks": lab.networks, "volumes": lab.volumes,
+                            "images": lab.images})
 
 
 def sweep(client, at: datetime, stacks: Optional[set[str]] = None, dry_run: bool = False, owner: Optional[str] = None,
