@@ -38,10 +38,9 @@ def allow_rules(entries: list[AllowEntry]) -> list[list[str]]:
 
 def listen_ports(plan: Plan, host: Host) -> list[str]:
     """Ports the host serves: every flow that ends on it or on a VIP it carries, local flows included."""
-    vips = {v.name for v in plan.vips_of(host.name)}
     ports = set()
-    for f in plan.flows:
-        if (f.dst == host.name or f.dst in vips) and f.port is not None:
+    for f in plan.inbound(host.name):
+        if f.port is not None:
             span = str(f.port) if f.port_end in (None, f.port) else f"{f.port}-{f.port_end}"
             ports.add((f.protocol, f.port, span))
     return [f"{proto}/{span}" for proto, _, span in sorted(ports)]
@@ -144,9 +143,9 @@ class DockerBackend:
             return None
         index, self._public_index = self._public_index, self._public_index + 1
         ports = []
-        targets = {host.name, *(v.name for v in self.plan.vips_of(host.name))}
+        inbound = self.plan.inbound(host.name)
         for internal, setting in PUBLIC_PORTS.items():
-            if any(f.public and f.dst in targets and f.port == internal for f in self.plan.flows):
+            if any(f.public and f.port == internal for f in inbound):
                 external = getattr(self.settings, setting) + index
                 ports.append(docker.ContainerPortArgs(internal=internal, external=external, ip=self.settings.publish_address,
                                                       protocol="tcp"))

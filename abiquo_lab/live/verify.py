@@ -133,12 +133,10 @@ class ProbePlan:
         self._add(src.name, flow.dst, address, flow.port, flow.protocol, client, "open", [flow.id], OPEN_TIMEOUT)
 
     def _allowed(self, src: Host, dst: Host) -> list[Flow]:
-        targets = {dst.name, *(v.name for v in self.plan.vips_of(dst.name))}
-        return [f for f in self.plan.flows if f.src == src.name and f.dst in targets]
+        return [f for f in self.plan.inbound(dst.name) if f.src == src.name]
 
     def _public(self, dst: Host) -> list[Flow]:
-        targets = {dst.name, *(v.name for v in self.plan.vips_of(dst.name))}
-        return [f for f in self.plan.flows if f.public and f.dst in targets]
+        return [f for f in self.plan.inbound(dst.name) if f.public]
 
     def _forbidden(self, src: Host, dst: Host) -> None:
         allowed = self._allowed(src, dst)
@@ -160,8 +158,7 @@ class ProbePlan:
 
 def served_ports(plan: Plan, host: Host) -> list[tuple[str, int]]:
     """The first port of each span a host serves (what its allowlist guards)."""
-    targets = {host.name, *(v.name for v in plan.vips_of(host.name))}
-    return sorted({(f.protocol, f.port) for f in plan.flows if f.dst in targets and f.port is not None
+    return sorted({(f.protocol, f.port) for f in plan.inbound(host.name) if f.port is not None
                    and f.protocol in ("tcp", "udp")})
 
 

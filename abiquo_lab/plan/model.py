@@ -113,6 +113,11 @@ class Plan(Frozen):
         """The virtual addresses a host is a member of."""
         return [v for v in self.vips if host_name in v.members]
 
+    def inbound(self, host_name: str) -> list[Flow]:
+        """Flows that end on the host or on a VIP it is a member of (local flows included)."""
+        targets = {host_name, *(v.name for v in self.vips_of(host_name))}
+        return [f for f in self.flows if f.dst in targets]
+
     def hosts_with(self, role: str) -> list[Host]:
         return [h for h in self.hosts if role in h.roles]
 

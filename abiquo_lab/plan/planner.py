@@ -259,8 +259,8 @@ def allowlist(plan: Plan, host_name: str) -> list[AllowEntry]:
     vips = {v.name for v in plan.vips_of(host_name)}
     hosts = {h.name: h for h in plan.hosts}
     grouped: dict[tuple, list[str]] = defaultdict(list)
-    for flow in plan.flows:
-        if flow.local or not (flow.dst == host_name or flow.dst in vips):
+    for flow in plan.inbound(host_name):
+        if flow.local:
             continue
         if flow.src.startswith(EXTERNAL_PREFIX):
             if not flow.public:
