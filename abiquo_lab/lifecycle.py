@@ -314,9 +314,8 @@ def _listing(command) -> tuple:
 def aws_expired(region: str, at: datetime, owner: Optional[str], notes: list[str], delete: bool = False,
                 out: Out = print) -> tuple[list[str], list[str]]:
     """(expired ARNs, deleted ARNs) of resources tagged by a lab whose expires-at has passed."""
-    try:
-        import boto3  # noqa: F401
-    except ImportError:
+    import importlib.util
+    if importlib.util.find_spec("boto3") is None:
         notes.append("AWS: boto3 is not installed (pip install boto3); AWS resources not listed")
         return [], []
     from .live import aws_sweep

@@ -7,7 +7,6 @@ dependencies, as the Pulumi engine would send them.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 

@@ -5,7 +5,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 
 from abiquo_lab.cli import main
 from abiquo_lab.plan import build_plan

@@ -14,7 +14,6 @@ LABEL = "abiquo-lab.test-run"
 def lab(docker_client, node_image):
     run = uuid.uuid4().hex[:8]
     labels = {"abiquo-lab.managed": "true", "abiquo-lab.lab": f"t{run}", LABEL: run}
-    ipam = {"Config": [{"Subnet": "10.250.7.0/24", "Gateway": "10.250.7.1"}]}
     import docker
     net = docker_client.networks.create(f"t{run}-net", internal=True, labels=labels,
                                         ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet="10.250.7.0/24", gateway="10.250.7.1")]))

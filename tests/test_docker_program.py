@@ -124,7 +124,7 @@ def test_bad_config_registers_nothing(tmp_path):
     from abiquo_lab.preview import record_program
     from abiquo_lab.spec import LabConfigError
     from components.program import main
-    with pytest.raises(Exception) as err:
+    with pytest.raises(LabConfigError) as err:
         record_program("bad", {"name": "b", "backend": "docker", "layout": "ha", "nodes": {"api": 0}}, main)
     assert "lab.nodes.api: must be between 1 and 16 (got 0)" in str(err.value)
     assert err.value.records == []                 # nothing half-created

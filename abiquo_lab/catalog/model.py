@@ -6,7 +6,6 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from . import expr
 
 NODE_KINDS = ("frontend", "ui", "api", "datanode", "monitoring")
 COLOCATIONS = ("ui_with_api", "mysql_on_datanode", "dhcp_on_rs", "redis_on_rs")

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from abiquo_lab.preview import MASK, UNKNOWN, UNKNOWN_TEXT, Recording
+from abiquo_lab.preview import UNKNOWN, UNKNOWN_TEXT, Recording
 
 PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
 LEVELS = {0: "advisory", 1: "mandatory", 2: "disabled", 3: "remediate"}
@@ -252,4 +252,4 @@ def load_user_config(path: Optional[str]) -> Optional[dict]:
     return json.loads(text)
 
 
-__all__ = ["Violation", "analyze_in_process", "analyze_grpc", "PackProcess", "policy_config", "load_user_config", "MASK"]
+__all__ = ["Violation", "analyze_in_process", "analyze_grpc", "PackProcess", "policy_config", "load_user_config"]

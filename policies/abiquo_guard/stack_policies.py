@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from .inventory import A_ALB, A_EGRESS, A_INGRESS, A_RULE, A_LISTENER, D_CONTAINER, D_NETWORK, Inventory, WORLD
+from .inventory import A_ALB, A_EGRESS, A_LISTENER, A_RULE, D_CONTAINER, D_NETWORK, Inventory
 
 Report = Callable[[str, Optional[str]], None]
 LISTENER_PORTS = (443, 80)
