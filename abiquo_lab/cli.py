@@ -150,6 +150,8 @@ def cmd_verify(args) -> int:
     shown = [o for o in outcomes if o.failed] if args.failures_only else outcomes
     if args.format == "json":
         print(json.dumps({"lab": plan.lab, "summary": counts, "outcomes": verify.rows(shown)}, indent=2))
+    elif args.format == "matrix":
+        sys.stdout.write(verify.matrix(outcomes))
     else:
         sys.stdout.write(report.render(verify.rows(shown), verify.COLUMNS, args.format))
         print(f"documented: {counts['open_pass']} answered, {counts['open_fail']} failed; forbidden: "
@@ -276,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-on-failure", action="store_true", help="leave a failed lab in place for inspection")
     p.add_argument("--ttl", help="time to live (e.g. 4h): labels the lab with expires-at so `labctl reap` removes it")
     p = command("verify", cmd_verify, "probe a running lab: documented flows must answer, everything else must not")
-    p.add_argument("--format", "-f", choices=report.FORMATS, default="table")
+    p.add_argument("--format", "-f", choices=report.FORMATS + ("matrix",), default="table",
+                   help="a row per probe (table/markdown/csv/json) or a host x host matrix")
     p.add_argument("--failures-only", action="store_true", help="list only mismatches (the summary counts all)")
     p = command("teardown", cmd_teardown, "remove every Docker object labelled with the lab (from labels alone)", stack="optional")
     p.add_argument("--lab", help="lab name, when the stack file is gone")

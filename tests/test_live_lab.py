@@ -100,6 +100,7 @@ def test_verify_every_documented_flow_answers_and_nothing_else(docker_client, la
     assert {"redis", "mysql", "amqp", "nfs", "rpcbind", "https"} <= real
     if plan.layout == "ha":
         assert "zk" in real
+    assert not any("!" in line for line in verify.matrix(outcomes).splitlines()[:-1])   # the last line is the legend
 
 
 def _frontend(port, path="/api/"):
@@ -142,6 +143,11 @@ def test_ha_fault_one_api_down(docker_client, labs):
         expected = {(f.src, f.dst, f.port) for f in plan.network_flows
                     if f.port is not None and f.dst_kind != "external" and "api-1" in (f.src, f.dst)}
         assert {(o.src, o.dst.split(" ")[0], int(o.port)) for o in failed} == expected
+        lines = verify.matrix(outcomes).splitlines()
+        column = lines[0].index(" api-1 ") + 1                       # where the api-1 column's cells start
+        marked = [line for line in lines[1:-1] if "!" in line]
+        assert any(line.startswith("api-1 ") for line in marked)
+        assert all(line.startswith("api-1 ") or (line[column] == "!" and line.count("!") == 1) for line in marked)
     finally:
         dead.start()
         engine.Engine(docker_client).wait_healthy([r for r in labs["t-ha"][1].by_type(engine.CONTAINER)

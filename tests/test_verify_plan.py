@@ -120,3 +120,18 @@ def test_a_closed_port_is_unanswered_and_that_passes_a_closed_probe():
     p = verify.Probe("k", "a", "b", "127.0.0.1", port, "tcp", "redis", "closed", ["no flow"], 1)
     assert verify._verdict(p, answer)[0] == "pass"
     assert verify._verdict(verify.Probe("k", "a", "b", "x", port, "tcp", "redis", "open", ["A14"], 1), answer)[0] == "FAIL"
+
+
+def test_matrix_marks_only_the_cells_with_a_mismatch():
+    O = verify.Outcome
+    outcomes = [O("A13", "api-1", "datanode-1 (10.0.0.1)", "5672", "tcp", "amqp", "open", "pass", ""),
+                O("A14", "api-1", "datanode-1 (10.0.0.1)", "6379", "tcp", "redis", "open", "FAIL", "timed out"),
+                O("no flow", "rs-dc1", "datanode-1 (10.0.0.1)", "3306", "tcp", "mysql", "closed", "pass", ""),
+                O("A01", "@host", "lb-1", "443", "tcp", "https", "open", "pass", ""),
+                O("A38", "rs-dc1", "@cloud", "443", "tcp", "-", "open", "not probed", "outside the lab")]
+    assert verify.matrix(outcomes).splitlines()[:4] == [
+        "        datanode-1  lb-1",
+        "@host   .           1/1",
+        "api-1   !1/2        .",
+        "rs-dc1  - x1/1      .",
+    ]

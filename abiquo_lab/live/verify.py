@@ -239,5 +239,28 @@ def summary(outcomes: list[Outcome]) -> dict[str, int]:
     return counts
 
 
+def matrix(outcomes: list[Outcome]) -> str:
+    """Source host x destination host: documented probes answered/total, then forbidden probes silent/total;
+    '!' marks a cell with a mismatch. A glance at which pairs talk, and that nothing else does."""
+    cells: dict[tuple[str, str], list[int]] = {}
+    for o in outcomes:
+        if o.result == "not probed":
+            continue
+        cell = cells.setdefault((o.src, o.dst.split(" ")[0]), [0, 0, 0, 0])
+        index = 0 if o.expect == "open" else 2
+        cell[index + 1] += 1
+        cell[index] += 0 if o.failed else 1
+    sources = sorted({s for s, _ in cells})
+    targets = sorted({d for _, d in cells})
+    text = {key: ("!" if c[0] < c[1] or c[2] < c[3] else "") + (f"{c[0]}/{c[1]}" if c[1] else "-") + (f" x{c[2]}/{c[3]}" if c[3] else "")
+            for key, c in cells.items()}
+    width = max([len(t) for t in text.values()] + [len(t) for t in targets]) + 2
+    head = max(len(s) for s in sources) + 2
+    lines = ["".ljust(head) + "".join(t.ljust(width) for t in targets)]
+    lines += [s.ljust(head) + "".join(text.get((s, t), ".").ljust(width) for t in targets) for s in sources]
+    legend = "cells: documented answered/probed, then x forbidden silent/probed; '!' = mismatch; '.' = nothing probed"
+    return "\n".join(line.rstrip() for line in lines) + "\n" + legend + "\n"
+
+
 def rows(outcomes: list[Outcome]) -> list[dict]:
     return [asdict(o) for o in outcomes]
