@@ -162,7 +162,13 @@ def cmd_verify(args) -> int:
 def cmd_teardown(args) -> int:
     from .live import engine
     lab = _plan(args).lab if args.stack else args.lab
-    counts = engine.teardown(_docker(), lab=lab, images=not args.keep_images, progress=_say)
+    client = _docker()
+    by_pulumi = [c.name for c in engine.labelled(client, lab=lab)["containers"]
+                 if c.labels.get("abiquo-lab.managed-by", "pulumi") == "pulumi"]
+    if by_pulumi and not args.force:
+        raise RuntimeError(f"lab {lab!r} was made by Pulumi ({len(by_pulumi)} containers, e.g. {by_pulumi[0]}): remove it "
+                           "with `labctl down NAME` or `pulumi destroy`, so its state stays true; --force removes it anyway")
+    counts = engine.teardown(client, lab=lab, images=not args.keep_images, progress=_say)
     print(f"lab {lab}: removed " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
     return EXIT_OK
 
@@ -284,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("teardown", cmd_teardown, "remove every Docker object labelled with the lab (from labels alone)", stack="optional")
     p.add_argument("--lab", help="lab name, when the stack file is gone")
     p.add_argument("--keep-images", action="store_true", help="keep the lab's node image")
+    p.add_argument("--force", action="store_true", help="also remove a lab made by Pulumi (its state goes stale)")
     p = command("check", cmd_check, "run the policy pack on a stack offline (mocks + the pack over gRPC); exit 1 on a "
                                     "mandatory violation", stack="optional")
     p.add_argument("--all", action="store_true", help="every stack in the stacks folder")

@@ -282,6 +282,9 @@ def test_labctl_check_exit_status_and_formats(tmp_path, capsys):
     assert main(["check", "--stack", "docker-distributed", "--format", "sarif"]) == 0
     sarif = json.loads(capsys.readouterr().out)
     assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"] == []
+    assert main(["check", "--stack", "docker-distributed", "--format", "markdown"]) == 0
+    assert capsys.readouterr().out.splitlines()[:4] == [
+        "## Abiquo lab policy check", "", "| stack | mandatory | advisory |", "|---|---|---|"]
     config = tmp_path / "pack.json"
     config.write_text(json.dumps({"required-connections": {"requireRows": ["A01"]}}))
     assert main(["check", "--stack", "docker-distributed", "--format", "json", "--config", str(config)]) == 0
