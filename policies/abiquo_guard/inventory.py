@@ -129,15 +129,26 @@ class Inventory:
 
     def _attached(self, res: Res) -> dict[str, str]:
         """network urn -> the container's address on it: property dependencies give the networks, subnets the match."""
-        nets = [self.by_urn[u] for u in res.deps.get("networksAdvanced", []) if u in self.by_urn]
+        nets = [u for u in res.deps.get("networksAdvanced", []) if u in self.by_urn]
         found = {}
         for entry in res.get("networksAdvanced", []):
-            address = entry.get("ipv4Address")
-            for net in nets:
-                if address and any(ipaddress.ip_address(address) in ipaddress.ip_network(c.get("subnet"))
-                                   for c in net.get("ipamConfigs", []) if c.get("subnet")):
-                    found[net.urn] = address
+            if not entry.get("ipv4Address"):
+                continue
+            address = ipaddress.ip_address(entry["ipv4Address"])
+            for urn in nets:
+                if any(address in subnet for subnet in self._subnets(urn)):
+                    found[urn] = entry["ipv4Address"]
         return found
+
+    def _subnets(self, network_urn: str) -> list:
+        """A network's parsed subnets, once per network (not once per container and address)."""
+        if not hasattr(self, "_parsed"):
+            self._parsed: dict[str, list] = {}
+        if network_urn not in self._parsed:
+            net = self.by_urn[network_urn]
+            self._parsed[network_urn] = [ipaddress.ip_network(c.get("subnet")) for c in net.get("ipamConfigs", [])
+                                         if c.get("subnet")]
+        return self._parsed[network_urn]
 
     def network_zone(self, urn: str) -> str:
         net = self.by_urn.get(urn)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
+from abiquo_lab.plan.model import port_span
+
 from .inventory import A_ALB, A_EGRESS, A_LISTENER, A_RULE, D_CONTAINER, D_NETWORK, Inventory
 
 Report = Callable[[str, Optional[str]], None]
@@ -128,15 +130,17 @@ def _beyond_docker(inv: Inventory, config: dict, report: Report) -> None:
     for host in hosts.values():
         targets = {host.name, *(v.name for v in inv.plan.vips_of(host.name))}
         inbound = [f for t in targets for f in inv.flows_to(t) if not f.local]
+        by_source: dict[tuple, list] = {}                # (source host or "any", protocol) -> flows: no scan per entry
+        for f in inbound:
+            by_source.setdefault(("any" if f.public else f.src, f.protocol), []).append(f)
         for proto, source, port, port_end, ids in host.allow:
             src_name = "@user" if source == "any" else address_host.get(source, source)
-            ok = any(f.protocol == proto and (f.src == src_name or (source == "any" and f.public))
-                     and (port is None or f.port is not None and f.port <= port and (port_end or port) <= (f.port_end or f.port))
-                     for f in inbound)
+            candidates = by_source.get(("any" if source == "any" else src_name, proto), [])
+            ok = any(port is None or f.port is not None and f.port <= port and (port_end or port) <= (f.port_end or f.port)
+                     for f in candidates)
             src_role = "world" if source == "any" else (hosts[src_name].roles[0] if src_name in hosts else "?")
             if not ok and not _exception(config, src_role, host.roles[0] if host.roles else "?", proto, port):
-                span = "-" if port is None else (f"{port}" if port_end in (None, port) else f"{port}-{port_end}")
-                report(f"allowlist entry {proto}/{span} from {source} ({src_name}) on container '{host.res.name}' maps to "
+                report(f"allowlist entry {proto}/{port_span(port, port_end)} from {source} ({src_name}) on container '{host.res.name}' maps to "
                        f"no catalog flow (claimed: {ids or '-'}); remove it or allow it in the pack config "
                        f"(nothing-beyond-intent.extraAllowedFlows)", host.res.urn)
             if source == "any" and port not in LISTENER_PORTS:
