@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from abiquo_lab.check.analyzer import PackProcess  # noqa: E402
+from abiquo_lab.check.analyzer import PackProcess, analyze_requests, stack_request  # noqa: E402
 from abiquo_lab.preview import record_program  # noqa: E402
 from abiquo_lab.spec import read_stack_config  # noqa: E402
 from abiquo_lab.spec.load import STACKS_DIR  # noqa: E402
@@ -30,25 +30,13 @@ def main() -> None:
         for stack in ("docker-ha", "aws-ha"):
             for dcs in (4, 16, 64):
                 rec = recording(stack, dcs)
-                from google.protobuf import struct_pb2
-                from pulumi.runtime.proto import analyzer_pb2
-                from abiquo_lab.check.analyzer import _wire
-
-                def props(r):
-                    s = struct_pb2.Struct()
-                    s.update(_wire(r.inputs))
-                    return s
-                resources = [analyzer_pb2.AnalyzerResource(type=r.type, properties=props(r), urn=r.urn, name=r.name,
-                             parent=r.parent or "", dependencies=r.dependencies,
-                             propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
-                                                   for k, v in r.property_dependencies.items()}) for r in rec.records]
+                request, each = stack_request(rec), analyze_requests(rec)     # built as labctl check builds them
                 start = time.perf_counter()
-                response = pack.stub.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=resources))
+                response = pack.stub.AnalyzeStack(request)
                 stack_s = time.perf_counter() - start
                 start = time.perf_counter()
-                for r in rec.records:
-                    if r.custom:
-                        pack.stub.Analyze(analyzer_pb2.AnalyzeRequest(type=r.type, properties=props(r), urn=r.urn, name=r.name))
+                for single in each:
+                    pack.stub.Analyze(single)
                 each_s = time.perf_counter() - start
                 assert not response.diagnostics, response.diagnostics[:1]
                 print(f"{stack:<10} {dcs:>4} {len(rec.records):>9} {stack_s:>14.3f} {each_s:>13.3f}")

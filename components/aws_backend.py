@@ -24,6 +24,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from abiquo_lab.plan import Flow, Host, Plan
+from abiquo_lab.plan.model import port_span
 
 from . import labels
 from .docker_backend import listen_ports
@@ -193,16 +194,14 @@ class AwsBackend:
         for key, flows in sorted(ingress_rules(self.plan).items(), key=lambda kv: _sort_key(kv[0])):
             self._ingress(key, flows)
         for (src, dst, protocol, port, port_end), flows in sorted(egress_rules(self.plan).items(), key=lambda kv: str(kv[0])):
-            span = "all" if port is None else (f"{port}" if port_end in (None, port) else f"{port}-{port_end}")
-            name = f"{self.name}-egress-{src}-to-{dst}-{protocol}-{span}"
+            name = f"{self.name}-egress-{src}-to-{dst}-{protocol}-{port_span(port, port_end, 'all')}"
             target = {"cidr_ipv4": "0.0.0.0/0"} if dst == "world" else {"referenced_security_group_id": self.groups[dst].id}
             aws.vpc.SecurityGroupEgressRule(name, security_group_id=self.groups[src].id, **target,
                                             **_port_args(protocol, port, port_end), description=describe(flows, src, dst, protocol),
                                             tags=self._tags(name, **{labels.ROLE: src}), opts=self.opts)
 
     def _ingress(self, key: RuleKey, flows: list[Flow]) -> None:
-        span = "all" if key.port is None else (f"{key.port}" if key.port_end in (None, key.port) else f"{key.port}-{key.port_end}")
-        base = f"{self.name}-ingress-{key.dst_role}-from-{key.src_role}-{key.protocol}-{span}"
+        base = f"{self.name}-ingress-{key.dst_role}-from-{key.src_role}-{key.protocol}-{port_span(key.port, key.port_end, 'all')}"
         common = dict(security_group_id=self.groups[key.dst_role].id, **_port_args(key.protocol, key.port, key.port_end),
                       description=describe(flows, key.src_role, key.dst_role, key.protocol))
         if key.src_role == "world":

@@ -15,6 +15,7 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from abiquo_lab.plan import AllowEntry, Host, Plan, allowlist
+from abiquo_lab.plan.model import port_span
 
 from . import labels
 from .lab import lab_labels
@@ -31,8 +32,7 @@ def allow_rules(entries: list[AllowEntry]) -> list[list[str]]:
     """The allowlist as compact rows [protocol, source, port, ids]: read by the entrypoint and by policies."""
     rows = []
     for e in entries:
-        port = "-" if e.port is None else (str(e.port) if e.port_end in (None, e.port) else f"{e.port}-{e.port_end}")
-        rows.append([e.protocol, e.source, port, ",".join(e.ids)])
+        rows.append([e.protocol, e.source, port_span(e.port, e.port_end), ",".join(e.ids)])
     return rows
 
 
@@ -41,8 +41,7 @@ def listen_ports(plan: Plan, host: Host) -> list[str]:
     ports = set()
     for f in plan.inbound(host.name):
         if f.port is not None:
-            span = str(f.port) if f.port_end in (None, f.port) else f"{f.port}-{f.port_end}"
-            ports.add((f.protocol, f.port, span))
+            ports.add((f.protocol, f.port, port_span(f.port, f.port_end)))
     return [f"{proto}/{span}" for proto, _, span in sorted(ports)]
 
 

@@ -199,26 +199,34 @@ class PackProcess:
                                                                             organization="organization", dry_run=True))
 
     def analyze(self, recording: Recording) -> list[Violation]:
-        from google.protobuf import struct_pb2
-        from pulumi.runtime.proto import analyzer_pb2
         found: list[Violation] = []
-
-        def props(record) -> struct_pb2.Struct:
-            struct = struct_pb2.Struct()
-            struct.update(_wire(_state(record)))
-            return struct
-
-        for record in recording.records:
-            if record.custom:
-                response = self.stub.Analyze(analyzer_pb2.AnalyzeRequest(type=record.type, properties=props(record),
-                                                                         urn=record.urn, name=record.name))
-                found += _violations(response)
-        resources = [analyzer_pb2.AnalyzerResource(
-            type=r.type, properties=props(r), urn=r.urn, name=r.name, parent=r.parent or "", dependencies=r.dependencies,
-            propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v) for k, v in r.property_dependencies.items()})
-            for r in recording.records]
-        found += _violations(self.stub.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=resources)))
+        for request in analyze_requests(recording):
+            found += _violations(self.stub.Analyze(request))
+        found += _violations(self.stub.AnalyzeStack(stack_request(recording)))
         return found
+
+
+def _properties(record):
+    from google.protobuf import struct_pb2
+    struct = struct_pb2.Struct()
+    struct.update(_wire(_state(record)))
+    return struct
+
+
+def analyze_requests(recording: Recording) -> list:
+    """One AnalyzeRequest per custom resource, as the engine sends them."""
+    from pulumi.runtime.proto import analyzer_pb2
+    return [analyzer_pb2.AnalyzeRequest(type=r.type, properties=_properties(r), urn=r.urn, name=r.name)
+            for r in recording.records if r.custom]
+
+
+def stack_request(recording: Recording):
+    """The AnalyzeStackRequest: every resource with its parent, dependencies and property dependencies."""
+    from pulumi.runtime.proto import analyzer_pb2
+    return analyzer_pb2.AnalyzeStackRequest(resources=[analyzer_pb2.AnalyzerResource(
+        type=r.type, properties=_properties(r), urn=r.urn, name=r.name, parent=r.parent or "", dependencies=r.dependencies,
+        propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v) for k, v in r.property_dependencies.items()})
+        for r in recording.records])
 
 
 def _violations(response) -> list[Violation]:

@@ -100,10 +100,14 @@ class ProbePlan:
         self.not_probed: list[Outcome] = []
         for flow in plan.flows:
             self._documented(flow)
-        for src in plan.hosts:
-            for dst in plan.hosts:
+        inbound = {h.name: plan.inbound(h.name) for h in plan.hosts}
+        served = {h.name: _served(inbound[h.name]) for h in plan.hosts}
+        for dst in plan.hosts:
+            public = [f for f in inbound[dst.name] if f.public]
+            for src in plan.hosts:
                 if src.name != dst.name:
-                    self._forbidden(src, dst)
+                    allowed = [f for f in inbound[dst.name] if f.src == src.name]
+                    self._forbidden(src, dst, allowed, public, served[dst.name])
 
     def _add(self, src, dst, address, port, protocol, client, expect, ids, timeout):
         key = f"{src}>{address}:{protocol}/{port}"
@@ -132,22 +136,15 @@ class ProbePlan:
             address = _address_from(self.plan, src, self.plan.host(flow.dst))
         self._add(src.name, flow.dst, address, flow.port, flow.protocol, client, "open", [flow.id], OPEN_TIMEOUT)
 
-    def _allowed(self, src: Host, dst: Host) -> list[Flow]:
-        return [f for f in self.plan.inbound(dst.name) if f.src == src.name]
-
-    def _public(self, dst: Host) -> list[Flow]:
-        return [f for f in self.plan.inbound(dst.name) if f.public]
-
-    def _forbidden(self, src: Host, dst: Host) -> None:
-        allowed = self._allowed(src, dst)
-        public = self._public(dst)
-        for protocol, port in served_ports(self.plan, dst):
+    def _forbidden(self, src: Host, dst: Host, allowed: list[Flow], public: list[Flow],
+                   served: list[tuple[str, int]]) -> None:
+        """Every port dst serves that no flow opens to src (public ports are open to all, the lab included)."""
+        why = f"not {','.join(sorted({f.id for f in allowed}))}" if allowed else "no flow"
+        for protocol, port in served:
             if any(f.protocol == protocol and _in_span(port, f) for f in allowed + public):
-                continue                             # documented for this source, or public (the world includes it)
-            ids = sorted({f.id for f in allowed}) or ["-"]
-            client = client_for(dst.roles, protocol, port)
-            self._add(src.name, dst.name, _address_from(self.plan, src, dst), port, protocol, client, "closed",
-                      [f"not {','.join(ids)}" if allowed else "no flow"], CLOSED_TIMEOUT)
+                continue
+            self._add(src.name, dst.name, _address_from(self.plan, src, dst), port, protocol,
+                      client_for(dst.roles, protocol, port), "closed", [why], CLOSED_TIMEOUT)
 
     def by_source(self) -> dict[str, list[Probe]]:
         grouped: dict[str, list[Probe]] = {}
@@ -158,8 +155,11 @@ class ProbePlan:
 
 def served_ports(plan: Plan, host: Host) -> list[tuple[str, int]]:
     """The first port of each span a host serves (what its allowlist guards)."""
-    return sorted({(f.protocol, f.port) for f in plan.inbound(host.name) if f.port is not None
-                   and f.protocol in ("tcp", "udp")})
+    return _served(plan.inbound(host.name))
+
+
+def _served(inbound: list[Flow]) -> list[tuple[str, int]]:
+    return sorted({(f.protocol, f.port) for f in inbound if f.port is not None and f.protocol in ("tcp", "udp")})
 
 
 class Verifier:

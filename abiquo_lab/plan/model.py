@@ -8,6 +8,13 @@ from pydantic import BaseModel, ConfigDict
 EXTERNAL_PREFIX = "@"   # flow endpoints outside the lab: "@user", "@cloud", ...
 
 
+def port_span(port: Optional[int], port_end: Optional[int], none: str = "-") -> str:
+    """'8009', '5900-5999', or `none` for protocols without ports: how flows, allowlists and rule names write ports."""
+    if port is None:
+        return none
+    return str(port) if port_end in (None, port) else f"{port}-{port_end}"
+
+
 class Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -69,9 +76,7 @@ class Flow(Frozen):
 
     @property
     def ports_text(self) -> str:
-        if self.port is None:
-            return "-"
-        return str(self.port) if self.port_end in (None, self.port) else f"{self.port}-{self.port_end}"
+        return port_span(self.port, self.port_end)
 
     @property
     def network(self) -> bool:
