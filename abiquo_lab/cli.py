@@ -91,12 +91,13 @@ def cmd_switches(args) -> int:
 def cmd_preview(args) -> int:
     import json as _json
     from . import preview
-    recording = preview.record_stack(args.stack, preview=True, stacks_dir=args.stacks_dir)
+    recording = preview.record_stack(args.stack, preview=not args.update, stacks_dir=args.stacks_dir)
     if args.json:
         print(_json.dumps(recording.to_json(), indent=2))
     else:
         sys.stdout.write(preview.tree(recording))
-        print(f"{len(recording.records)} resources (preview under mocks; nothing was created)")
+        mode = "update" if args.update else "preview"
+        print(f"{len(recording.records)} resources ({mode} under mocks; nothing was created)")
     return EXIT_OK
 
 
@@ -279,7 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("switches", cmd_switches, "the named switches (open questions) and their defaults", stack=None)
     p.add_argument("--format", "-f", choices=report.FORMATS, default="table")
     p = command("preview", cmd_preview, "run the Pulumi program offline under mocks and show what the stack would create")
-    p.add_argument("--json", action="store_true", help="type, name, parent, inputs, dependencies, property dependencies")
+    p.add_argument("--json", action="store_true", help="type, name, parent, inputs (components: registered outputs too; "
+                                                       "custom resources: ID), dependencies, property dependencies")
+    p.add_argument("--update", action="store_true", help="record in update mode (IDs and computed outputs known) "
+                                                         "instead of preview")
     p = command("realize", cmd_realize, "create a Docker stack's recorded resources on the local engine (no Pulumi CLI needed)")
     p.add_argument("--keep-on-failure", action="store_true", help="leave a failed lab in place for inspection")
     p.add_argument("--ttl", help="time to live (e.g. 4h): labels the lab with expires-at so `labctl reap` removes it")

@@ -33,8 +33,11 @@ class Record:
     raw_inputs: dict = field(default_factory=dict, repr=False)   # secrets in the clear: for realization only, never printed
 
     def to_json(self) -> dict:
+        """What the engine knows of the resource: a custom resource's inputs (and ID once created), a component's
+        inputs and registered outputs (the outputs are what the engine hands an analyzer)."""
+        extra = {"id": self.id} if self.custom else {"outputs": self.outputs}
         return {"type": self.type, "name": self.name, "urn": self.urn, "parent": self.parent, "custom": self.custom,
-                "inputs": self.inputs, "dependencies": self.dependencies,
+                "inputs": self.inputs, **extra, "dependencies": self.dependencies,
                 "property_dependencies": self.property_dependencies}
 
 
@@ -83,6 +86,11 @@ def computed_outputs(type_: str, name: str, inputs: dict) -> dict:
     return {}
 
 
+def mock_id(type_: str, name: str) -> str:
+    """A resource's ID under mocks in update mode: stable across runs (registration order varies)."""
+    return f"{name}-{type_.rsplit(':', 1)[-1].lower()}-id"
+
+
 def computed_invoke(token: str, args: dict) -> dict:
     """Results of data-source lookups under mocks (the AMI lookup of the AWS backend)."""
     if token == "aws:ec2/getAmi:getAmi":
@@ -102,15 +110,13 @@ def record_program(stack: str, lab_config: dict, program: Callable[[], None], pr
     from pulumi.runtime.sync_await import _sync_await
 
     records: list[Record] = []
-    counter = {"n": 0}
 
     class Mocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-            counter["n"] += 1
             state = dict(args.inputs)
             if outputs is not None:
                 state.update(outputs(args.typ, args.name, args.inputs))
-            return (None if preview else f"{args.name}-id-{counter['n']}"), state
+            return (None if preview else mock_id(args.typ, args.name)), state
 
         def call(self, args: pulumi.runtime.MockCallArgs):
             return computed_invoke(args.token, dict(args.args)), []
@@ -124,8 +130,8 @@ def record_program(stack: str, lab_config: dict, program: Callable[[], None], pr
                 inputs = _plain(raw, "", secret_paths)
                 records.append(Record(
                     type=request.type, name=request.name, urn=response.urn, parent=request.parent or None,
-                    custom=request.custom, inputs=inputs, dependencies=list(request.dependencies),
-                    property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+                    custom=request.custom, inputs=inputs, dependencies=sorted(request.dependencies),   # the SDK sends sets
+                    property_dependencies={k: sorted(v.urns) for k, v in request.propertyDependencies.items()},
                     secret_paths=secret_paths, id=response.id or None, raw_inputs=_plain(raw, "", [], mask=False)))
             return response
 
