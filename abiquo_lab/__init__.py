@@ -1,5 +1,5 @@
-"""Abiquo lab: the documented platform as data, and the stages that turn it into a lab.
+"""Abiquo lab, the core: the documented platform as data and the pure stages that turn a stack into a plan.
 
-catalog (what the docs say) -> spec (what a stack asks for) -> plan (hosts, zones, flows)
--> components/ (Docker or AWS resources) -> check (policy pack, live verify).
+contract.py (facts every stage shares) ; catalog/ (what the docs say) -> labspec/ (what a stack asks for)
+-> plan/ (hosts, zones, flows). No Pulumi here: components/ renders a plan, policies/ and labctl/ check it.
 """

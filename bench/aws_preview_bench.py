@@ -2,16 +2,13 @@
 
     venv/bin/python bench/aws_preview_bench.py
 """
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from abiquo_lab.preview import record_program  # noqa: E402
-from abiquo_lab.spec import read_stack_config  # noqa: E402
-from abiquo_lab.spec.load import STACKS_DIR  # noqa: E402
-from components.program import main as program  # noqa: E402
+from labctl.preview import record_program
+from abiquo_lab.labspec import read_stack_config
+from abiquo_lab.labspec import STACKS_DIR
+from components.program import main as program
 
 
 def config(dcs: int) -> dict:

@@ -12,13 +12,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import docker  # noqa: E402
+import docker
 
-from abiquo_lab.live import engine, probe, verify  # noqa: E402
-from abiquo_lab.plan import build_plan  # noqa: E402
-from abiquo_lab.spec import load_stack  # noqa: E402
+from labctl.live import engine, probe, verify
+from abiquo_lab.plan import build_plan
+from abiquo_lab.labspec import load_stack
 
 SERVICES = {  # name -> (roles, listen, probe client, port)
     "mariadb": ("mysql", "tcp/3306", "mysql", 3306),

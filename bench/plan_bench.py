@@ -3,15 +3,11 @@
     python bench/plan_bench.py
 """
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from abiquo_lab.catalog import default_catalog  # noqa: E402
-from abiquo_lab.plan import build_plan  # noqa: E402
-from abiquo_lab.spec import check_spec  # noqa: E402
+from abiquo_lab.catalog import default_catalog
+from abiquo_lab.plan import build_plan
+from abiquo_lab.labspec import check_spec
 
 
 def config(dcs: int) -> dict:

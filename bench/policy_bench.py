@@ -4,17 +4,14 @@
 
 Goal (issue 5): <= 1 s at 64 datacenters, and no join quadratic in the number of rules.
 """
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from abiquo_lab.check.analyzer import PackProcess, analyze_requests, stack_request  # noqa: E402
-from abiquo_lab.preview import record_program  # noqa: E402
-from abiquo_lab.spec import read_stack_config  # noqa: E402
-from abiquo_lab.spec.load import STACKS_DIR  # noqa: E402
-from components.program import main as program  # noqa: E402
+from labctl.check.analyzer import PackProcess, analyze_requests, stack_request
+from labctl.preview import record_program
+from abiquo_lab.labspec import read_stack_config
+from abiquo_lab.labspec import STACKS_DIR
+from components.program import main as program
 
 
 def recording(stack: str, dcs: int):

@@ -23,16 +23,13 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from abiquo_lab import contract
+from abiquo_lab.contract import PROTOCOL_NUMBERS, WORLD, port_span
 from abiquo_lab.plan import Flow, Host, Plan
-from abiquo_lab.plan.model import port_span
 
-from . import labels
-from .docker_backend import listen_ports
-from .lab import lab_labels
+from .nodes import NODE_IMAGE_DIR, LabArgs, host_labels, lab_labels, listen_ports, route_rows
 
-WORLD = ("0.0.0.0/0", "::/0")
 ALB_ROLE = "frontend"
-PROTOCOL_NUMBERS = {"tcp": "tcp", "udp": "udp", "vrrp": "112"}
 SSM_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 DEBIAN_OWNER = "136693071363"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -91,11 +88,13 @@ def _port_args(protocol: str, port: Optional[int], port_end: Optional[int]) -> d
 
 
 class AwsBackend:
-    def __init__(self, name: str, args: Any, opts: pulumi.ResourceOptions):
+    """The AWS renderer: a VPC, security groups and rules from the plan's flows, the ALB, one instance per host."""
+
+    def __init__(self, name: str, args: LabArgs, opts: pulumi.ResourceOptions):
         self.name, self.args, self.plan = name, args, args.plan
         self.settings = args.spec.spec.aws_settings
         _check_supported(self.plan, self.settings)            # before anything is registered
-        self.tags = {k: v for k, v in lab_labels(args).items() if k != labels.ALLOWLIST}
+        self.tags = lab_labels(args)
         self.provider = aws.Provider(f"{name}-aws", region=self.settings.region,
                                      default_tags=aws.ProviderDefaultTagsArgs(tags=self.tags), opts=opts)
         self.opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=self.provider))
@@ -130,8 +129,8 @@ class AwsBackend:
             per_zone[zone.name] = [aws.ec2.Subnet(
                 f"{self.name}-subnet-{zone.name}-{az[-1]}", vpc_id=self.vpc.id, cidr_block=str(cidr), availability_zone=az,
                 map_public_ip_on_launch=False,
-                tags=self._tags(f"{self.plan.lab}-{zone.name}-{az[-1]}", **{labels.ZONE: zone.name,
-                                "abiquo-lab.tier": "public" if zone.zone == "frontend" else "private"}),
+                tags=self._tags(f"{self.plan.lab}-{zone.name}-{az[-1]}", **{contract.ZONE: zone.name,
+                                contract.TIER: "public" if zone.zone == "frontend" else "private"}),
                 opts=self.opts) for cidr, az in zip(halves, self.zones)]
         return per_zone
 
@@ -174,7 +173,7 @@ class AwsBackend:
         what = "the frontend load balancer" if role == ALB_ROLE else f"role {role}"
         return aws.ec2.SecurityGroup(f"{self.name}-sg-{role}", vpc_id=self.vpc.id, name=f"{self.plan.lab}-{role}",
                                      description=f"Abiquo lab {self.plan.lab}: {what} (rules from the catalog)",
-                                     revoke_rules_on_delete=True, tags=self._tags(f"{self.plan.lab}-{role}", **{labels.ROLE: role}),
+                                     revoke_rules_on_delete=True, tags=self._tags(f"{self.plan.lab}-{role}", **{contract.ROLE: role}),
                                      opts=self.opts)
 
     def _bootstrap_group(self) -> aws.ec2.SecurityGroup:
@@ -198,7 +197,7 @@ class AwsBackend:
             target = {"cidr_ipv4": "0.0.0.0/0"} if dst == "world" else {"referenced_security_group_id": self.groups[dst].id}
             aws.vpc.SecurityGroupEgressRule(name, security_group_id=self.groups[src].id, **target,
                                             **_port_args(protocol, port, port_end), description=describe(flows, src, dst, protocol),
-                                            tags=self._tags(name, **{labels.ROLE: src}), opts=self.opts)
+                                            tags=self._tags(name, **{contract.ROLE: src}), opts=self.opts)
 
     def _ingress(self, key: RuleKey, flows: list[Flow]) -> None:
         base = f"{self.name}-ingress-{key.dst_role}-from-{key.src_role}-{key.protocol}-{port_span(key.port, key.port_end, 'all')}"
@@ -208,10 +207,10 @@ class AwsBackend:
             for cidr in WORLD:
                 family, suffix = ("cidr_ipv6", "v6") if ":" in cidr else ("cidr_ipv4", "v4")
                 aws.vpc.SecurityGroupIngressRule(f"{base}-{suffix}", **common, **{family: cidr},
-                                                 tags=self._tags(f"{base}-{suffix}", **{labels.ROLE: key.dst_role}), opts=self.opts)
+                                                 tags=self._tags(f"{base}-{suffix}", **{contract.ROLE: key.dst_role}), opts=self.opts)
             return
         aws.vpc.SecurityGroupIngressRule(base, **common, referenced_security_group_id=self.groups[key.src_role].id,
-                                         tags=self._tags(base, **{labels.ROLE: key.dst_role}), opts=self.opts)
+                                         tags=self._tags(base, **{contract.ROLE: key.dst_role}), opts=self.opts)
 
     # ---- instances ------------------------------------------------------------------------------------
     def _ssm_profile(self) -> aws.iam.InstanceProfile:
@@ -239,9 +238,7 @@ class AwsBackend:
             root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(encrypted=True, volume_type="gp3", volume_size=20),
             user_data=pulumi.Output.secret(self.db_password.result).apply(lambda pw, h=host: user_data(self.plan, h, pw)),
             user_data_replace_on_change=True,
-            tags=self._tags(f"{self.plan.lab}-{host.name}", **{labels.ROLE: host.primary, labels.ROLES: " ".join(host.roles),
-                                                               labels.HOST: host.name, labels.DATACENTER: host.datacenter or "",
-                                                               labels.REGION: host.region or ""}),
+            tags=self._tags(f"{self.plan.lab}-{host.name}", **host_labels(host)),
             opts=opts)
         self.instances[host.name] = instance
         return instance
@@ -258,7 +255,7 @@ class AwsBackend:
         self.alb = aws.lb.LoadBalancer(
             self.alb_name, load_balancer_type="application", internal=False,
             subnets=[s.id for s in self.subnets["frontend"]], security_groups=[self.groups[ALB_ROLE].id],
-            drop_invalid_header_fields=True, tags=self._tags(f"{self.plan.lab}-alb", **{labels.ROLE: ALB_ROLE}), opts=opts)
+            drop_invalid_header_fields=True, tags=self._tags(f"{self.plan.lab}-alb", **{contract.ROLE: ALB_ROLE}), opts=opts)
         self._pending_routes = (host, opts)
         self._endpoints[ALB_ROLE] = pulumi.Output.concat("https://", self.alb.dns_name)
         return self.alb
@@ -292,7 +289,7 @@ class AwsBackend:
                                    vpc_id=self.vpc.id,
                                    health_check=aws.lb.TargetGroupHealthCheckArgs(protocol="HTTP", path="/", matcher="200-399",
                                                                                   interval=15, healthy_threshold=2),
-                                   tags=self._tags(f"{self.plan.lab}-{slug}", **{labels.ROLE: route.role}), opts=opts)
+                                   tags=self._tags(f"{self.plan.lab}-{slug}", **{contract.ROLE: route.role}), opts=opts)
         for target in route.targets:
             members = self.plan.vip(target).members if self.plan.vip(target) else [target]
             for member in members:
@@ -323,7 +320,6 @@ def user_data(plan: Plan, host: Host, db_password: str) -> str:
     On AWS the security groups are the allowlist, so the node's own nftables list admits everything."""
     import base64
     import gzip
-    from .docker_backend import NODE_IMAGE_DIR, route_rows
     env = {"LAB_HOST": host.name, "LAB_ROLES": " ".join(host.roles), "LAB_LISTEN": " ".join(listen_ports(plan, host)),
            "LAB_ALLOW": json.dumps([["tcp", "any", "1-65535", "sg"], ["udp", "any", "1-65535", "sg"]]),
            "LAB_ROUTES": json.dumps(route_rows(plan, host)), "LAB_DB_PASSWORD": db_password}

@@ -6,56 +6,28 @@ services accept connections. Every object carries the lab's labels.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
-from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import pulumi
 import pulumi_docker as docker
 import pulumi_random as random
 
-from abiquo_lab.plan import AllowEntry, Host, Plan, allowlist
-from abiquo_lab.plan.model import port_span
+from abiquo_lab import contract
+from abiquo_lab.plan import Host
 
-from . import labels
-from .lab import lab_labels
+from .nodes import NODE_IMAGE_DIR, LabArgs, host_allow_rules, host_labels, lab_labels, listen_ports, route_rows
 
-IMAGES_DIR = Path(__file__).resolve().parents[1] / "images"
-NODE_IMAGE_DIR = IMAGES_DIR / "node"
 BASE_CAPABILITIES = ["NET_ADMIN"]              # nftables allowlist at start; nothing else beyond Docker's defaults
 ROLE_CAPABILITIES = {"nfs": ["DAC_READ_SEARCH", "SYS_ADMIN"]}   # nfs-ganesha (userspace NFS)
 ROLE_TMPFS = {"nfs": {"/export": "rw,size=64m,mode=1777"}}     # the export must not be on overlayfs
-PUBLIC_PORTS = {443: "https_port", 80: "http_port"}
-
-
-def allow_rules(entries: list[AllowEntry]) -> list[list[str]]:
-    """The allowlist as compact rows [protocol, source, port, ids]: read by the entrypoint and by policies."""
-    rows = []
-    for e in entries:
-        rows.append([e.protocol, e.source, port_span(e.port, e.port_end), ",".join(e.ids)])
-    return rows
-
-
-def listen_ports(plan: Plan, host: Host) -> list[str]:
-    """Ports the host serves: every flow that ends on it or on a VIP it carries, local flows included."""
-    ports = set()
-    for f in plan.inbound(host.name):
-        if f.port is not None:
-            ports.add((f.protocol, f.port, port_span(f.port, f.port_end)))
-    return [f"{proto}/{span}" for proto, _, span in sorted(ports)]
-
-
-def route_rows(plan: Plan, host: Host) -> list[list]:
-    """The host's proxy routes as [path, port, [[target, address], ...]]: addresses, not names, because a target on
-    several networks has a name on each, and only its home address is the one whose allowlist admits the proxy."""
-    def address(target: str) -> str:
-        vip = plan.vip(target)
-        return target if vip else plan.host(target).address     # a VIP is a network alias: any live member answers
-    return [[r.path, r.port, [[t, address(t)] for t in r.targets]] for r in host.routes]
 
 
 class DockerBackend:
-    def __init__(self, name: str, args: Any, opts: pulumi.ResourceOptions):
+    """The Docker renderer: a network per zone network of the plan, the node image, a container per host."""
+
+    def __init__(self, name: str, args: LabArgs, opts: pulumi.ResourceOptions):
         self.name, self.args, self.plan, self.opts = name, args, args.plan, opts
         self.settings = args.spec.spec.docker_settings
         self.base_labels = lab_labels(args)
@@ -73,9 +45,9 @@ class DockerBackend:
             driver="bridge",
             internal=zone.zone != "frontend",          # only the frontend network reaches the host's published ports
             ipam_configs=[docker.NetworkIpamConfigArgs(subnet=zone.cidr, gateway=_gateway(zone.cidr))],
-            labels=_label_args(docker.NetworkLabelArgs, {**self.base_labels, labels.ZONE: zone.name,
-                                                         labels.DATACENTER: zone.site if zone.kind == "datacenter" else "",
-                                                         labels.REGION: zone.site if zone.kind == "region" else ""}),
+            labels=_label_args(docker.NetworkLabelArgs, {**self.base_labels, contract.ZONE: zone.name,
+                                                         contract.DATACENTER: zone.site if zone.kind == "datacenter" else "",
+                                                         contract.REGION: zone.site if zone.kind == "region" else ""}),
             opts=self.opts)
 
     def _image(self) -> docker.Image:
@@ -90,12 +62,10 @@ class DockerBackend:
 
     # ---- one host ------------------------------------------------------------------------------
     def host(self, resource_name: str, host: Host, opts: pulumi.ResourceOptions) -> docker.Container:
-        rules = allow_rules(allowlist(self.plan, host.name))
-        host_labels = {**self.base_labels, labels.ROLE: host.primary, labels.ROLES: " ".join(host.roles),
-                       labels.HOST: host.name, labels.ZONE: host.zone, labels.DATACENTER: host.datacenter or "",
-                       labels.REGION: host.region or "",
-                       labels.ALLOWLIST: json.dumps(rules, separators=(",", ":")),
-                       labels.ROUTES: json.dumps(route_rows(self.plan, host), separators=(",", ":"))}
+        rules = host_allow_rules(self.plan, host)
+        container_labels = {**self.base_labels, **host_labels(host), contract.ZONE: host.zone,
+                            contract.ALLOWLIST: json.dumps(rules, separators=(",", ":")),
+                            contract.ROUTES: json.dumps(route_rows(self.plan, host), separators=(",", ":"))}
         image = self.settings.images.get(host.primary) or self.image.image_name
         published = self._published(host)
         https = next((p.external for p in published or [] if p.internal == 443), None)
@@ -119,7 +89,7 @@ class DockerBackend:
                   f"LAB_ROUTES={json.dumps(route_rows(self.plan, host), separators=(',', ':'))}",
                   *([f"LAB_HTTPS_PORT={https}"] if https else []),       # where HTTP redirects to, seen from outside
                   pulumi.Output.secret(pulumi.Output.concat("LAB_DB_PASSWORD=", self.db_password.result))],  # secret end to end
-            labels=_label_args(docker.ContainerLabelArgs, host_labels),
+            labels=_label_args(docker.ContainerLabelArgs, container_labels),
             healthcheck=docker.ContainerHealthcheckArgs(tests=["CMD", "/usr/local/bin/lab-health"], interval="1s",
                                                         timeout="5s", retries=180, start_period="2s"),
             wait=True, wait_timeout=300,
@@ -143,7 +113,7 @@ class DockerBackend:
         index, self._public_index = self._public_index, self._public_index + 1
         ports = []
         inbound = self.plan.inbound(host.name)
-        for internal, setting in PUBLIC_PORTS.items():
+        for internal, setting in contract.FRONTEND_PORTS.items():
             if any(f.public and f.port == internal for f in inbound):
                 external = getattr(self.settings, setting) + index
                 ports.append(docker.ContainerPortArgs(internal=internal, external=external, ip=self.settings.publish_address,
@@ -164,5 +134,4 @@ def _label_args(cls, mapping: dict[str, str]) -> list:
 
 
 def _gateway(cidr: str) -> str:
-    import ipaddress
     return str(ipaddress.ip_network(cidr).network_address + 1)

@@ -2,30 +2,21 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
 
-from abiquo_lab.plan import Plan
-from abiquo_lab.spec import CheckedSpec
+from abiquo_lab.contract import LAB_TYPE
 
-from . import labels
+from .aws_backend import AwsBackend
+from .docker_backend import DockerBackend
+from .nodes import LabArgs
+from .renderer import Renderer
 from .roles import ROLE_COMPONENTS, RoleArgs
 
+RENDERERS: dict[str, type] = {"docker": DockerBackend, "aws": AwsBackend}
 
-@dataclass(frozen=True)
-class LabArgs:
-    plan: Plan
-    spec: CheckedSpec
-    stack: str
-    expires_at: str = "unset"
-    managed_by: str = "pulumi"
-
-
-def lab_labels(args: LabArgs) -> dict[str, str]:
-    return {labels.MANAGED: "true", labels.LAB: args.plan.lab, labels.STACK: args.stack, labels.OWNER: args.plan.owner,
-            labels.EXPIRES_AT: args.expires_at, labels.TTL: args.spec.spec.ttl, labels.MANAGED_BY: args.managed_by}
+__all__ = ["Lab", "LabArgs", "RENDERERS"]
 
 
 class Lab(pulumi.ComponentResource):
@@ -36,9 +27,9 @@ class Lab(pulumi.ComponentResource):
         # registered outputs) so policies re-derive the intent from the same catalog.
         intent = {"spec": json.dumps(args.spec.spec.model_dump(mode="json"), sort_keys=True), "stack": args.stack,
                   "backend": args.plan.backend}
-        super().__init__("abiquo:lab:Lab", name, intent, opts)
+        super().__init__(LAB_TYPE, name, intent, opts)
         plan = args.plan
-        backend = _backend(plan.backend)(f"{name}", args, pulumi.ResourceOptions(parent=self))
+        backend: Renderer = RENDERERS[plan.backend](f"{name}", args, pulumi.ResourceOptions(parent=self))
         self.roles = {}
         for role in plan.roles:
             cls = ROLE_COMPONENTS.get(role)
@@ -51,11 +42,3 @@ class Lab(pulumi.ComponentResource):
         self.host_addresses = {h.name: h.address for h in plan.hosts}
         self.endpoints = backend.endpoints()
         self.register_outputs({**intent, "hosts": self.host_addresses, "endpoints": self.endpoints})
-
-
-def _backend(kind: str):
-    if kind == "docker":
-        from .docker_backend import DockerBackend
-        return DockerBackend
-    from .aws_backend import AwsBackend
-    return AwsBackend

@@ -7,12 +7,15 @@ catalog (ApiServer, Datanode, RemoteServices, ...).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 import pulumi
 
 from abiquo_lab.catalog import default_catalog
+from abiquo_lab.contract import COMPONENT_PREFIX
 from abiquo_lab.plan import Host, Plan
+
+from .renderer import Renderer
 
 
 @dataclass(frozen=True)
@@ -22,11 +25,11 @@ class RoleArgs:
     plan: Plan
     hosts: list[Host]              # hosts whose primary role this is (the component creates them)
     runs_on: list[Host]            # every host carrying the role (co-located ones too)
-    backend: Any                   # the renderer: DockerBackend or AwsBackend
+    backend: Renderer              # the backend renderer (Docker or AWS)
 
 
 class RoleComponent(pulumi.ComponentResource):
-    TYPE = "abiquo:lab:Role"
+    TYPE = f"{COMPONENT_PREFIX}Role"
 
     def __init__(self, name: str, args: RoleArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(self.TYPE, name, None, opts)
@@ -39,8 +42,9 @@ class RoleComponent(pulumi.ComponentResource):
 
 
 def _component_class(component: str) -> type[RoleComponent]:
-    return type(component, (RoleComponent,), {"TYPE": f"abiquo:lab:{component}", "__module__": __name__,
-                                              "__doc__": f"The {component} role (type abiquo:lab:{component})."})
+    token = f"{COMPONENT_PREFIX}{component}"
+    return type(component, (RoleComponent,), {"TYPE": token, "__module__": __name__,
+                                              "__doc__": f"The {component} role (type {token})."})
 
 
 ROLE_COMPONENTS: dict[str, type[RoleComponent]] = {

@@ -1,12 +1,9 @@
-"""The Abiquo lab policy pack: only constructs the PolicyPack. Policies live in abiquo_guard/."""
-import sys
-from pathlib import Path
+"""The Abiquo lab policy pack: only constructs the PolicyPack. Policies live in abiquo_guard/.
 
-HERE = Path(__file__).resolve().parent
-for path in (HERE, HERE.parent):                 # abiquo_guard, and the project's catalog (one source of truth)
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-from abiquo_guard import build_pack  # noqa: E402
+abiquo_guard and the project's core (abiquo_lab: the catalog, one source of truth) are installed packages:
+requirements.txt installs the project (`-e ..`) into the pack's virtualenv, and the project's own set-up installs
+both into its virtualenv.
+"""
+from abiquo_guard import build_pack
 
 build_pack()

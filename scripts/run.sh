@@ -14,4 +14,4 @@ venv/bin/labctl teardown --stack "$STACK" --keep-images >/dev/null 2>&1 || true
 venv/bin/labctl realize --stack "$STACK" --ttl "${TTL:-4h}"
 venv/bin/labctl verify --stack "$STACK" --failures-only
 echo "lab $STACK is up and verified: $(venv/bin/labctl preview --stack "$STACK" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["resources"]), "resources")')"
-echo "frontend: https://127.0.0.1:$(venv/bin/python -c "from abiquo_lab.spec import load_stack; print(load_stack('$STACK').spec.docker_settings.https_port)")/ (self-signed)"
+echo "frontend: https://127.0.0.1:$(venv/bin/python -c "from abiquo_lab.labspec import load_stack; print(load_stack('$STACK').spec.docker_settings.https_port)")/ (self-signed)"

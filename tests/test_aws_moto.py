@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from abiquo_lab.preview import record_stack
+from labctl.preview import record_stack
 
 moto = pytest.importorskip("moto")
 boto3 = pytest.importorskip("boto3")
@@ -187,7 +187,7 @@ def _tag_everything(applier, tags):
 def test_reap_lists_and_then_deletes_an_expired_lost_aws_lab_and_nothing_else(monkeypatch, capsys):
     from datetime import datetime, timezone
 
-    from abiquo_lab import lifecycle
+    from labctl import lifecycle
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(key, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)

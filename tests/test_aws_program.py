@@ -8,10 +8,10 @@ import inspect
 import pytest
 
 from abiquo_lab.plan import build_plan
-from abiquo_lab.preview import record_program, record_stack
-from abiquo_lab.spec import LabConfigError, load_stack, read_stack_config
-from abiquo_lab.spec.load import STACKS_DIR
-from components import labels
+from labctl.preview import record_program, record_stack
+from abiquo_lab.labspec import LabConfigError, load_stack, read_stack_config
+from abiquo_lab.labspec import STACKS_DIR
+from abiquo_lab import contract as labels
 from components.aws_backend import WORLD, egress_rules, ingress_rules
 
 AWS_STACKS = ["aws-distributed", "aws-ha"]
@@ -150,5 +150,5 @@ def test_missing_certificate_is_a_clear_error_and_registers_nothing():
            "needs an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)" in str(info.value)
     assert info.value.records == []
     with pytest.raises(LabConfigError):
-        from abiquo_lab.spec import check_spec
+        from abiquo_lab.labspec import check_spec
         check_spec({**config, "aws": {**config["aws"], "certificate_arn": "arn:aws:iam::1:cert/x"}})

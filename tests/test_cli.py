@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 
-from abiquo_lab.cli import main
+from labctl.cli import main
 from abiquo_lab.plan import build_plan
-from abiquo_lab.spec import load_stack
+from abiquo_lab.labspec import load_stack
 
 
 def run(capsys, *argv):
@@ -77,6 +77,6 @@ def test_graph_mermaid_and_dot_name_every_host_kind(capsys):
 
 
 def test_console_script_entry_point_runs():
-    proc = subprocess.run([sys.executable, "-m", "abiquo_lab", "validate", "--stack", "docker-monolithic"],
+    proc = subprocess.run([sys.executable, "-m", "labctl", "validate", "--stack", "docker-monolithic"],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "docker-monolithic: ok" in proc.stdout

@@ -1,7 +1,7 @@
 """labctl's Docker commands on a real engine, where no lab runs: clear errors, no traceback."""
 import pytest
 
-from abiquo_lab.cli import main as labctl
+from labctl.cli import main as labctl
 
 pytestmark = [pytest.mark.docker]
 

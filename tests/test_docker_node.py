@@ -83,8 +83,8 @@ def test_real_services_answer_through_the_allowlist(lab):
 
 def test_frontend_haproxy_config_from_the_plans_routes_is_valid(docker_client, node_image):
     from abiquo_lab.plan import build_plan
-    from abiquo_lab.spec import load_stack
-    from components.docker_backend import route_rows
+    from abiquo_lab.labspec import load_stack
+    from components.nodes import route_rows
     plan = build_plan(load_stack("docker-ha"))
     lb = plan.host("lb-1")
     routes = json.dumps(route_rows(plan, lb))

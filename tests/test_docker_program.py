@@ -4,10 +4,10 @@ import json
 import pytest
 
 from abiquo_lab.plan import allowlist, build_plan
-from abiquo_lab.preview import record_stack
-from abiquo_lab.spec import load_stack
-from components import labels
-from components.docker_backend import allow_rules
+from labctl.preview import record_stack
+from abiquo_lab.labspec import load_stack
+from abiquo_lab import contract as labels
+from components.nodes import allow_rules
 
 DOCKER_STACKS = ["docker-monolithic", "docker-distributed", "docker-ha"]
 NETWORK = "docker:index/network:Network"
@@ -121,8 +121,8 @@ def test_preview_registers_the_same_resources_as_update(stack):
 
 
 def test_bad_config_registers_nothing(tmp_path):
-    from abiquo_lab.preview import record_program
-    from abiquo_lab.spec import LabConfigError
+    from labctl.preview import record_program
+    from abiquo_lab.labspec import LabConfigError
     from components.program import main
     with pytest.raises(LabConfigError) as err:
         record_program("bad", {"name": "b", "backend": "docker", "layout": "ha", "nodes": {"api": 0}}, main)
@@ -131,7 +131,7 @@ def test_bad_config_registers_nothing(tmp_path):
 
 
 def test_labctl_preview_json_lists_every_resource_with_its_graph_fields(capsys):
-    from abiquo_lab.cli import main
+    from labctl.cli import main
     assert main(["preview", "--stack", "docker-distributed", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     types = [r["type"] for r in data["resources"]]

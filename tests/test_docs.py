@@ -1,7 +1,7 @@
 """The docs read the catalog: the generated files must equal what `labctl docs` would write now."""
 from pathlib import Path
 
-from abiquo_lab import docs
+from labctl.views import docs
 
 ROOT = Path(__file__).resolve().parents[1]
 

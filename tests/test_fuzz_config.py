@@ -2,7 +2,7 @@
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from abiquo_lab.plan import build_plan
-from abiquo_lab.spec import CheckedSpec, LabConfigError, check_spec
+from abiquo_lab.labspec import CheckedSpec, LabConfigError, check_spec
 from conftest import base_config
 
 KEYS = ["name", "backend", "layout", "version", "nodes", "colocate", "datacenters", "regions", "switches", "address_pool",

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from abiquo_lab.plan import build_plan
-from abiquo_lab.spec import load_stack, stack_names
-from abiquo_lab.views import plan_text
+from abiquo_lab.labspec import load_stack, stack_names
+from labctl.views.views import plan_text
 from conftest import SHIPPED_STACKS
 
 GOLDEN = Path(__file__).with_name("golden")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from abiquo_lab.preview import record_stack
+from labctl.preview import record_stack
 from conftest import ROOT, SHIPPED_STACKS
 
 GOLDEN = Path(__file__).with_name("golden") / "resources"

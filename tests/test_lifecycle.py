@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from abiquo_lab import lifecycle
-from abiquo_lab.cli import main as labctl
+from labctl import lifecycle
+from labctl.cli import main as labctl
 
 FAKE = Path(__file__).parent / "fakes" / "fake_pulumi.py"
 
@@ -148,7 +148,7 @@ def test_reap_destroys_expired_labs_only_and_dry_run_changes_nothing(fake_cli, c
     stacks = fake_cli.state()["stacks"]
     stacks["stale"]["config"]["abiquo-lab:expiresAt"] = "2020-01-01T00:00:00Z"
     fake_cli.set_state(stacks=stacks)
-    monkeypatch.setattr("abiquo_lab.cli._docker", lambda: (_ for _ in ()).throw(RuntimeError("no engine in this test")))
+    monkeypatch.setattr("labctl.cli._docker", lambda: (_ for _ in ()).throw(RuntimeError("no engine in this test")))
     before = len(fake_cli.argv())
     assert labctl(["reap", "--dry-run"]) == 0
     assert "lab stale: would destroy" in capsys.readouterr().out
@@ -173,6 +173,6 @@ def test_without_the_cli_commands_say_how_to_install_and_reap_still_runs(monkeyp
         assert labctl(argv) == 2
         err = capsys.readouterr().err
         assert "the Pulumi CLI is not installed" in err and "get.pulumi.com" in err and "Traceback" not in err
-    monkeypatch.setattr("abiquo_lab.cli._docker", lambda: (_ for _ in ()).throw(RuntimeError("no engine in this test")))
+    monkeypatch.setattr("labctl.cli._docker", lambda: (_ for _ in ()).throw(RuntimeError("no engine in this test")))
     assert labctl(["reap", "--dry-run"]) == 0
     assert "no Pulumi CLI" in capsys.readouterr().out

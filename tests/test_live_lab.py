@@ -9,10 +9,10 @@ import urllib.request
 import pytest
 import yaml
 
-from abiquo_lab.live import engine, verify
+from labctl.live import engine, verify
 from abiquo_lab.plan import build_plan
-from abiquo_lab.spec import load_stack, read_stack_config
-from abiquo_lab.spec.load import STACKS_DIR
+from abiquo_lab.labspec import load_stack, read_stack_config
+from abiquo_lab.labspec import STACKS_DIR
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 LABS = {  # test stack -> (shipped stack, overrides)

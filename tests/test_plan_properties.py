@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from abiquo_lab.catalog import default_catalog, expr
 from abiquo_lab.plan import build_plan
-from abiquo_lab.spec import check_spec
+from abiquo_lab.labspec import check_spec
 
 CATALOG = default_catalog()
 SITE = st.from_regex(r"[a-z][a-z0-9]{0,5}", fullmatch=True)

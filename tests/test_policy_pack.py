@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from abiquo_lab.check.analyzer import analyze_grpc, analyze_in_process, analyze_many_grpc, policy_config
+from labctl.check.analyzer import analyze_grpc, analyze_in_process, analyze_many_grpc, policy_config
 from abiquo_lab.plan import allowlist, build_plan
-from abiquo_lab.preview import record_stack
-from abiquo_lab.spec import load_stack
+from labctl.preview import record_stack
+from abiquo_lab.labspec import load_stack
 from conftest import SHIPPED_STACKS
 
 ALLOWLIST = "abiquo-lab.allowlist"
@@ -103,9 +103,6 @@ def _docker_mutants(stack, rec):
 def _aws_mutants(stack, rec):
     """For every required flow, drop the ingress rule(s) that admit it."""
     plan = build_plan(load_stack(stack))
-    import sys
-    from abiquo_lab.check.analyzer import PACK_DIR
-    sys.path.insert(0, str(PACK_DIR))
     from abiquo_guard.stack_policies import aws_rule_of
     groups = {r.urn: r.inputs["tags"].get("abiquo-lab.role", "bootstrap") for r in rec.by_type("aws:ec2/securityGroup:SecurityGroup")}
     for flow in _required(plan):
@@ -278,7 +275,7 @@ def test_config_exception_allows_an_extra_flow_and_level_override(recordings):
 
 
 def test_labctl_check_exit_status_and_formats(tmp_path, capsys):
-    from abiquo_lab.cli import main
+    from labctl.cli import main
     assert main(["check", "--stack", "docker-distributed", "--format", "sarif"]) == 0
     sarif = json.loads(capsys.readouterr().out)
     assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"] == []
@@ -290,5 +287,5 @@ def test_labctl_check_exit_status_and_formats(tmp_path, capsys):
     assert main(["check", "--stack", "docker-distributed", "--format", "json", "--config", str(config)]) == 0
     capsys.readouterr()
     config.write_text(json.dumps({"no-such": "advisory"}))
-    assert main(["check", "--stack", "docker-distributed", "--config", str(config)]) == 1
+    assert main(["check", "--stack", "docker-distributed", "--config", str(config)]) == 2     # bad input
     assert "unknown policy 'no-such'" in capsys.readouterr().err

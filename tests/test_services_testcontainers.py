@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from abiquo_lab.live import probe
+from labctl.live import probe
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")          # its reaper image cannot be pulled here

@@ -1,7 +1,7 @@
 """Bad lab specs end in one LabConfigError whose lines name the field and the allowed values (exact text)."""
 import pytest
 
-from abiquo_lab.spec import LabConfigError, check_spec, load_stack
+from abiquo_lab.labspec import LabConfigError, check_spec, load_stack
 from conftest import base_config
 
 SWITCHES = ("aim_port, am_direct, api_behind, cassandra_extra_ports, collectd_metrics, dhcp, external_storage, guacamole, "

@@ -4,8 +4,8 @@ import uuid
 
 import pytest
 
-from abiquo_lab.cli import main as labctl
-from abiquo_lab.live import sweep
+from labctl.cli import main as labctl
+from labctl.live import sweep
 
 pytestmark = [pytest.mark.docker]
 BASE = "debian:bookworm-slim"

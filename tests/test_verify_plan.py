@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from abiquo_lab.live import probe, verify
+from labctl.live import probe, verify
 from abiquo_lab.plan import build_plan
-from abiquo_lab.spec import load_stack
+from abiquo_lab.labspec import load_stack
 
 STACKS = ["docker-monolithic", "docker-distributed", "docker-ha"]
 

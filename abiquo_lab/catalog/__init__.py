@@ -8,6 +8,8 @@ from typing import Union
 import yaml
 from pydantic import ValidationError
 
+from ..contract import InputError
+
 from .catalog import Catalog, UnknownNameError
 from .model import COLOCATIONS, FACT_NAMES, LAYOUTS, NODE_KINDS, PROTOCOLS, parse_port
 
@@ -17,7 +19,7 @@ __all__ = ["Catalog", "CatalogError", "UnknownNameError", "load_catalog", "defau
            "COLOCATIONS", "FACT_NAMES", "LAYOUTS", "NODE_KINDS", "PROTOCOLS", "parse_port"]
 
 
-class CatalogError(ValueError):
+class CatalogError(InputError):
     """The catalog file is broken; the message names the row id (or role, switch) and the field."""
 
 

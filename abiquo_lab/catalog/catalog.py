@@ -6,11 +6,12 @@ from typing import Iterable, Optional
 
 from pydantic import Field, model_validator
 
+from ..contract import InputError
 from . import expr
 from .model import (FACT_NAMES, LAYOUTS, Connection, Layout, Role, Strict, Switch, Vip, Zone, parse_port)
 
 
-class UnknownNameError(KeyError):
+class UnknownNameError(InputError, KeyError):
     """An unknown role, row, layout or switch; the message lists the valid names."""
 
     def __init__(self, what: str, name: str, valid: Iterable[str]):

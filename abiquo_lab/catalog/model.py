@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 NODE_KINDS = ("frontend", "ui", "api", "datanode", "monitoring")
 COLOCATIONS = ("ui_with_api", "mysql_on_datanode", "dhcp_on_rs", "redis_on_rs")
 LAYOUTS = ("monolithic", "distributed", "ha")
-# Facts a condition may use besides the switches; the spec computes them (abiquo_lab.spec.facts).
+# Facts a condition may use besides the switches; the lab spec computes them (abiquo_lab.labspec.validate).
 FACT_NAMES = frozenset(
     {"layout", "backend", "version", "datacenters", "regions", *COLOCATIONS}
     | {f"{kind}_nodes" for kind in NODE_KINDS}

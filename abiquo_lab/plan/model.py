@@ -5,14 +5,9 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict
 
+from ..contract import port_span
+
 EXTERNAL_PREFIX = "@"   # flow endpoints outside the lab: "@user", "@cloud", ...
-
-
-def port_span(port: Optional[int], port_end: Optional[int], none: str = "-") -> str:
-    """'8009', '5900-5999', or `none` for protocols without ports: how flows, allowlists and rule names write ports."""
-    if port is None:
-        return none
-    return str(port) if port_end in (None, port) else f"{port}-{port_end}"
 
 
 class Frozen(BaseModel):
@@ -43,10 +38,16 @@ class Host(Frozen):
     zone: str                      # home zone network
     datacenter: Optional[str] = None
     region: Optional[str] = None
+    per: Optional[Literal["datacenter", "region"]] = None   # the layout makes one such host per datacenter / region
     address: str                   # address on the home zone network
     interfaces: dict[str, str]     # zone network -> address (home first); joins the networks its flows need
     public: bool = False           # carries a public role (frontend, websockify)
     routes: list[Route] = []
+
+    @property
+    def site(self) -> Optional[str]:
+        """The datacenter or region the host belongs to (a global host in a monolithic lab may still name one)."""
+        return self.datacenter or self.region
 
 
 class Vip(Frozen):

@@ -7,7 +7,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 from ..catalog import Catalog, default_catalog, expr, parse_port
 from ..catalog.model import Connection, Edge, HostTemplate, Role
-from ..spec import CheckedSpec
+from ..labspec import CheckedSpec
 from .model import EXTERNAL_PREFIX, AllowEntry, Flow, Host, Plan, Route, Vip, ZoneNet
 
 FIRST_HOST_OFFSET = 10     # .1 is the gateway; .2-.9 are kept for virtual addresses
@@ -90,6 +90,7 @@ def _draft(name: str, template: HostTemplate, roles: list[str], site: Optional[s
         datacenter = checked.spec.datacenters[0]      # monolithic server: its one datacenter
     primary = template.primary if template.primary in roles else roles[0]
     return {"name": name, "kind": template.kind, "roles": roles, "primary": primary, "datacenter": datacenter, "region": region,
+            "per": template.per,
             "zone": zone_network(template.zone, zone_kind, site),
             "public": any(catalog.role(r).public for r in roles)}
 
@@ -224,7 +225,7 @@ def _addressed_hosts(drafts: list[dict], flows: list[Flow], vips: dict[str, dict
             assign(d["name"], zone)
     routes = _routes(drafts, flows, catalog)
     return [Host(name=d["name"], kind=d["kind"], roles=d["roles"], primary=d["primary"], zone=d["zone"], datacenter=d["datacenter"],
-                 region=d["region"], address=interfaces[d["name"]][d["zone"]], interfaces=interfaces[d["name"]],
+                 region=d["region"], per=d["per"], address=interfaces[d["name"]][d["zone"]], interfaces=interfaces[d["name"]],
                  public=d["public"], routes=routes.get(d["name"], [])) for d in drafts]
 
 

@@ -65,6 +65,11 @@ def _resource_policy(name: str, description: str, check) -> ResourceValidationPo
                                     enforcement_level=OVERRIDES.get(name), config_schema=SCHEMAS.get(name))
 
 
+def descriptions() -> dict[str, str]:
+    """Every policy's name and description: the pack's public metadata (labctl's reports name policies with it)."""
+    return {name: description for name, (description, _) in {**STACK_CHECKS, **RESOURCE_CHECKS}.items()}
+
+
 def policies() -> list:
     return ([_stack_policy(n, d, c) for n, (d, c) in STACK_CHECKS.items()]
             + [_resource_policy(n, d, c) for n, (d, c) in RESOURCE_CHECKS.items()])

@@ -13,15 +13,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-LAB_TYPE = "abiquo:lab:Lab"
+from abiquo_lab.contract import LAB_TYPE, WORLD, label, parse_span
+
 D_NETWORK, D_CONTAINER = "docker:index/network:Network", "docker:index/container:Container"
 A_SG = "aws:ec2/securityGroup:SecurityGroup"
 A_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 A_EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 A_INSTANCE, A_ALB = "aws:ec2/instance:Instance", "aws:lb/loadBalancer:LoadBalancer"
 A_LISTENER, A_RULE = "aws:lb/listener:Listener", "aws:lb/listenerRule:ListenerRule"
-PREFIX = "abiquo-lab"
-WORLD = ("0.0.0.0/0", "::/0")
 
 
 @dataclass
@@ -46,7 +45,7 @@ class Res:
         return dict(self.get("tags", {}) or {})
 
     def label(self, suffix: str, default: str = "") -> str:
-        return self.labels.get(f"{PREFIX}.{suffix}", default) or default
+        return self.labels.get(label(suffix), default) or default
 
 
 def from_policy_resources(resources) -> list[Res]:
@@ -59,15 +58,8 @@ def from_policy_resources(resources) -> list[Res]:
 def _plan_of(spec_text: str, lab_name: str):
     """The intent: the lab spec re-checked and planned with the project's catalog (cached per spec text)."""
     from abiquo_lab.plan import build_plan
-    from abiquo_lab.spec import check_spec
+    from abiquo_lab.labspec import check_spec
     return build_plan(check_spec(json.loads(spec_text), source=f"lab component {lab_name!r}"))
-
-
-def _ports(text: str) -> tuple[Optional[int], Optional[int]]:
-    if text in ("-", "", None):
-        return None, None
-    start, _, end = str(text).partition("-")
-    return int(start), int(end or start)
 
 
 @dataclass
@@ -123,7 +115,7 @@ class Inventory:
             return None
         allow = []
         for proto, source, port, ids in json.loads(res.label("allowlist", "[]")):
-            allow.append((proto, source, *_ports(port), ids))
+            allow.append((proto, source, *parse_span(port), ids))
         return DockerHost(res, name, res.label("roles").split(), res.label("datacenter"), res.label("region"),
                           self._attached(res), allow, json.loads(res.label("routes", "[]")))
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from abiquo_lab.plan.model import port_span
+from abiquo_lab.contract import FRONTEND_PORTS, LIFECYCLE, port_span
 
 from .inventory import A_ALB, A_EGRESS, A_LISTENER, A_RULE, D_CONTAINER, D_NETWORK, Inventory
 
 Report = Callable[[str, Optional[str]], None]
-LISTENER_PORTS = (443, 80)
+LISTENER_PORTS = tuple(FRONTEND_PORTS)
 
 
 def _arrow(flow) -> str:
@@ -238,7 +238,6 @@ TAGGABLE_AWS_PREFIXES = ("aws:ec2/vpc:", "aws:ec2/subnet:", "aws:ec2/internetGat
                          "aws:ec2/routeTable:", "aws:ec2/securityGroup:", "aws:vpc/securityGroup", "aws:ec2/instance:",
                          "aws:lb/loadBalancer:", "aws:lb/targetGroup:", "aws:lb/listener:", "aws:lb/listenerRule:",
                          "aws:iam/role:", "aws:iam/instanceProfile:")
-LIFECYCLE = ("lab", "owner", "expires-at")
 
 
 def lifecycle_labels(inv: Inventory, config: dict, report: Report) -> None:
@@ -246,8 +245,8 @@ def lifecycle_labels(inv: Inventory, config: dict, report: Report) -> None:
         taggable = res.type in TAGGABLE_DOCKER or res.type.startswith(TAGGABLE_AWS_PREFIXES)
         if not taggable:
             continue
-        missing = [key for key in LIFECYCLE if not res.label(key)]
+        missing = [key for key in LIFECYCLE if not res.labels.get(key)]
         if missing:
             kind = "labels" if res.type.startswith("docker:") else "tags"
             report(f"'{res.name}' ({res.type.split(':')[-1]}) lacks the lifecycle {kind} "
-                   f"{', '.join('abiquo-lab.' + k for k in missing)}; the reaper cannot find it", res.urn)
+                   f"{', '.join(missing)}; the reaper cannot find it", res.urn)

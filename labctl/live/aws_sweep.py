@@ -1,5 +1,5 @@
 """AWS leftovers of expired labs, found by their tags (Resource Groups Tagging API), reported and -- only when
-asked -- deleted in dependency order with boto3. Only resources tagged `abiquo-lab.managed=true` are looked at.
+asked -- deleted in dependency order with boto3. Only resources tagged managed (contract.MANAGED = true) are looked at.
 The usual way to remove a lab is `labctl down NAME` (Pulumi); this is for what a lost stack left behind.
 IAM roles and instance profiles are global and not listed by the regional tagging API: they are reported by name
 pattern only in the README, not touched here.
@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Optional
 
-MANAGED, EXPIRES, OWNER, LAB = "abiquo-lab.managed", "abiquo-lab.expires-at", "abiquo-lab.owner", "abiquo-lab.lab"
+from abiquo_lab.contract import EXPIRES_AT as EXPIRES
+from abiquo_lab.contract import LAB, MANAGED, OWNER, parse_stamp
+
 # (service, resource type) in the order they can be deleted
 ORDER = [("elasticloadbalancing", "loadbalancer"), ("ec2", "instance"), ("elasticloadbalancing", "targetgroup"),
          ("ec2", "natgateway"), ("ec2", "elastic-ip"), ("ec2", "security-group"), ("ec2", "subnet"),
@@ -45,7 +47,6 @@ def parse_arn(arn: str) -> tuple[str, str, str]:
 
 def find_expired(region: str, at: datetime, owner: Optional[str] = None) -> list[Found]:
     import boto3
-    from ..lifecycle import parse_stamp
     client = boto3.client("resourcegroupstaggingapi", region_name=region)
     found = []
     for page in client.get_paginator("get_resources").paginate(TagFilters=[{"Key": MANAGED, "Values": ["true"]}]):

@@ -157,9 +157,8 @@ def record_program(stack: str, lab_config: dict, program: Callable[[], None], pr
 
 def record_stack(stack: str, preview: bool = True, stacks_dir=None, outputs=computed_outputs,
                  extra_config: Optional[dict[str, str]] = None) -> Recording:
+    from abiquo_lab.labspec import STACKS_DIR, read_stack_config
     from components.program import main
-    from .spec import read_stack_config
-    from .spec.load import STACKS_DIR
     config = read_stack_config(stack, stacks_dir or STACKS_DIR)
     return record_program(stack, config, main, preview=preview, outputs=outputs, extra_config=extra_config)
 

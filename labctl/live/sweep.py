@@ -1,6 +1,6 @@
 """Sweep Docker leftovers from labels alone: objects of expired labs, and of Pulumi labs whose stack is gone.
 
-Only objects with the project's label (abiquo-lab.managed=true) are ever looked at. A lab's objects go when:
+Only objects with the project's label (contract.MANAGED = true) are ever looked at. A lab's objects go when:
   - its expires-at label is in the past, or
   - it was made by Pulumi (managed-by=pulumi) and the list of existing stacks is known and lacks its stack.
 Labs made by `labctl realize` without a TTL, and labs whose stack existence is unknown, are kept and reported.
@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Optional
 
-from .engine import MANAGED_LABEL, remove_objects
+from abiquo_lab.contract import EXPIRES_AT as EXPIRES
+from abiquo_lab.contract import LAB, MANAGED, MANAGED_BY, MANAGED_BY_PULUMI, OWNER, STACK, UNSET, parse_stamp
 
-LAB, STACK, OWNER, EXPIRES, MANAGED_BY = ("abiquo-lab." + k for k in ("lab", "stack", "owner", "expires-at", "managed-by"))
+from .engine import remove_objects
 
 
 @dataclass
@@ -50,7 +51,7 @@ def _labels(obj) -> dict:
 
 
 def gather(client) -> dict[str, LabObjects]:
-    flt = {"label": [f"{MANAGED_LABEL}=true"]}
+    flt = {"label": [f"{MANAGED}=true"]}
     labs: dict[str, LabObjects] = {}
     for kind, items in (("containers", client.containers.list(all=True, filters=flt)),
                         ("networks", client.networks.list(filters=flt)), ("volumes", client.volumes.list(filters=flt)),
@@ -62,22 +63,21 @@ def gather(client) -> dict[str, LabObjects]:
             if kind != "images":                      # images carry lab/stack only; the rest carry the lifecycle labels
                 lab.stack = lab.stack or labels.get(STACK, "")
                 lab.owner = lab.owner or labels.get(OWNER, "")
-                lab.managed_by = lab.managed_by or labels.get(MANAGED_BY, "pulumi")
-                lab.expires = max(lab.expires, labels.get(EXPIRES, "")) if labels.get(EXPIRES, "unset") != "unset" else lab.expires
+                lab.managed_by = lab.managed_by or labels.get(MANAGED_BY, MANAGED_BY_PULUMI)
+                lab.expires = max(lab.expires, labels.get(EXPIRES, "")) if labels.get(EXPIRES, UNSET) != UNSET else lab.expires
     return labs
 
 
 def decide(lab: LabObjects, at: datetime, stacks: Optional[set[str]]) -> Decision:
-    from ..lifecycle import parse_stamp
     if lab.count == len(lab.images):
         return Decision(lab.lab, "remove", "leftover image(s): no container or network of the lab remains", lab.count, lab.owner)
     expires = parse_stamp(lab.expires)
     if expires and expires <= at:
         return Decision(lab.lab, "remove", f"expired at {lab.expires}", lab.count, lab.owner)
-    if lab.managed_by == "pulumi" and stacks is not None and lab.stack not in stacks:
+    if lab.managed_by == MANAGED_BY_PULUMI and stacks is not None and lab.stack not in stacks:
         return Decision(lab.lab, "remove", f"orphan: stack {lab.stack!r} no longer exists", lab.count, lab.owner)
     if not expires:
-        why = "no expiry label" + ("" if stacks is not None or lab.managed_by != "pulumi" else "; stack list unknown (no Pulumi CLI)")
+        why = "no expiry label" + ("" if stacks is not None or lab.managed_by != MANAGED_BY_PULUMI else "; stack list unknown (no Pulumi CLI)")
         return Decision(lab.lab, "keep", why, lab.count, lab.owner)
     return Decision(lab.lab, "keep", f"expires {lab.expires}", lab.count, lab.owner)
 

@@ -1,4 +1,7 @@
-"""labctl: thin commands over the catalog -> spec -> plan pipeline (and, later stages, preview/verify/check)."""
+"""labctl: thin commands over the lab's stages (catalog -> lab spec -> plan -> render -> check) and the live lab.
+
+Every error the project knows reaches the user as one line (or a list of problems) and an exit status:
+0 ok, 1 a failure or mismatch, 2 bad input (contract.EXIT_*); never a traceback."""
 from __future__ import annotations
 
 import argparse
@@ -7,13 +10,12 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from . import graph, report, views
-from .catalog import CatalogError, UnknownNameError, default_catalog
-from .plan import build_plan
-from .spec import LabConfigError, load_stack, stack_names
-from .spec.load import STACKS_DIR
+from abiquo_lab.catalog import default_catalog
+from abiquo_lab.contract import EXIT_FAIL, EXIT_OK, EXIT_USAGE, MANAGED_BY, MANAGED_BY_PULUMI, LabError, expiry
+from abiquo_lab.labspec import STACKS_DIR, LabConfigError, load_stack, stack_names
+from abiquo_lab.plan import build_plan
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+from .views import graph, report, views
 
 
 def _plan(args):
@@ -107,7 +109,7 @@ def _docker():
         client = docker.from_env()
         client.ping()
     except Exception as exc:  # noqa: BLE001 - any reason the engine is unreachable
-        raise RuntimeError(f"no Docker engine reachable ({exc}); run: bash scripts/ensure-docker.sh") from None
+        raise LabError(f"no Docker engine reachable ({exc}); run: bash scripts/ensure-docker.sh") from None
     return client
 
 
@@ -120,11 +122,8 @@ def cmd_realize(args) -> int:
     client = _docker()
     plan = _plan(args)                                   # bad config: a clear error before anything is created
     if engine.labelled(client, lab=plan.lab)["containers"]:
-        raise RuntimeError(f"lab {plan.lab!r} already has containers; run: labctl teardown --stack {args.stack}")
-    expires = None
-    if args.ttl:
-        from .lifecycle import expiry
-        expires = expiry(args.ttl)
+        raise LabError(f"lab {plan.lab!r} already has containers; run: labctl teardown --stack {args.stack}")
+    expires = expiry(args.ttl) if args.ttl else None
     recording = engine.record_for_engine(args.stack, stacks_dir=args.stacks_dir, expires_at=expires)
     try:
         done = engine.Engine(client, progress=_say).realize(recording)
@@ -144,7 +143,7 @@ def cmd_verify(args) -> int:
     client = _docker()
     from .live import engine
     if not engine.labelled(client, lab=plan.lab)["containers"]:
-        raise RuntimeError(f"lab {plan.lab!r} has no containers on this engine; build it first: "
+        raise LabError(f"lab {plan.lab!r} has no containers on this engine; build it first: "
                            f"labctl realize --stack {args.stack} (or pulumi up --stack {args.stack})")
     outcomes = verify.Verifier(client, plan, progress=_say).run()
     counts = verify.summary(outcomes)
@@ -165,9 +164,9 @@ def cmd_teardown(args) -> int:
     lab = _plan(args).lab if args.stack else args.lab
     client = _docker()
     by_pulumi = [c.name for c in engine.labelled(client, lab=lab)["containers"]
-                 if c.labels.get("abiquo-lab.managed-by", "pulumi") == "pulumi"]
+                 if c.labels.get(MANAGED_BY, MANAGED_BY_PULUMI) == MANAGED_BY_PULUMI]
     if by_pulumi and not args.force:
-        raise RuntimeError(f"lab {lab!r} was made by Pulumi ({len(by_pulumi)} containers, e.g. {by_pulumi[0]}): remove it "
+        raise LabError(f"lab {lab!r} was made by Pulumi ({len(by_pulumi)} containers, e.g. {by_pulumi[0]}): remove it "
                            "with `labctl down NAME` or `pulumi destroy`, so its state stays true; --force removes it anyway")
     counts = engine.teardown(client, lab=lab, images=not args.keep_images, progress=_say)
     print(f"lab {lab}: removed " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
@@ -190,9 +189,7 @@ def cmd_check(args) -> int:
         _say("starting the policy pack as the Pulumi CLI does (python -m pulumi.policy) and analyzing over gRPC")
         found = analyzer.analyze_many_grpc(recordings, user)
     results = dict(zip(stacks, found))
-    guard = analyzer._guard()
-    descriptions = {n: d for n, (d, _) in {**guard.STACK_CHECKS, **guard.RESOURCE_CHECKS}.items()}
-    sys.stdout.write(output.render(results, args.format, descriptions))
+    sys.stdout.write(output.render(results, args.format, analyzer.policy_descriptions()))
     return EXIT_FAIL if any(v.level == "mandatory" for f in found for v in f) else EXIT_OK
 
 
@@ -242,7 +239,7 @@ def cmd_reap(args) -> int:
 
 
 def cmd_docs(args) -> int:
-    from . import docs
+    from .views import docs
     for path in docs.write_all():
         print(f"wrote {path}")
     return EXIT_OK
@@ -334,11 +331,6 @@ def _docker_errors():
         return ()
 
 
-def _lifecycle_errors():
-    from .lifecycle import LifecycleError
-    return LifecycleError
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -352,24 +344,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error("validate needs --stack S or --all")
     try:
         return args.func(args)
-    except _lifecycle_errors() as exc:
+    except LabError as exc:                      # every error the project raises: bad input (2) or a failure (1)
         print(f"labctl: {exc}", file=sys.stderr)
-        from .lifecycle import LabInputError, PulumiMissing
-        return EXIT_USAGE if isinstance(exc, (LabInputError, PulumiMissing)) else EXIT_FAIL
-    except (LabConfigError, CatalogError) as exc:
-        print(f"labctl: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except UnknownNameError as exc:
-        print(f"labctl: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exc.exit_code
     except _docker_errors() as exc:
         print(f"labctl: docker: {exc}", file=sys.stderr)
         return EXIT_FAIL
-    except (RuntimeError, TimeoutError, ValueError) as exc:
-        print(f"labctl: {exc}", file=sys.stderr)
-        return EXIT_FAIL
     except BrokenPipeError:
         return EXIT_OK
+    except (FileNotFoundError, IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:   # a file named on the command line
+        print(f"labctl: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("labctl: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

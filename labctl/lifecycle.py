@@ -14,18 +14,18 @@ import os
 import re
 import shutil
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, Optional
 
-from .spec import check_spec, read_stack_config
-from .spec.load import STACKS_DIR
-from .spec.model import NAME, parse_ttl
+from abiquo_lab.contract import (CONFIG_CREATED_AT, CONFIG_EXPIRES_AT, CONFIG_KEY, CONFIG_OWNER, CONFIG_TEMPLATE,
+                                  PROJECT, InputError, LabError, config_key, expiry, now, parse_stamp, parse_ttl, stamp)
+from abiquo_lab.labspec import PROJECT_DIR, STACKS_DIR, check_spec, read_stack_config, stack_file
+from abiquo_lab.labspec.model import NAME
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = PROJECT_DIR
 PACK_DIR = ROOT / "policies"
-PROJECT = "abiquo-lab"
-CREATED, EXPIRES, TEMPLATE, OWNER = (f"{PROJECT}:{k}" for k in ("createdAt", "expiresAt", "template", "owner"))
+CREATED, EXPIRES, TEMPLATE, OWNER = map(config_key, (CONFIG_CREATED_AT, CONFIG_EXPIRES_AT, CONFIG_TEMPLATE, CONFIG_OWNER))
 INSTALL_HINT = ("the Pulumi CLI is not installed (no `pulumi` on PATH). Install it: "
                 "`curl -fsSL https://get.pulumi.com | sh` (or see https://www.pulumi.com/docs/install/), "
                 "then open a new shell. Without it, `labctl realize` builds a Docker lab and `labctl reap` still "
@@ -33,35 +33,17 @@ INSTALL_HINT = ("the Pulumi CLI is not installed (no `pulumi` on PATH). Install 
 Out = Callable[[str], None]
 
 
-class LifecycleError(RuntimeError):
+class LifecycleError(LabError):
     """A lifecycle step failed; the message says what is kept and how to retry."""
 
 
 class PulumiMissing(LifecycleError):
     """The CLI is needed and absent (a usage problem: exit 2)."""
+    exit_code = InputError.exit_code
 
 
-class LabInputError(LifecycleError):
+class LabInputError(LifecycleError, InputError):
     """Bad arguments, refused before any CLI call (exit 2)."""
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def stamp(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_stamp(text: str) -> Optional[datetime]:
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    except (TypeError, ValueError):
-        return None
-
-
-def expiry(ttl: str, start: Optional[datetime] = None) -> str:
-    return stamp((start or now()) + parse_ttl(ttl))
 
 
 def home() -> Path:
@@ -130,8 +112,8 @@ def lab_config(name: str, template: str, ttl: str, owner: Optional[str], overrid
         config["owner"] = owner
     check_spec(config, source=f"lab {name!r} from stack {template!r}")
     import yaml
-    raw = yaml.safe_load((stacks_dir / f"Pulumi.{template}.yaml").read_text()).get("config", {})
-    others = {k: v for k, v in raw.items() if k != f"{PROJECT}:lab" and isinstance(v, (str, int, float, bool))}
+    raw = yaml.safe_load(stack_file(template, stacks_dir).read_text()).get("config", {})
+    others = {k: v for k, v in raw.items() if k != CONFIG_KEY and isinstance(v, (str, int, float, bool))}
     return config, others
 
 
@@ -167,7 +149,7 @@ def up(name: str, template: str, ttl: str, owner: Optional[str] = None, override
     config, others = lab_config(name, template, ttl, owner, overrides, stacks_dir)
     command = command or pulumi_command()
     created = now()
-    values = {f"{PROJECT}:lab": json.dumps(config, sort_keys=True), CREATED: stamp(created),
+    values = {CONFIG_KEY: json.dumps(config, sort_keys=True), CREATED: stamp(created),
               EXPIRES: expiry(ttl, created), TEMPLATE: template, OWNER: config.get("owner", "unknown"),
               **{k: str(v) for k, v in others.items()}}
     ws = _workspace(name, command)
@@ -178,8 +160,8 @@ def up(name: str, template: str, ttl: str, owner: Optional[str] = None, override
                              f"`labctl down {name}`") from None
     for key, value in values.items():
         stack.set_config(key, ConfigValue(value=value))
-    _tag(stack, {"abiquo-lab:owner": values[OWNER], "abiquo-lab:created-at": values[CREATED],
-                 "abiquo-lab:expires-at": values[EXPIRES], "abiquo-lab:template": template}, out)
+    _tag(stack, {f"{PROJECT}:owner": values[OWNER], f"{PROJECT}:created-at": values[CREATED],
+                 f"{PROJECT}:expires-at": values[EXPIRES], f"{PROJECT}:template": template}, out)
     out(f"lab {name}: up from {template}, owner {values[OWNER]}, expires {values[EXPIRES]} (backend {backend_url()})")
     try:
         stack.up(on_output=out, policy_packs=[str(PACK_DIR)])
@@ -215,7 +197,7 @@ def labs(command=None, at: Optional[datetime] = None, listing: Optional[tuple] =
         config = {k: v.value for k, v in ws.get_all_config(summary.name).items()}
         if CREATED not in config:
             continue                              # not made by labctl up
-        lab = json.loads(config.get(f"{PROJECT}:lab", "{}"))
+        lab = json.loads(config.get(CONFIG_KEY, "{}"))
         expires = parse_stamp(config.get(EXPIRES, ""))
         found.append(LabInfo(summary.name, backend_kind(backend_url()), lab.get("layout", "?"), config.get(OWNER, "?"),
                              config.get(TEMPLATE, "?"), config.get(CREATED, "?"), config.get(EXPIRES, "?"),

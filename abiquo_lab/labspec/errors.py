@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..contract import InputError
+
 
 @dataclass(frozen=True, order=True)
 class Problem:
@@ -13,7 +15,7 @@ class Problem:
         return f"{self.path}: {self.message}"
 
 
-class LabConfigError(ValueError):
+class LabConfigError(InputError):
     """Raised before any resource is registered; lists every problem found in the stack's lab config."""
 
     def __init__(self, problems: list[Problem], source: str = "lab config"):

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .catalog import Catalog
-from .catalog.model import Connection, Edge
-from .plan import Plan
+from abiquo_lab.catalog import Catalog
+from abiquo_lab.catalog.model import Connection, Edge
+from abiquo_lab.plan import Plan
 
 FLOW_COLUMNS = ["id", "from", "to", "port", "protocol", "service", "required", "kind", "evidence"]
 CATALOG_COLUMNS = ["id", "from", "to", "ports", "protocols", "required", "when", "evidence", "sources", "purpose"]

@@ -5,7 +5,8 @@ import shutil
 import subprocess
 from collections import defaultdict
 
-from .plan import Plan
+from abiquo_lab.contract import LabError
+from abiquo_lab.plan import Plan
 
 GRAPH_FORMATS = ("mermaid", "dot", "svg", "png")
 
@@ -28,8 +29,8 @@ def _kind_of(plan: Plan, name: str) -> str:
     if vip is not None:
         return vip.name
     host = plan.host(name)
-    site = host.datacenter if host.kind in ("rs", "bpm", "nfs", "dhcp", "hv", "stor") else host.region
-    return f"{host.kind}-{site}" if site and host.kind != "server" else host.kind
+    site = host.site if host.per else None          # one host of the kind per datacenter / region: drawn there
+    return f"{host.kind}-{site}" if site else host.kind
 
 
 def _groups(plan: Plan, level: str) -> dict[str, list[tuple[str, str]]]:
@@ -91,8 +92,8 @@ def dot(plan: Plan, level: str = "kind") -> str:
 
 
 def picture(plan: Plan, fmt: str, level: str = "kind") -> bytes:
-    """SVG or PNG through Graphviz; raises RuntimeError naming the package when `dot` is missing."""
+    """SVG or PNG through Graphviz; a missing `dot` is an error naming the package."""
     exe = shutil.which("dot")
     if exe is None:
-        raise RuntimeError("Graphviz is not installed (apt-get install graphviz); use --format mermaid or dot")
+        raise LabError("Graphviz is not installed (apt-get install graphviz); use --format mermaid or dot")
     return subprocess.run([exe, f"-T{fmt}"], input=dot(plan, level).encode(), capture_output=True, check=True).stdout

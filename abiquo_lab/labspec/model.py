@@ -8,23 +8,13 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..contract import parse_ttl
+
 NAME = r"^[a-z][a-z0-9-]{0,23}$"
-_TTL_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def parse_ttl(text: str) -> timedelta:
-    m = _TTL_RE.match(text.strip()) if isinstance(text, str) else None
-    if not m or not any(m.groups()):
-        raise ValueError(f"{text!r} is not a duration; use days/hours/minutes like '4h', '90m', '2d', '1h30m'")
-    days, hours, minutes = (int(g or 0) for g in m.groups())
-    value = timedelta(days=days, hours=hours, minutes=minutes)
-    if value <= timedelta(0):
-        raise ValueError("must be longer than zero")
-    return value
 
 
 class NodeCounts(Strict):

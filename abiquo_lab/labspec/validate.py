@@ -11,7 +11,8 @@ from pydantic import BaseModel, ValidationError
 from ..catalog import NODE_KINDS, Catalog, default_catalog, expr
 from .addressing import zone_networks
 from .errors import LabConfigError, Problem
-from .model import LabSpec, parse_ttl
+from ..contract import parse_ttl
+from .model import LabSpec
 
 ROOT = "lab"
 MAX_NODES = 16

@@ -7,11 +7,10 @@ from typing import Any, Optional
 import yaml
 
 from ..catalog import Catalog
+from ..contract import CONFIG_KEY
 from .errors import LabConfigError, Problem
 from .validate import CheckedSpec, check_spec
 
-PROJECT = "abiquo-lab"
-CONFIG_KEY = f"{PROJECT}:lab"
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STACKS_DIR = PROJECT_DIR / "stacks"
 

@@ -15,15 +15,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from abiquo_lab.preview import Recording, Record, computed_outputs, record_stack
+from abiquo_lab.contract import LAB as LAB_LABEL
+from abiquo_lab.contract import MANAGED as MANAGED_LABEL
+from abiquo_lab.contract import CONFIG_EXPIRES_AT, CONFIG_MANAGED_BY, MANAGED_BY_REALIZE, InputError, LabError
+from abiquo_lab.contract import STACK as STACK_LABEL
+
+from ..preview import Record, Recording, computed_outputs, record_stack
 
 NETWORK = "docker:index/network:Network"
 IMAGE = "docker:index/image:Image"
 CONTAINER = "docker:index/container:Container"
 PASSIVE = {"random:index/randomPassword:RandomPassword"}   # realized through the outputs below
-MANAGED_LABEL = "abiquo-lab.managed"
-LAB_LABEL = "abiquo-lab.lab"
-STACK_LABEL = "abiquo-lab.stack"
 
 Progress = Callable[[str], None]
 
@@ -37,7 +39,7 @@ def realization_outputs(type_: str, name: str, inputs: dict) -> dict:
 
 def record_for_engine(stack: str, stacks_dir=None, expires_at: Optional[str] = None) -> Recording:
     """The stack's program run under mocks in update mode, ready to realize (labelled managed-by=realize)."""
-    extra = {"managedBy": "realize", **({"expiresAt": expires_at} if expires_at else {})}
+    extra = {CONFIG_MANAGED_BY: MANAGED_BY_REALIZE, **({CONFIG_EXPIRES_AT: expires_at} if expires_at else {})}
     return record_stack(stack, preview=False, stacks_dir=stacks_dir, outputs=realization_outputs, extra_config=extra)
 
 
@@ -63,15 +65,15 @@ def _duration_ns(text: Optional[str]) -> int:
     for suffix in ("ms", "s", "m", "h"):
         if text.endswith(suffix) and text[: -len(suffix)].replace(".", "").isdigit():
             return int(float(text[: -len(suffix)]) * units[suffix])
-    raise ValueError(f"duration {text!r}: expected a number with ms, s, m or h")
+    raise InputError(f"duration {text!r}: expected a number with ms, s, m or h")
 
 
 def check_realizable(recording: Recording) -> None:
     unknown = sorted({r.type for r in recording.records if r.custom and r.type not in (NETWORK, IMAGE, CONTAINER, *PASSIVE)})
     if unknown:
-        raise ValueError(f"cannot realize {', '.join(unknown)} on Docker; realizable types: {NETWORK}, {IMAGE}, {CONTAINER}")
+        raise InputError(f"cannot realize {', '.join(unknown)} on Docker; realizable types: {NETWORK}, {IMAGE}, {CONTAINER}")
     if recording.preview:
-        raise ValueError("a preview recording has unknown values; record in update mode (record_for_engine)")
+        raise InputError("a preview recording has unknown values; record in update mode (record_for_engine)")
 
 
 class Engine:
@@ -129,7 +131,7 @@ class Engine:
         raw = record.raw_inputs
         build = raw["build"]
         if build.get("builderVersion") not in (None, "BuilderV1"):
-            raise ValueError(f"image {raw['imageName']}: only the classic builder (BuilderV1) is available here")
+            raise InputError(f"image {raw['imageName']}: only the classic builder (BuilderV1) is available here")
         self.progress(f"image {raw['imageName']} building (classic builder)")
         self.client.images.build(path=build["context"], dockerfile=build.get("dockerfile"), tag=raw["imageName"],
                                  buildargs=build.get("args") or {}, rm=True, forcerm=True)
@@ -174,10 +176,10 @@ class Engine:
                     pending.pop(name)
                     self.progress(f"container {name} healthy")
                 elif not state.get("Running"):
-                    raise RuntimeError(f"container {name} exited ({state.get('ExitCode')}): "
+                    raise LabError(f"container {name} exited ({state.get('ExitCode')}): "
                                        f"{self.client.containers.get(name).logs(tail=20).decode(errors='replace')}")
             if pending and time.monotonic() > deadline:
-                raise TimeoutError(f"not healthy in time: {', '.join(sorted(pending))}")
+                raise LabError(f"not healthy in time: {', '.join(sorted(pending))}")
             if pending:
                 time.sleep(0.5)
 

@@ -17,9 +17,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from abiquo_lab.preview import UNKNOWN, UNKNOWN_TEXT, Recording
+import abiquo_guard
+from abiquo_lab.contract import PROJECT, InputError, LabError
+from abiquo_lab.labspec import PROJECT_DIR
 
-PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
+from ..preview import UNKNOWN, UNKNOWN_TEXT, Recording
+
+PACK_DIR = PROJECT_DIR / "policies"
 LEVELS = {0: "advisory", 1: "mandatory", 2: "disabled", 3: "remediate"}
 LEVEL_CODES = {name: code for code, name in LEVELS.items()}
 
@@ -53,25 +57,17 @@ def _state(record) -> dict:
     return record.outputs if (not record.custom and record.outputs) else record.inputs
 
 
-def _guard():
-    if str(PACK_DIR) not in sys.path:
-        sys.path.insert(0, str(PACK_DIR))
-    import abiquo_guard.config as guard_config
-    return guard_config
-
-
 # ---- in-process ------------------------------------------------------------------------------------------------
 def policy_config(user: Optional[dict] = None) -> dict[str, dict]:
     """The effective config per policy: the pack's initial config, then the user's (levels as names)."""
-    guard = _guard()
     config = {}
-    for name, entry in guard.initial_config().items():
+    for name, entry in abiquo_guard.initial_config().items():
         level = entry.get("enforcementLevel")
         config[name] = {**{k: v for k, v in entry.items() if k != "enforcementLevel"},
                         "enforcementLevel": getattr(level, "value", level)}
     for name, entry in (user or {}).items():
         if name not in config:
-            raise ValueError(f"unknown policy {name!r} in the pack config; policies: {', '.join(sorted(config))}")
+            raise InputError(f"unknown policy {name!r} in the pack config; policies: {', '.join(sorted(config))}")
         config[name].update(entry if isinstance(entry, dict) else {"enforcementLevel": entry})
     return config
 
@@ -82,7 +78,6 @@ def analyze_in_process(recording: Recording, user_config: Optional[dict] = None)
     from pulumi_policy.proxy import unknown_checking_proxy
     from pulumi_policy.deserialize import deserialize_properties
 
-    guard = _guard()
     config = policy_config(user_config)
     resources = {r.urn: PolicyResource(r.type, unknown_checking_proxy(deserialize_properties(_wire(_state(r)))), r.urn,
                                        r.name, None, None, None, [], {}) for r in recording.records}
@@ -92,12 +87,12 @@ def analyze_in_process(recording: Recording, user_config: Optional[dict] = None)
         res.dependencies = [resources[u] for u in r.dependencies if u in resources]
         res.property_dependencies = {k: [resources[u] for u in v if u in resources] for k, v in r.property_dependencies.items()}
     found: list[Violation] = []
-    for name, (_, check) in guard.STACK_CHECKS.items():
+    for name, (_, check) in abiquo_guard.STACK_CHECKS.items():
         level = config[name]["enforcementLevel"]
         if level != "disabled":
-            guard.run_stack_check(check, list(resources.values()), config[name],
+            abiquo_guard.run_stack_check(check, list(resources.values()), config[name],
                                   lambda message, urn=None, n=name, lv=level: found.append(Violation(n, lv, message, urn or "")))
-    for name, (_, check) in guard.RESOURCE_CHECKS.items():
+    for name, (_, check) in abiquo_guard.RESOURCE_CHECKS.items():
         level = config[name]["enforcementLevel"]
         if level == "disabled":
             continue
@@ -143,14 +138,14 @@ class PackProcess:
         import grpc
         from pulumi.runtime.proto import analyzer_pb2_grpc
         self.engine = _Engine()
-        env = dict(os.environ, PULUMI_PROJECT="abiquo-lab", PULUMI_STACK=self.stack, PULUMI_DRY_RUN="true")
+        env = dict(os.environ, PULUMI_PROJECT=PROJECT, PULUMI_STACK=self.stack, PULUMI_DRY_RUN="true")
         self.proc = subprocess.Popen([self.python, "-u", "-m", "pulumi.policy", f"127.0.0.1:{self.engine.port}", "."],
                                      cwd=self.pack_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
         line = self.proc.stdout.readline().strip()
         if not line.isdigit():
             err = self.proc.stderr.read() if self.proc.poll() is not None else ""
             self.__exit__(None, None, None)
-            raise RuntimeError(f"policy pack did not start (first stdout line {line!r}): {err[-2000:]}")
+            raise LabError(f"policy pack did not start (first stdout line {line!r}): {err[-2000:]}")
         self.channel = grpc.insecure_channel(f"127.0.0.1:{line}")
         grpc.channel_ready_future(self.channel).result(timeout=30)
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
@@ -195,7 +190,7 @@ class PackProcess:
             entry.enforcementLevel = level
             entry.properties.update(props)
         self.stub.Configure(request)
-        self.stub.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(stack=self.stack, project="abiquo-lab",
+        self.stub.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(stack=self.stack, project=PROJECT,
                                                                             organization="organization", dry_run=True))
 
     def analyze(self, recording: Recording) -> list[Violation]:
@@ -260,4 +255,9 @@ def load_user_config(path: Optional[str]) -> Optional[dict]:
     return json.loads(text)
 
 
-__all__ = ["Violation", "analyze_in_process", "analyze_grpc", "PackProcess", "policy_config", "load_user_config"]
+def policy_descriptions() -> dict[str, str]:
+    """Every policy of the pack with its description (the pack's public metadata)."""
+    return abiquo_guard.descriptions()
+
+
+__all__ = ["Violation", "policy_descriptions", "analyze_in_process", "analyze_grpc", "PackProcess", "policy_config", "load_user_config"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .. import report
+from ..views import report
 from .analyzer import Violation
 
 FORMATS = ("table", "json", "markdown", "sarif")

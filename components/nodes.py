@@ -1,0 +1,65 @@
+"""What a lab node is, whatever the backend renders it as: its labels, inbound allowlist rows, listen ports and
+proxy routes, all from the plan. The Docker and AWS renderers (and the node image's entrypoint, through the
+environment these become) read them; nothing here knows Pulumi.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from abiquo_lab import contract
+from abiquo_lab.labspec import CheckedSpec
+from abiquo_lab.plan import AllowEntry, Host, Plan, allowlist
+
+
+NODE_IMAGE_DIR = Path(__file__).resolve().parents[1] / "images" / "node"   # the node software, on every backend
+
+
+@dataclass(frozen=True)
+class LabArgs:
+    """Typed arguments of the Lab component (and of every renderer)."""
+    plan: Plan
+    spec: CheckedSpec
+    stack: str
+    expires_at: str = contract.UNSET
+    managed_by: str = contract.MANAGED_BY_PULUMI
+
+
+def lab_labels(args: LabArgs) -> dict[str, str]:
+    """The labels (Docker) or tags (AWS) every object of the lab carries: ownership and lifecycle."""
+    return {contract.MANAGED: "true", contract.LAB: args.plan.lab, contract.STACK: args.stack,
+            contract.OWNER: args.plan.owner, contract.EXPIRES_AT: args.expires_at, contract.TTL: args.spec.spec.ttl,
+            contract.MANAGED_BY: args.managed_by}
+
+
+def host_labels(host: Host) -> dict[str, str]:
+    """What one host adds to the lab's labels: its roles and where it lives."""
+    return {contract.ROLE: host.primary, contract.ROLES: " ".join(host.roles), contract.HOST: host.name,
+            contract.DATACENTER: host.datacenter or "", contract.REGION: host.region or ""}
+
+
+def allow_rules(entries: list[AllowEntry]) -> list[list[str]]:
+    """The allowlist as compact rows [protocol, source, port span, ids]: read by the entrypoint and by policies."""
+    return [[e.protocol, e.source, contract.port_span(e.port, e.port_end), ",".join(e.ids)] for e in entries]
+
+
+def host_allow_rules(plan: Plan, host: Host) -> list[list[str]]:
+    return allow_rules(allowlist(plan, host.name))
+
+
+def listen_ports(plan: Plan, host: Host) -> list[str]:
+    """Ports the host serves ('tcp/8009', 'tcp/5900-5999'): every flow that ends on it or on a VIP it carries."""
+    ports = set()
+    for f in plan.inbound(host.name):
+        if f.port is not None:
+            ports.add((f.protocol, f.port, contract.port_span(f.port, f.port_end)))
+    return [f"{proto}/{span}" for proto, _, span in sorted(ports)]
+
+
+def route_rows(plan: Plan, host: Host) -> list[list]:
+    """The host's proxy routes as [path, port, [[target, address], ...]]: addresses, not names, because a target on
+    several networks has a name on each, and only its home address is the one whose allowlist admits the proxy."""
+    def address(target: str) -> str:
+        vip = plan.vip(target)
+        return target if vip else plan.host(target).address     # a VIP is a network alias: any live member answers
+    return [[r.path, r.port, [[t, address(t)] for t in r.targets]] for r in host.routes]
