@@ -15,9 +15,10 @@ from pathlib import Path
 
 import docker
 
-from labctl.live import engine, probe, verify
-from abiquo_lab.plan import build_plan
+from abiquo_lab.catalog import default_catalog
 from abiquo_lab.labspec import load_stack
+from abiquo_lab.plan import build_plan, host_runtime
+from labctl.live import engine, probe, verify
 
 SERVICES = {  # name -> (roles, listen, probe client, port)
     "mariadb": ("mysql", "tcp/3306", "mysql", 3306),
@@ -26,6 +27,12 @@ SERVICES = {  # name -> (roles, listen, probe client, port)
     "redis": ("datanode", "tcp/6379", "redis", 6379),
     "nfs-ganesha": ("nfs", "tcp/2049", "nfs", 2049),
 }
+
+
+def runtime_env(roles: str) -> dict[str, str]:
+    """The start hooks and held ports the catalog gives these roles (with docker-ha's facts: ZooKeeper on)."""
+    runtime = host_runtime(roles.split(), default_catalog(), load_stack("docker-ha").facts)
+    return {"LAB_START": " ".join(runtime.start), "LAB_REAL": " ".join(runtime.holds)}
 
 
 def service_readiness(client, image: str) -> dict[str, float]:
@@ -38,7 +45,8 @@ def service_readiness(client, image: str) -> dict[str, float]:
         start = time.monotonic()
         container = client.containers.run(image, detach=True, init=True, labels={"abiquo-lab.managed": "true", "abiquo-lab.lab": "bench"},
                                           environment={"LAB_ROLES": roles, "LAB_LISTEN": listen, "LAB_ALLOW": "[]",
-                                                       "LAB_DB_PASSWORD": "bench"}, network_mode="none", **extra)
+                                                       **runtime_env(roles), "LAB_DB_PASSWORD": "bench"},
+                                          network_mode="none", **extra)
         try:
             wire = [{"key": "k", "address": "127.0.0.1", "port": port, "protocol": "tcp", "client": client_name,
                      "expect": "open", "timeout": 2}]

@@ -1,5 +1,5 @@
 """Stage 4, render: Pulumi components. A Lab, one component per server role, and the Docker / AWS renderers."""
-from .lab import Lab, LabArgs
-from .roles import ROLE_COMPONENTS, RoleArgs, RoleComponent
+from .lab import RENDERERS, Lab, LabArgs
+from .roles import RoleArgs, RoleComponent, component_class
 
-__all__ = ["Lab", "LabArgs", "ROLE_COMPONENTS", "RoleArgs", "RoleComponent"]
+__all__ = ["Lab", "LabArgs", "RENDERERS", "RoleArgs", "RoleComponent", "component_class"]

@@ -3,7 +3,7 @@ documented flow (referencing the source's group), an internet-facing ALB as the 
 hardened EC2 instance per host.
 
 Choices (recorded here and in the README; the catalog's `frontend_path` of each role drives the routing):
-- The frontend role is the ALB: HTTPS 443 (certificate from config) and HTTP 80 redirecting to HTTPS are the
+- The role the catalog exposes on AWS as a load-balancer (the frontend) is the ALB: HTTPS 443 (certificate from config) and HTTP 80 redirecting to HTTPS are the
   only world-facing ports; `/api`, `/am` and `/` are path rules to the API, RS and UI target groups (the plan's
   frontend routes). Flows between the frontend hosts themselves (keepalived VRRP) have no AWS counterpart.
 - Clients reach the services VIP's members directly (same role group), so VIP flows become rules on the
@@ -27,9 +27,9 @@ from abiquo_lab import contract
 from abiquo_lab.contract import PROTOCOL_NUMBERS, WORLD, port_span
 from abiquo_lab.plan import Flow, Host, Plan
 
-from .nodes import NODE_IMAGE_DIR, LabArgs, host_labels, lab_labels, listen_ports, route_rows
+from .nodes import NODE_IMAGE_DIR, NODE_PACKAGES, LabArgs, host_labels, lab_labels, node_env
 
-ALB_ROLE = "frontend"
+LOAD_BALANCER = "load-balancer"        # the catalog's exposure of the role rendered as the ALB
 SSM_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 DEBIAN_OWNER = "136693071363"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -45,9 +45,10 @@ class RuleKey:
     port_end: Optional[int]
 
 
-def rule_key(flow: Flow) -> Optional[RuleKey]:
-    """The ingress rule that admits a flow on AWS, or None when the flow needs no AWS rule."""
-    if flow.local or flow.egress or (flow.src_role == ALB_ROLE and flow.dst_role == ALB_ROLE):
+def rule_key(flow: Flow, balancers: set[str]) -> Optional[RuleKey]:
+    """The ingress rule that admits a flow on AWS, or None when the flow needs no AWS rule (same host, leaving the
+    lab, or between the hosts the ALB replaces: their VRRP has no AWS counterpart)."""
+    if flow.local or flow.egress or (flow.src_role == flow.dst_role and flow.src_role in balancers):
         return None
     src = "world" if flow.public else flow.src_role
     return RuleKey(flow.dst_role, src, flow.protocol, flow.port, flow.port_end if flow.port_end else flow.port)
@@ -56,8 +57,9 @@ def rule_key(flow: Flow) -> Optional[RuleKey]:
 def ingress_rules(plan: Plan) -> dict[RuleKey, list[Flow]]:
     """Every ingress rule of the lab with the plan flows it admits (each flow maps to exactly one rule)."""
     rules: dict[RuleKey, list[Flow]] = {}
+    balancers = plan.exposed_roles(LOAD_BALANCER)
     for flow in plan.flows:
-        key = rule_key(flow)
+        key = rule_key(flow, balancers)
         if key is not None:
             rules.setdefault(key, []).append(flow)
     return rules
@@ -66,8 +68,9 @@ def ingress_rules(plan: Plan) -> dict[RuleKey, list[Flow]]:
 def egress_rules(plan: Plan) -> dict[tuple, list[Flow]]:
     """(src_role, dst_role or 'world', protocol, port, port_end) -> flows: what each group may send."""
     rules: dict[tuple, list[Flow]] = {}
+    balancers = plan.exposed_roles(LOAD_BALANCER)
     for flow in plan.flows:
-        if flow.local or flow.public or (flow.src_role == ALB_ROLE and flow.dst_role == ALB_ROLE):
+        if flow.local or flow.public or (flow.src_role == flow.dst_role and flow.src_role in balancers):
             continue
         dst = "world" if flow.egress else flow.dst_role
         rules.setdefault((flow.src_role, dst, flow.protocol, flow.port, flow.port_end or flow.port), []).append(flow)
@@ -93,7 +96,8 @@ class AwsBackend:
     def __init__(self, name: str, args: LabArgs, opts: pulumi.ResourceOptions):
         self.name, self.args, self.plan = name, args, args.plan
         self.settings = args.spec.spec.aws_settings
-        _check_supported(self.plan, self.settings)            # before anything is registered
+        _check_supported(self.plan)                          # before anything is registered
+        self.balancers = self.plan.exposed_roles(LOAD_BALANCER)
         self.tags = lab_labels(args)
         self.provider = aws.Provider(f"{name}-aws", region=self.settings.region,
                                      default_tags=aws.ProviderDefaultTagsArgs(tags=self.tags), opts=opts)
@@ -130,7 +134,7 @@ class AwsBackend:
                 f"{self.name}-subnet-{zone.name}-{az[-1]}", vpc_id=self.vpc.id, cidr_block=str(cidr), availability_zone=az,
                 map_public_ip_on_launch=False,
                 tags=self._tags(f"{self.plan.lab}-{zone.name}-{az[-1]}", **{contract.ZONE: zone.name,
-                                contract.TIER: "public" if zone.zone == "frontend" else "private"}),
+                                contract.TIER: "public" if zone.zone == contract.FRONTEND_ZONE else "private"}),
                 opts=self.opts) for cidr, az in zip(halves, self.zones)]
         return per_zone
 
@@ -139,7 +143,7 @@ class AwsBackend:
         public = aws.ec2.RouteTable(f"{self.name}-rt-public", vpc_id=self.vpc.id, tags=self._tags(f"{self.name}-public"), opts=self.opts)
         aws.ec2.Route(f"{self.name}-rt-public-default", route_table_id=public.id, destination_cidr_block="0.0.0.0/0",
                       gateway_id=igw.id, opts=self.opts)
-        public_subnets = self.subnets.get("frontend", [])
+        public_subnets = self.subnets.get(contract.FRONTEND_ZONE, [])
         for subnet, az in zip(public_subnets, self.zones):
             aws.ec2.RouteTableAssociation(f"{self.name}-rta-frontend-{az[-1]}", subnet_id=subnet.id, route_table_id=public.id,
                                           opts=self.opts)
@@ -151,7 +155,7 @@ class AwsBackend:
                 aws.ec2.Route(f"{self.name}-rt-private-{az[-1]}-default", route_table_id=table.id,
                               destination_cidr_block="0.0.0.0/0", nat_gateway_id=nats[i % len(nats)].id, opts=self.opts)
             for zone, subnets in self.subnets.items():
-                if zone != "frontend":
+                if zone != contract.FRONTEND_ZONE:
                     aws.ec2.RouteTableAssociation(f"{self.name}-rta-{zone}-{az[-1]}", subnet_id=subnets[i].id,
                                                   route_table_id=table.id, opts=self.opts)
 
@@ -170,7 +174,7 @@ class AwsBackend:
         return sorted({r for h in self.plan.hosts for r in h.roles})
 
     def _group(self, role: str) -> aws.ec2.SecurityGroup:
-        what = "the frontend load balancer" if role == ALB_ROLE else f"role {role}"
+        what = f"the {role} load balancer" if role in self.balancers else f"role {role}"
         return aws.ec2.SecurityGroup(f"{self.name}-sg-{role}", vpc_id=self.vpc.id, name=f"{self.plan.lab}-{role}",
                                      description=f"Abiquo lab {self.plan.lab}: {what} (rules from the catalog)",
                                      revoke_rules_on_delete=True, tags=self._tags(f"{self.plan.lab}-{role}", **{contract.ROLE: role}),
@@ -224,7 +228,7 @@ class AwsBackend:
 
     def host(self, resource_name: str, host: Host, opts: pulumi.ResourceOptions):
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=self.provider))
-        if host.primary == ALB_ROLE:
+        if host.runtime.exposure == LOAD_BALANCER:
             return self._frontend(resource_name, host, opts)
         az_index = self._az_index(host)
         instance_type = self.settings.instance_types.get(host.primary, self.settings.default_instance_type)
@@ -254,10 +258,10 @@ class AwsBackend:
         self.alb_name = f"{self.name}-frontend-alb"
         self.alb = aws.lb.LoadBalancer(
             self.alb_name, load_balancer_type="application", internal=False,
-            subnets=[s.id for s in self.subnets["frontend"]], security_groups=[self.groups[ALB_ROLE].id],
-            drop_invalid_header_fields=True, tags=self._tags(f"{self.plan.lab}-alb", **{contract.ROLE: ALB_ROLE}), opts=opts)
+            subnets=[s.id for s in self.subnets[contract.FRONTEND_ZONE]], security_groups=[self.groups[host.primary].id],
+            drop_invalid_header_fields=True, tags=self._tags(f"{self.plan.lab}-alb", **{contract.ROLE: host.primary}), opts=opts)
         self._pending_routes = (host, opts)
-        self._endpoints[ALB_ROLE] = pulumi.Output.concat("https://", self.alb.dns_name)
+        self._endpoints[host.primary] = pulumi.Output.concat("https://", self.alb.dns_name)
         return self.alb
 
     def finish(self) -> None:
@@ -305,11 +309,12 @@ def _sort_key(key: RuleKey) -> tuple:
     return (key.dst_role, key.src_role, key.protocol, key.port or 0)
 
 
-def _check_supported(plan: Plan, settings) -> None:
-    public_elsewhere = sorted({f.dst_role for f in plan.flows if f.public and f.dst_role != ALB_ROLE})
-    if public_elsewhere:
-        raise pulumi.RunError(f"backend aws: public role(s) {', '.join(public_elsewhere)} have no AWS rendering yet; "
-                              f"only the frontend is public on AWS (the ALB)")
+def _check_supported(plan: Plan) -> None:
+    """The lab spec rejects a public role AWS cannot expose (catalog: exposure); this guards the renderer itself."""
+    unexposed = sorted({h.primary for h in plan.hosts if h.public and h.runtime.exposure != LOAD_BALANCER})
+    if unexposed:
+        raise contract.InputError(f"backend aws: public role(s) {', '.join(unexposed)} cannot be exposed on AWS; "
+                                  "only roles the catalog exposes as a load-balancer are public there")
 
 
 NODE_FILES = ("entrypoint.sh", "lab-agent", "lab-health")
@@ -320,17 +325,15 @@ def user_data(plan: Plan, host: Host, db_password: str) -> str:
     On AWS the security groups are the allowlist, so the node's own nftables list admits everything."""
     import base64
     import gzip
-    env = {"LAB_HOST": host.name, "LAB_ROLES": " ".join(host.roles), "LAB_LISTEN": " ".join(listen_ports(plan, host)),
-           "LAB_ALLOW": json.dumps([["tcp", "any", "1-65535", "sg"], ["udp", "any", "1-65535", "sg"]]),
-           "LAB_ROUTES": json.dumps(route_rows(plan, host)), "LAB_DB_PASSWORD": db_password}
+    env = {**node_env(plan, host, [["tcp", "any", "1-65535", "sg"], ["udp", "any", "1-65535", "sg"]]),
+           "LAB_DB_PASSWORD": db_password}
     files = "\n".join(
         f"echo {base64.b64encode(gzip.compress((NODE_IMAGE_DIR / f).read_bytes(), mtime=0)).decode()} | base64 -d | gunzip "
         f"> /usr/local/bin/{f} && chmod 0755 /usr/local/bin/{f}" for f in NODE_FILES)
     lines = "\n".join(f"{k}={json.dumps(v)}" for k, v in env.items())
     return ("#!/bin/bash\nset -euo pipefail\n"
-            "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 nftables "
-            "iproute2 procps netcat-openbsd openssl netbase haproxy redis-server redis-tools mariadb-server mariadb-client "
-            "rabbitmq-server zookeeper nfs-ganesha nfs-ganesha-vfs rpcbind\n"
+            "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
+            f"{' '.join(NODE_PACKAGES)}\n"
             f"{files}\n"
             f"install -m 0600 /dev/null /etc/abiquo-lab.env && cat > /etc/abiquo-lab.env <<'ENV'\n{lines}\nENV\n"
             "cat > /etc/systemd/system/abiquo-lab-node.service <<'UNIT'\n[Unit]\nDescription=Abiquo lab node\nAfter=network-online.target\n"

@@ -17,11 +17,9 @@ import pulumi_random as random
 from abiquo_lab import contract
 from abiquo_lab.plan import Host
 
-from .nodes import NODE_IMAGE_DIR, LabArgs, host_allow_rules, host_labels, lab_labels, listen_ports, route_rows
+from .nodes import NODE_IMAGE_DIR, LabArgs, host_allow_rules, host_labels, lab_labels, node_env
 
-BASE_CAPABILITIES = ["NET_ADMIN"]              # nftables allowlist at start; nothing else beyond Docker's defaults
-ROLE_CAPABILITIES = {"nfs": ["DAC_READ_SEARCH", "SYS_ADMIN"]}   # nfs-ganesha (userspace NFS)
-ROLE_TMPFS = {"nfs": {"/export": "rw,size=64m,mode=1777"}}     # the export must not be on overlayfs
+BASE_CAPABILITIES = ["NET_ADMIN"]   # nftables allowlist at start; roles add theirs in the catalog (runtime)
 
 
 class DockerBackend:
@@ -43,7 +41,7 @@ class DockerBackend:
             f"{self.name}-net-{zone.name}",
             name=f"{self.plan.lab}-{zone.name}",
             driver="bridge",
-            internal=zone.zone != "frontend",          # only the frontend network reaches the host's published ports
+            internal=zone.zone != contract.FRONTEND_ZONE,          # only the frontend network reaches the host's published ports
             ipam_configs=[docker.NetworkIpamConfigArgs(subnet=zone.cidr, gateway=_gateway(zone.cidr))],
             labels=_label_args(docker.NetworkLabelArgs, {**self.base_labels, contract.ZONE: zone.name,
                                                          contract.DATACENTER: zone.site if zone.kind == "datacenter" else "",
@@ -63,9 +61,9 @@ class DockerBackend:
     # ---- one host ------------------------------------------------------------------------------
     def host(self, resource_name: str, host: Host, opts: pulumi.ResourceOptions) -> docker.Container:
         rules = host_allow_rules(self.plan, host)
+        env = node_env(self.plan, host, rules)
         container_labels = {**self.base_labels, **host_labels(host), contract.ZONE: host.zone,
-                            contract.ALLOWLIST: json.dumps(rules, separators=(",", ":")),
-                            contract.ROUTES: json.dumps(route_rows(self.plan, host), separators=(",", ":"))}
+                            contract.ALLOWLIST: env["LAB_ALLOW"], contract.ROUTES: env["LAB_ROUTES"]}
         image = self.settings.images.get(host.primary) or self.image.image_name
         published = self._published(host)
         https = next((p.external for p in published or [] if p.internal == 443), None)
@@ -83,10 +81,7 @@ class DockerBackend:
                 name=self.networks[zone].name, ipv4_address=address, aliases=self._aliases(host, zone))
                 for zone, address in host.interfaces.items()],
             ports=published,
-            envs=[f"LAB_HOST={host.name}", f"LAB_ROLES={' '.join(host.roles)}",
-                  f"LAB_ALLOW={json.dumps(rules, separators=(',', ':'))}",
-                  f"LAB_LISTEN={' '.join(listen_ports(self.plan, host))}",
-                  f"LAB_ROUTES={json.dumps(route_rows(self.plan, host), separators=(',', ':'))}",
+            envs=[*(f"{key}={value}" for key, value in env.items()),
                   *([f"LAB_HTTPS_PORT={https}"] if https else []),       # where HTTP redirects to, seen from outside
                   pulumi.Output.secret(pulumi.Output.concat("LAB_DB_PASSWORD=", self.db_password.result))],  # secret end to end
             labels=_label_args(docker.ContainerLabelArgs, container_labels),
@@ -97,18 +92,16 @@ class DockerBackend:
         return container
 
     def _capabilities(self, host: Host) -> list[str]:
-        extra = [cap for role in host.roles for cap in ROLE_CAPABILITIES.get(role, [])]
-        return sorted(set(BASE_CAPABILITIES + extra))
+        return sorted(set(BASE_CAPABILITIES + host.runtime.capabilities))
 
     def _tmpfs(self, host: Host) -> Optional[dict[str, str]]:
-        mounts = {path: opt for role in host.roles for path, opt in ROLE_TMPFS.get(role, {}).items()}
-        return mounts or None
+        return dict(host.runtime.tmpfs) or None
 
     def _aliases(self, host: Host, zone: str) -> list[str]:
         return [host.name] + [v.name for v in self.plan.vips_of(host.name) if v.zone == zone]
 
     def _published(self, host: Host) -> Optional[list[docker.ContainerPortArgs]]:
-        if not host.public or "frontend" not in host.roles:
+        if host.runtime.exposure != "published":
             return None
         index, self._public_index = self._public_index, self._public_index + 1
         ports = []

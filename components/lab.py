@@ -12,7 +12,7 @@ from .aws_backend import AwsBackend
 from .docker_backend import DockerBackend
 from .nodes import LabArgs
 from .renderer import Renderer
-from .roles import ROLE_COMPONENTS, RoleArgs
+from .roles import RoleArgs, component_class
 
 RENDERERS: dict[str, type] = {"docker": DockerBackend, "aws": AwsBackend}
 
@@ -32,7 +32,7 @@ class Lab(pulumi.ComponentResource):
         backend: Renderer = RENDERERS[plan.backend](f"{name}", args, pulumi.ResourceOptions(parent=self))
         self.roles = {}
         for role in plan.roles:
-            cls = ROLE_COMPONENTS.get(role)
+            cls = component_class(role)
             if cls is None:
                 continue
             role_args = RoleArgs(role=role, plan=plan, hosts=[h for h in plan.hosts if h.primary == role],

@@ -4,6 +4,7 @@ environment these become) read them; nothing here knows Pulumi.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from abiquo_lab.plan import AllowEntry, Host, Plan, allowlist
 
 
 NODE_IMAGE_DIR = Path(__file__).resolve().parents[1] / "images" / "node"   # the node software, on every backend
+NODE_PACKAGES = NODE_IMAGE_DIR.joinpath("packages.txt").read_text().split()  # its Debian packages (image and user data)
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,17 @@ def listen_ports(plan: Plan, host: Host) -> list[str]:
         if f.port is not None:
             ports.add((f.protocol, f.port, contract.port_span(f.port, f.port_end)))
     return [f"{proto}/{span}" for proto, _, span in sorted(ports)]
+
+
+def node_env(plan: Plan, host: Host, allow_rows: list[list[str]]) -> dict[str, str]:
+    """The node software's settings (images/node/entrypoint.sh reads them), the same on every backend:
+    LAB_ALLOW the inbound allowlist rows, LAB_LISTEN the ports served, LAB_START the start hooks of the real
+    software and LAB_REAL the ports it holds (the role agent answers the rest), LAB_ROUTES the proxy routes."""
+    return {"LAB_HOST": host.name, "LAB_ROLES": " ".join(host.roles),
+            "LAB_ALLOW": json.dumps(allow_rows, separators=(",", ":")),
+            "LAB_LISTEN": " ".join(listen_ports(plan, host)),
+            "LAB_START": " ".join(host.runtime.start), "LAB_REAL": " ".join(host.runtime.holds),
+            "LAB_ROUTES": json.dumps(route_rows(plan, host), separators=(",", ":"))}
 
 
 def route_rows(plan: Plan, host: Host) -> list[list]:

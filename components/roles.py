@@ -7,6 +7,7 @@ catalog (ApiServer, Datanode, RemoteServices, ...).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Optional
 
 import pulumi
@@ -41,13 +42,15 @@ class RoleComponent(pulumi.ComponentResource):
                                "nodes": sorted(self.nodes)})
 
 
+@lru_cache(maxsize=None)
 def _component_class(component: str) -> type[RoleComponent]:
     token = f"{COMPONENT_PREFIX}{component}"
     return type(component, (RoleComponent,), {"TYPE": token, "__module__": __name__,
                                               "__doc__": f"The {component} role (type {token})."})
 
 
-ROLE_COMPONENTS: dict[str, type[RoleComponent]] = {
-    role.name: _component_class(role.component) for role in default_catalog().internal_roles if role.component
-}
-globals().update({cls.__name__: cls for cls in ROLE_COMPONENTS.values()})
+def component_class(role: str) -> Optional[type[RoleComponent]]:
+    """The component class of a role (the catalog's `component`, made once per name), or None for a role that
+    rides on another's hosts without a component of its own (guacd on RS)."""
+    component = default_catalog().role(role).component
+    return _component_class(component) if component else None

@@ -17,6 +17,16 @@ def catalog():
     return default_catalog()
 
 
+def runtime_env(roles: str, stack: str = "docker-ha") -> dict[str, str]:
+    """LAB_START / LAB_REAL for a hand-made node of these roles: the catalog's runtime with a shipped stack's facts
+    (docker-ha: ZooKeeper on; docker-distributed: off), exactly as the renderer sets them."""
+    from abiquo_lab.catalog import default_catalog
+    from abiquo_lab.labspec import load_stack
+    from abiquo_lab.plan import host_runtime
+    runtime = host_runtime(roles.split(), default_catalog(), load_stack(stack).facts)
+    return {"LAB_ROLES": roles, "LAB_START": " ".join(runtime.start), "LAB_REAL": " ".join(runtime.holds)}
+
+
 def base_config(**overrides):
     """A small valid lab config to start bad-input tests from."""
     config = {"name": "t", "backend": "docker", "layout": "distributed", "datacenters": ["dc1"],

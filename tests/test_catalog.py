@@ -109,3 +109,97 @@ def test_unknown_port_switch_is_reported():
 def test_unsafe_expression_is_rejected():
     msg = _broken(lambda d: _row(d, "A11")["edges"][0].update({"when": "__import__('os')"}))
     assert "connections[A11].edges[0].when: Call is not allowed" in msg
+
+
+# ---- a role's runtime is data, and the catalog holds itself to it at load ---------------------------------------
+def _role(data, name):
+    return next(r for r in data["roles"] if r["name"] == name)
+
+
+def _service(data, role, name):
+    return next(s for s in _role(data, role)["services"] if s["name"] == name)
+
+
+def test_an_edge_port_the_destination_does_not_serve_names_row_and_field():
+    msg = _broken(lambda d: _row(d, "A13")["edges"][0].update({"ports": [5673]}))
+    assert ("connections[A13].edges[0].ports: 5673/tcp not served by role 'datanode'; add it to a service of the role "
+            "(it serves ") in msg
+
+
+def test_an_edge_port_served_by_another_protocol_is_not_served():
+    msg = _broken(lambda d: _row(d, "A13")["edges"][0].update({"protocols": ["udp"]}))
+    assert "connections[A13].edges[0].ports: 5672/udp not served by role 'datanode'" in msg
+
+
+def test_a_switch_port_must_be_served_as_the_same_switch():
+    msg = _broken(lambda d: _service(d, "datanode", "redis").update({"ports": ["6379/tcp"]}))
+    assert "connections[A14].edges[0].ports: $redis_port/tcp not served by role 'datanode'" in msg
+
+
+def test_every_edge_port_of_the_shipped_catalog_is_served(catalog):
+    for row in catalog.encoded:
+        for edge in row.edges:
+            role = catalog.role(edge.to)
+            if not role.external:
+                served = set(role.served())
+                assert all((proto, str(p)) in served for p in edge.ports for proto in edge.protocols), (row.id, edge.to)
+
+
+def test_a_layout_placing_an_unknown_role_names_layout_and_field():
+    msg = _broken(lambda d: d["layouts"]["ha"]["hosts"][0]["roles"].append("balancer"))
+    assert "layouts.ha.hosts[lb].roles: unknown role 'balancer'; valid roles: api," in msg
+
+
+def test_layouts_must_count_the_same_node_kinds():
+    msg = _broken(lambda d: d["layouts"]["ha"]["nodes"].pop("monitoring"))
+    assert "layouts.ha.nodes: must count the same node kinds as the other layouts" in msg
+
+
+def test_a_host_count_must_be_a_node_kind_of_the_layout():
+    msg = _broken(lambda d: d["layouts"]["ha"]["hosts"][0].update({"count": "lb_nodes"}))
+    assert "layouts.ha.hosts[lb].count: 'lb_nodes' is neither a number nor one of api_nodes," in msg
+
+
+def test_a_node_default_outside_its_bounds_is_rejected():
+    msg = _broken(lambda d: d["layouts"]["ha"]["nodes"]["api"].update({"default": 1}))
+    assert "layouts.ha.nodes.api: Value error, default 1 is outside min 2" in msg
+
+
+def test_held_ports_must_be_served_and_started():
+    msg = _broken(lambda d: _service(d, "datanode", "redis").update({"holds": ["6380/tcp"]}))
+    assert "roles[datanode].services[redis]: Value error, holds 6380/tcp, which ports does not list" in msg
+    msg = _broken(lambda d: _service(d, "datanode", "redis").pop("start"))
+    assert "roles[datanode].services[redis]: Value error, holds needs start" in msg
+
+
+def test_a_probe_client_must_be_known_and_for_a_held_port():
+    msg = _broken(lambda d: _service(d, "datanode", "redis")["clients"].update({"6379/tcp": "memcache"}))
+    assert "roles[datanode].services[redis].clients.6379/tcp: Input should be 'agent'" in msg
+    msg = _broken(lambda d: _service(d, "datanode", "rabbitmq")["clients"].update({"35672/tcp": "tcp"}))
+    assert "clients for 35672/tcp, which the service does not hold" in msg
+
+
+def test_a_public_role_says_how_each_backend_exposes_it():
+    msg = _broken(lambda d: _role(d, "frontend").pop("exposure"))
+    assert "roles[frontend]: Value error, a public role says how each backend exposes it" in msg
+    msg = _broken(lambda d: _role(d, "websockify")["exposure"].update({"aws": "floating-ip"}))
+    assert "roles[websockify].exposure.aws: Input should be 'published' or 'load-balancer'" in msg
+
+
+def test_capabilities_are_named_one_by_one():
+    msg = _broken(lambda d: _role(d, "nfs").update({"capabilities": ["ALL"]}))
+    assert "roles[nfs].capabilities: Value error, ALL: name capabilities one by one" in msg
+
+
+def test_a_constraint_names_only_known_facts_and_switches():
+    msg = _broken(lambda d: d["constraints"].append({"when": "api_count > 1", "field": "nodes.api", "message": "x"}))
+    assert "constraints[3].when: unknown name(s) api_count in 'api_count > 1'" in msg
+
+
+def test_runtime_lookups(catalog):
+    assert catalog.node_kinds == ["frontend", "ui", "api", "datanode", "monitoring"]
+    assert {"ui_with_api", "api_nodes", "datanode_cluster", "version"} <= catalog.fact_names
+    assert catalog.exposed("aws", "load-balancer") == ["frontend"]
+    ports = catalog.datastore_ports()
+    assert ports[("tcp", 3306)] == "mysql" and ports[("tcp", 6379)] == "redis" and ports[("udp", 2049)] == "nfs"
+    assert ("tcp", 443) not in ports and ("tcp", 8009) not in ports

@@ -6,6 +6,8 @@ import uuid
 
 import pytest
 
+from conftest import runtime_env
+
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 LABEL = "abiquo-lab.test-run"
 
@@ -23,8 +25,8 @@ def lab(docker_client, node_image):
     def start(name, ip, roles, allow_rows, listen):
         container = docker_client.containers.create(
             node_image, name=f"t{run}-{name}", hostname=name, labels=labels, init=True, cap_add=["NET_ADMIN"],
-            environment={"LAB_HOST": name, "LAB_ROLES": roles, "LAB_ALLOW": json.dumps(allow_rows), "LAB_LISTEN": listen,
-                         "LAB_DB_PASSWORD": "test-pw"},
+            environment={"LAB_HOST": name, **runtime_env(roles, "docker-distributed"), "LAB_ALLOW": json.dumps(allow_rows),
+                         "LAB_LISTEN": listen, "LAB_DB_PASSWORD": "test-pw"},
             healthcheck={"test": ["CMD", "/usr/local/bin/lab-health"], "interval": 1_000_000_000, "retries": 120},
             network=net.name)
         net.disconnect(container)

@@ -30,7 +30,7 @@ def valid_specs(draw):
                 "dhcp": draw(st.sampled_from(["none", "isc", "dnsmasq"])), "external_storage": draw(st.booleans()),
                 "rabbitmq_via_vip": draw(st.booleans()), "api_behind": draw(st.sampled_from(["lb", "ui"])),
                 "redis_port": draw(st.sampled_from([6379, 6380])), "rs_uses_zookeeper": draw(st.booleans())}
-    if config["version"] < "6.0":
+    if config["version"] < "6.0" and config["backend"] == "docker":     # websockify is public only where published
         switches["novnc"] = draw(st.booleans())
     config["switches"] = switches
     return config

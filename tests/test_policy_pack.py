@@ -106,7 +106,7 @@ def _aws_mutants(stack, rec):
     from abiquo_guard.stack_policies import aws_rule_of
     groups = {r.urn: r.inputs["tags"].get("abiquo-lab.role", "bootstrap") for r in rec.by_type("aws:ec2/securityGroup:SecurityGroup")}
     for flow in _required(plan):
-        key = aws_rule_of(flow)
+        key = aws_rule_of(flow, plan.exposed_roles("load-balancer"))
         if key is None:
             continue
         dst_role, peer, protocol, port, _ = key
@@ -220,11 +220,15 @@ def test_a_second_api_without_zookeeper_is_caught(recordings):
     twin.inputs["networksAdvanced"] = [{**n, "ipv4Address": n["ipv4Address"].rsplit(".", 1)[0] + ".99"}
                                        for n in twin.inputs["networksAdvanced"]]
     rec.records.append(twin)
-    assert any("2 API nodes need ZooKeeper" in m for m in _messages(analyze_grpc(rec), "layout-completeness"))
+    found = _messages(analyze_grpc(rec), "layout-completeness")
+    assert any(m.startswith("lab.switches.zookeeper: must be true with more than one API node (nodes.api = 2): 'any API "
+                            "clustered setup REQUIRES ZooKeeper'") and "counted from the stack's resources" in m for m in found)
+    assert any("the lab has 2 resources carrying role api" in m for m in found)
 
     rec = copy.deepcopy(recordings[("aws-ha", True)])
     rec.records = [r for r in rec.records if not (r.type == INGRESS and r.inputs.get("fromPort") == 2181)]
-    assert any("need ZooKeeper" in m for m in _messages(analyze_in_process(rec), "layout-completeness"))
+    assert any(m.startswith("A11 api → datanode tcp/2181 is not allowed: no ingress rule on sg 'datanode' from sg 'api'")
+               for m in _messages(analyze_in_process(rec), "required-connections"))
 
 
 def test_a_datacenter_without_nfs_is_caught(recordings):
@@ -232,7 +236,7 @@ def test_a_datacenter_without_nfs_is_caught(recordings):
         rec = copy.deepcopy(recordings[(stack, True)])
         rec.records = [r for r in rec.records if not (r.type == kind and r.name.endswith("nfs-dc2"))]
         found = analyze_grpc(rec)
-        assert "datacenter 'dc2' has no NFS host; every datacenter needs RS, BPM and NFS" in _messages(found, "layout-completeness")
+        assert "datacenter 'dc2' has no nfs host; the plan places nfs on nfs-dc2" in _messages(found, "layout-completeness")
 
 
 def test_resource_policies_catch_weak_instances_listeners_and_containers(recordings):
@@ -289,3 +293,29 @@ def test_labctl_check_exit_status_and_formats(tmp_path, capsys):
     config.write_text(json.dumps({"no-such": "advisory"}))
     assert main(["check", "--stack", "docker-distributed", "--config", str(config)]) == 2     # bad input
     assert "unknown policy 'no-such'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_pack_runs_from_a_venv_built_from_its_own_requirements(tmp_path, recordings):
+    """As the Pulumi CLI does it: a fresh venv, `pip install -r requirements.txt` run in the pack's folder (which
+    installs the project's core from `..`), then the pack started with that venv's python, over gRPC."""
+    import subprocess
+    import sys
+    from labctl.check.analyzer import PACK_DIR, PackProcess
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    install = subprocess.run([python, "-m", "pip", "install", "-q", "-r", "requirements.txt"], cwd=PACK_DIR,
+                             capture_output=True, text=True)
+    assert install.returncode == 0, install.stderr[-2000:]
+    probe = subprocess.run([python, "-c", "import abiquo_guard, abiquo_lab.catalog, sys; "
+                                          "print(sorted(m for m in ('pulumi_docker', 'pulumi_aws', 'components', 'labctl') "
+                                          "if m in sys.modules))"], capture_output=True, text=True, cwd=tmp_path)
+    assert probe.returncode == 0 and probe.stdout.strip() == "[]", probe.stderr      # the pack needs only the core
+    broken = copy.deepcopy(recordings[("docker-ha", True)])
+    broken.records = [r for r in broken.records if not r.name.endswith("nfs-dc2")]
+    with PackProcess(python=python, stack="docker-ha") as pack:
+        pack.configure(pack.info())
+        assert pack.analyze(recordings[("aws-ha", True)]) == []
+        found = pack.analyze(broken)
+    assert "datacenter 'dc2' has no nfs host; the plan places nfs on nfs-dc2" in _messages(found, "layout-completeness")

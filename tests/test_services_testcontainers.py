@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from conftest import runtime_env
 from labctl.live import probe
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -26,8 +27,11 @@ def service(request, docker_client, node_image):
     checks = SERVICES[role]
     allow = [[proto, "any", str(port), "test"] for proto, port, _ in checks]
     extra = {"cap_add": ["NET_ADMIN", "DAC_READ_SEARCH", "SYS_ADMIN"]} if role == "nfs" else {"cap_add": ["NET_ADMIN"]}
-    container = (DockerContainer(node_image)
-                 .with_env("LAB_HOST", f"{role}-tc").with_env("LAB_ROLES", role).with_env("LAB_ALLOW", json.dumps(allow))
+    container = DockerContainer(node_image)
+    for key, value in runtime_env(role).items():
+        container = container.with_env(key, value)
+    container = (container
+                 .with_env("LAB_HOST", f"{role}-tc").with_env("LAB_ALLOW", json.dumps(allow))
                  .with_env("LAB_LISTEN", " ".join(f"{p}/{n}" for p, n, _ in checks) + " tcp/8009")
                  .with_tmpfs_mount("/export", "rw,size=64m,mode=1777")            # the export must not be on overlayfs
                  .with_kwargs(init=True, labels={"abiquo-lab.managed": "true", "abiquo-lab.test-run": run}, **extra))

@@ -18,7 +18,7 @@ CASES = {
                          ["lab.datacenters: needs at least one datacenter (each gets RS, BPM and NFS) (got [])"]),
     "API count 0": (base_config(layout="ha", nodes={"api": 0}), ["lab.nodes.api: must be between 1 and 16 (got 0)"]),
     "one API in ha": (base_config(layout="ha", nodes={"api": 1}),
-                      ["lab.nodes.api: layout 'ha' needs at least 2 API nodes; use layout 'distributed' for one (got 1)"]),
+                      ["lab.nodes.api: layout 'ha' needs at least 2 api nodes; use layout 'distributed' for one (got 1)"]),
     "two APIs in distributed": (base_config(nodes={"api": 2}),
                                 ["lab.nodes.api: layout 'distributed' has exactly 1 api node(s); use layout 'ha' for more (got 2)"]),
     "ZooKeeper off with 2 APIs": (base_config(layout="ha", switches={"zookeeper": False}),
@@ -60,6 +60,15 @@ CASES = {
         "/28 at the smallest: use at most /26 or fewer availability zones"]),
     "M after 6.2": (base_config(version="6.2", switches={"m": True}),
                     ["lab.switches.m: M (outbound API) was removed in 6.2; cannot be true with version 6.2"]),
+    "noVNC on aws cannot be exposed": (base_config(backend="aws", version="5.4", switches={"novnc": True}, aws={"certificate_arn": ACM}), [
+        "lab.switches.novnc: role websockify is public and backend 'aws' cannot expose it (it can on: docker); turn it "
+        "off or use one of those backends"]),
+    "unknown colocation": (base_config(colocate={"mysql_on_rs": True}),
+                           ["lab.colocate.mysql_on_rs: unknown setting; allowed here: ui_with_api, mysql_on_datanode, dhcp_on_rs, "
+                            "redis_on_rs"]),
+    "API count differs from UI with ui_with_api": (base_config(layout="ha", colocate={"ui_with_api": True}, nodes={"ui": 3, "api": 2}),
+        ["lab.nodes.api: with colocate.ui_with_api every ui node carries api too, so nodes.api must equal nodes.ui (3) or "
+         "be unset (got 2)"]),
     "not a mapping": (["x"], ["lab: must be a mapping of settings (got list)"]),
     "missing name": ({"backend": "docker", "layout": "ha"}, ["lab.name: required setting is missing"]),
     "several problems at once": (base_config(layout="ha", nodes={"api": 0}, datacenters=["dc1", "dc1"], version="6.2", switches={"m": True}),
@@ -75,6 +84,11 @@ def test_bad_spec_gives_exact_messages(case):
         check_spec(config)
     assert [str(p) for p in err.value.problems] == expected
     assert str(err.value).splitlines()[0] == f"invalid lab config ({len(expected)} problem{'s' if len(expected) > 1 else ''}):"
+
+
+def test_a_public_role_is_accepted_where_its_backend_can_expose_it():
+    checked = check_spec(base_config(version="5.4", switches={"novnc": True}))
+    assert checked.switches["novnc"] is True
 
 
 def test_unknown_stack_lists_known_ones(tmp_path):

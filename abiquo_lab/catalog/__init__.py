@@ -1,6 +1,7 @@
 """Stage 1, the catalog: what the Abiquo documentation says, as validated data."""
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Union
@@ -11,12 +12,14 @@ from pydantic import ValidationError
 from ..contract import InputError
 
 from .catalog import Catalog, UnknownNameError
-from .model import COLOCATIONS, FACT_NAMES, LAYOUTS, NODE_KINDS, PROTOCOLS, parse_port
+from .model import BACKENDS, LAYOUTS, PROBE_CLIENTS, PROTOCOLS, parse_port
 
 CATALOG_FILE = Path(__file__).with_name("catalog.yaml")
+CATALOG_ENV = "ABIQUO_LAB_CATALOG"      # another catalog file for every stage (program, pack, commands): try a change
 
-__all__ = ["Catalog", "CatalogError", "UnknownNameError", "load_catalog", "default_catalog", "CATALOG_FILE",
-           "COLOCATIONS", "FACT_NAMES", "LAYOUTS", "NODE_KINDS", "PROTOCOLS", "parse_port"]
+__all__ = ["Catalog", "CatalogError", "UnknownNameError", "load_catalog", "default_catalog", "catalog_path",
+           "CATALOG_FILE", "CATALOG_ENV",
+           "BACKENDS", "LAYOUTS", "PROBE_CLIENTS", "PROTOCOLS", "parse_port"]
 
 
 class CatalogError(InputError):
@@ -32,15 +35,27 @@ def load_catalog(source: Union[Path, str, dict, None] = None) -> Catalog:
         raise CatalogError(_describe(exc, data)) from None
 
 
-@lru_cache(maxsize=1)
 def default_catalog() -> Catalog:
-    return load_catalog()
+    """The project's catalog, or the file ABIQUO_LAB_CATALOG names (loaded once per file)."""
+    return _cached(catalog_path())
+
+
+def catalog_path() -> str:
+    return os.environ.get(CATALOG_ENV) or str(CATALOG_FILE)
+
+
+@lru_cache(maxsize=4)
+def _cached(path: str) -> Catalog:
+    return load_catalog(Path(path))
 
 
 def _read(source: Union[Path, str, dict]) -> dict:
     if isinstance(source, dict):
         return source
-    text = Path(source).read_text() if isinstance(source, Path) or "\n" not in str(source) else str(source)
+    try:
+        text = Path(source).read_text() if isinstance(source, Path) or "\n" not in str(source) else str(source)
+    except OSError as exc:
+        raise CatalogError(f"catalog: cannot read {source} ({exc.strerror or exc}); {CATALOG_ENV} names another file") from None
     data = yaml.safe_load(text)
     if not isinstance(data, dict):
         raise CatalogError("catalog: the file must hold a mapping at the top level")

@@ -8,7 +8,8 @@ from pydantic import Field, model_validator
 
 from ..contract import InputError
 from . import expr
-from .model import (FACT_NAMES, LAYOUTS, Connection, Layout, Role, Strict, Switch, Vip, Zone, parse_port)
+from .model import (BASE_FACTS, LAYOUTS, Colocation, Connection, Constraint, Layout, Role, Strict, Switch, Vip, Zone,
+                    parse_port)
 
 
 class UnknownNameError(InputError, KeyError):
@@ -27,6 +28,9 @@ class Catalog(Strict):
     zones: list[Zone]
     roles: list[Role]
     layouts: dict[str, Layout]
+    colocations: list[Colocation]
+    constraints: list[Constraint] = []
+    max_nodes: int = 16
     vips: list[Vip]
     switches: list[Switch]
     connections: list[Connection]
@@ -78,6 +82,50 @@ class Catalog(Strict):
     def internal_roles(self) -> list[Role]:
         return [r for r in self.roles if not r.external]
 
+    @property
+    def node_kinds(self) -> list[str]:
+        """The scalable host kinds, in the catalog's order (every layout gives each a count)."""
+        first = next(iter(self.layouts.values()), None)
+        return list(first.nodes) if first else []
+
+    def node_roles(self) -> dict[str, str]:
+        """node kind -> the role its hosts carry first (from the layouts whose hosts are counted by that kind)."""
+        found: dict[str, str] = {}
+        for layout in self.layouts.values():
+            for template in layout.hosts:
+                kind = (template.count or "").removesuffix("_nodes")
+                if kind in self.node_kinds:
+                    found.setdefault(kind, template.primary or template.host_roles()[0].role)
+        return found
+
+    @property
+    def fact_names(self) -> frozenset[str]:
+        """Facts a condition may use besides the switches."""
+        return frozenset(BASE_FACTS | {c.name for c in self.colocations}
+                         | {f"{kind}_{what}" for kind in self.node_kinds for what in ("nodes", "cluster")})
+
+    def exposed(self, backend: str, how: str) -> list[str]:
+        """Roles a backend exposes that way: exposed('aws', 'load-balancer') -> ['frontend']."""
+        return [r.name for r in self.roles if r.exposure.get(backend) == how]
+
+    def datastore_ports(self) -> dict[tuple[str, int], str]:
+        """(protocol, port) -> service, of every datastore service (port switches at their defaults)."""
+        return self._datastore_ports
+
+    @cached_property
+    def _datastore_ports(self) -> dict[tuple[str, int], str]:
+        found: dict[tuple[str, int], str] = {}
+        for role in self.internal_roles:
+            for svc in role.services:
+                if svc.datastore:
+                    for item in svc.ports:
+                        start, end, ref = parse_port(item.partition("/")[0])
+                        if ref:
+                            start = end = int(self.switch(ref).default)
+                        for port in range(start, end + 1):
+                            found.setdefault((item.partition("/")[2], port), svc.name)
+        return found
+
     # ---- cross-checks at load -------------------------------------------------------------
     @model_validator(mode="after")
     def _cross_check(self) -> "Catalog":
@@ -92,11 +140,21 @@ class Catalog(Strict):
         zone_names = {z.name for z in self.zones}
         switch_names = {s.name for s in self.switches}
         int_switches = {s.name for s in self.switches if s.type == "int"}
-        known = FACT_NAMES | switch_names
-        overlap = FACT_NAMES & switch_names
+        facts = self.fact_names
+        known = facts | switch_names
+        overlap = facts & switch_names
         if overlap:
             problems.append(f"switches: {', '.join(sorted(overlap))} shadow facts of the same name")
-        check_expr = _expression_checker(known, problems)
+        check_expr = _expression_checker(known, facts, problems)
+        problems += _check_node_counts(self)
+        for colocation in self.colocations:
+            for kind, leader in colocation.follows.items():
+                for name in (kind, leader):
+                    if name not in self.node_kinds:
+                        problems.append(f"colocations[{colocation.name}].follows: unknown node kind {name!r}; "
+                                        f"node kinds: {', '.join(self.node_kinds)}")
+        for i, rule in enumerate(self.constraints):
+            check_expr(f"constraints[{i}].when", rule.when)
         for role in self.roles:
             where = f"roles[{role.name}]"
             if role.zone is not None and role.zone not in zone_names:
@@ -115,8 +173,10 @@ class Catalog(Strict):
                 if host.zone not in zone_names:
                     problems.append(f"{where}.zone: unknown zone {host.zone!r}; valid: {', '.join(sorted(zone_names))}")
                 check_expr(f"{where}.when", host.when)
-                if host.count is not None and not host.count.isdigit() and host.count not in FACT_NAMES:
-                    problems.append(f"{where}.count: {host.count!r} is neither a number nor a *_nodes fact")
+                node_facts = {f"{kind}_nodes" for kind in layout.nodes}
+                if host.count is not None and not host.count.isdigit() and host.count not in node_facts:
+                    problems.append(f"{where}.count: {host.count!r} is neither a number nor one of "
+                                    f"{', '.join(sorted(node_facts))}")
                 if host.primary is not None and host.primary not in [hr.role for hr in host.host_roles()]:
                     problems.append(f"{where}.primary: {host.primary!r} is not one of the host's roles")
                 for hr in host.host_roles():
@@ -138,6 +198,8 @@ class Catalog(Strict):
                     name = getattr(edge, end)
                     if name not in role_names:
                         problems.append(f"{where}.{end.rstrip('_')}: unknown role {name!r}; valid roles: {', '.join(sorted(role_names))}")
+                if edge.to in role_names:
+                    problems += _unserved_ports(where, edge, self.role(edge.to))
                 check_expr(f"{where}.when", edge.when)
                 check_expr(f"{where}.via_when", edge.via_when)
                 for item in edge.ports:
@@ -147,6 +209,33 @@ class Catalog(Strict):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+
+def _check_node_counts(catalog: "Catalog") -> list[str]:
+    """Every layout counts the same node kinds, within the catalog's bound."""
+    problems = []
+    kinds = catalog.node_kinds
+    for name, layout in catalog.layouts.items():
+        if list(layout.nodes) != kinds:
+            problems.append(f"layouts.{name}.nodes: must count the same node kinds as the other layouts, in the same "
+                            f"order ({', '.join(kinds)}; got {', '.join(layout.nodes)})")
+        for kind, count in layout.nodes.items():
+            if (count.max or catalog.max_nodes) > catalog.max_nodes or count.default > catalog.max_nodes:
+                problems.append(f"layouts.{name}.nodes.{kind}: beyond max_nodes {catalog.max_nodes}")
+    return problems
+
+
+def _unserved_ports(where: str, edge, role: Role) -> list[str]:
+    """An edge's ports must be served by its destination role (a service that lists the port, as written)."""
+    if role.external or not edge.ports:
+        return []
+    served = set(role.served())
+    missing = [f"{p}/{proto}" for p in edge.ports for proto in edge.protocols if (proto, str(p)) not in served]
+    if not missing:
+        return []
+    offered = ", ".join(f"{port}/{proto}" for proto, port in sorted(served)) or "nothing"
+    return [f"{where}.ports: {', '.join(missing)} not served by role {role.name!r}; add it to a service of the "
+            f"role (it serves {offered})"]
 
 
 def _unique(what: str, names: list[str]) -> list[str]:
@@ -162,11 +251,11 @@ def _unknown_sources(where: str, keys: list[str], sources: dict[str, str]) -> li
     return [f"{where}.sources: unknown source key {k!r}" for k in keys if k not in sources]
 
 
-def _expression_checker(known: set[str], problems: list[str]):
+def _expression_checker(known: set[str], facts: frozenset[str], problems: list[str]):
     def check(where: str, text: Optional[str], allow_switches: bool = True) -> None:
         if text is None:
             return
-        allowed = known if allow_switches else FACT_NAMES
+        allowed = known if allow_switches else facts
         try:
             unknown = expr.names(text) - allowed
         except expr.ExpressionError as exc:

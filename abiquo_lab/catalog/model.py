@@ -7,16 +7,15 @@ from typing import Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
-NODE_KINDS = ("frontend", "ui", "api", "datanode", "monitoring")
-COLOCATIONS = ("ui_with_api", "mysql_on_datanode", "dhcp_on_rs", "redis_on_rs")
 LAYOUTS = ("monolithic", "distributed", "ha")
-# Facts a condition may use besides the switches; the lab spec computes them (abiquo_lab.labspec.validate).
-FACT_NAMES = frozenset(
-    {"layout", "backend", "version", "datacenters", "regions", *COLOCATIONS}
-    | {f"{kind}_nodes" for kind in NODE_KINDS}
-    | {f"{kind}_cluster" for kind in NODE_KINDS}
-)
+BACKENDS = ("docker", "aws")
+# Facts every lab has; the catalog adds <kind>_nodes, <kind>_cluster for its node kinds and its colocations
+# (Catalog.fact_names). The lab spec computes them (abiquo_lab.labspec.validate).
+BASE_FACTS = frozenset({"layout", "backend", "version", "datacenters", "regions"})
 PROTOCOLS = ("tcp", "udp", "vrrp")
+# The protocol clients verify can speak (labctl/live/probe.py implements each; a test holds it to this list).
+PROBE_CLIENTS = ("agent", "echo", "tcp", "http", "https", "redis", "mysql", "amqp", "zk", "nfs", "rpcbind")
+EXPOSURES = ("published", "load-balancer")
 _PORT_RE = re.compile(r"^(?:(\d+)(?:-(\d+))?|\$([a-z_][a-z0-9_]*))$")
 
 
@@ -43,8 +42,12 @@ class Service(Strict):
     ports: list[str]
     software: str = ""
     enabled_when: Optional[str] = None
+    start: Optional[str] = Field(None, pattern=r"^[a-z][a-z0-9_]*$")   # the node image's start hook (start_<hook>)
+    holds: list[str] = []                # ports the real software binds; the role agent answers the others
+    clients: dict[str, Literal[PROBE_CLIENTS]] = {}   # verify's protocol client per held port
+    datastore: bool = False              # holds data: never published to the host or the world
 
-    @field_validator("ports")
+    @field_validator("ports", "holds")
     @classmethod
     def _ports(cls, value: list[str]) -> list[str]:
         for item in value:
@@ -53,6 +56,18 @@ class Service(Strict):
             if proto not in PROTOCOLS:
                 raise ValueError(f"{item!r}: protocol must be one of {', '.join(PROTOCOLS)}")
         return value
+
+    @model_validator(mode="after")
+    def _holds_what_it_serves(self) -> "Service":
+        if self.holds and not self.start:
+            raise ValueError("holds needs start: only software the node starts can hold a port")
+        stray = [p for p in self.holds if p not in self.ports]
+        if stray:
+            raise ValueError(f"holds {', '.join(stray)}, which ports does not list ({', '.join(self.ports)})")
+        unheld = [p for p in self.clients if p not in self.holds]
+        if unheld:
+            raise ValueError(f"clients for {', '.join(unheld)}, which the service does not hold ({', '.join(self.holds) or 'none'})")
+        return self
 
 
 class Role(Strict):
@@ -67,14 +82,32 @@ class Role(Strict):
     component: Optional[str] = None
     frontend_path: Optional[str] = None   # where a proxying frontend/UI routes to this role
     enabled_when: Optional[str] = None
+    capabilities: list[str] = []          # Linux capabilities its containers add (beyond NET_ADMIN for the allowlist)
+    tmpfs: dict[str, str] = {}            # mount point -> tmpfs options
+    exposure: dict[Literal[BACKENDS], Literal[EXPOSURES]] = {}   # how a public role is reached, per backend
     sources: list[str] = []
     services: list[Service] = []
+
+    @field_validator("capabilities")
+    @classmethod
+    def _capability_names(cls, value: list[str]) -> list[str]:
+        bad = [c for c in value if not re.match(r"^[A-Z][A-Z_]*$", c) or c in ("ALL", "SYS_MODULE", "SYS_RAWIO")]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: name capabilities one by one (no ALL, no kernel-module or raw I/O)")
+        return value
 
     @model_validator(mode="after")
     def _internal_roles_have_zone(self) -> "Role":
         if not self.external and (self.scope is None or self.zone is None):
             raise ValueError("a role inside the lab needs a scope and a zone")
+        if not self.external and self.public != bool(self.exposure):
+            raise ValueError("a public role says how each backend exposes it (exposure: {docker: published, aws: "
+                             "load-balancer}); a private role has no exposure")
         return self
+
+    def served(self) -> list[tuple[str, str]]:
+        """(protocol, port item) of every service, as written ('443', '5900-5999', '$redis_port')."""
+        return [(item.partition("/")[2], item.partition("/")[0]) for svc in self.services for item in svc.ports]
 
 
 class Zone(Strict):
@@ -107,10 +140,40 @@ class HostTemplate(Strict):
         return [HostRole(role=r) if isinstance(r, str) else r for r in self.roles]
 
 
+class NodeCount(Strict):
+    """How many hosts of one scalable kind a layout makes, and what a stack may ask for."""
+    default: int = Field(ge=1)
+    min: int = Field(1, ge=1)
+    max: Optional[int] = None              # default: the catalog's max_nodes
+    fixed: bool = False                    # the layout has exactly `default`
+    below_min: Optional[str] = None        # a hint for a stack that asks for fewer than `min`
+
+    @model_validator(mode="after")
+    def _default_in_bounds(self) -> "NodeCount":
+        if self.default < self.min or (self.max is not None and self.default > self.max):
+            raise ValueError(f"default {self.default} is outside min {self.min} .. max {self.max}")
+        return self
+
+
 class Layout(Strict):
     description: str
     sources: list[str] = []
+    nodes: dict[str, NodeCount]            # node kind -> count; facts <kind>_nodes, <kind>_cluster
     hosts: list[HostTemplate]
+
+
+class Colocation(Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    default: bool
+    description: str
+    follows: dict[str, str] = {}           # with the choice on, node kind -> the kind whose count it takes
+
+
+class Constraint(Strict):
+    """A rule a lab's settings must keep: `when` true is a problem at `field` (the message may name facts)."""
+    when: str
+    field: str
+    message: str
 
 
 class Vip(Strict):

@@ -17,23 +17,6 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class NodeCounts(Strict):
-    """How many hosts of each scalable kind. Unset counts take the layout's default."""
-    frontend: Optional[int] = None
-    ui: Optional[int] = None
-    api: Optional[int] = None
-    datanode: Optional[int] = None
-    monitoring: Optional[int] = None
-
-
-class Colocation(Strict):
-    """Co-location choices the documentation allows."""
-    ui_with_api: bool = False          # "API and UI can be on the same host" (S1)
-    mysql_on_datanode: bool = True     # "can be hosted on Services/datanode server" (S1)
-    dhcp_on_rs: bool = True            # RS "also includes Redis and DHCP, which can be separated" (S2)
-    redis_on_rs: bool = False          # 5.x RS-local Redis (open question 17)
-
-
 class DockerSettings(Strict):
     base_image: str = "debian:bookworm-slim"
     publish_address: str = "127.0.0.1"       # where the frontend's published ports listen on the host
@@ -64,8 +47,8 @@ class LabSpec(Strict):
     backend: Literal["docker", "aws"]
     layout: Literal["monolithic", "distributed", "ha"]
     version: str = Field("6.1", pattern=r"^\d+\.\d+(\.\d+)?$")
-    nodes: NodeCounts = NodeCounts()
-    colocate: Colocation = Colocation()
+    nodes: dict[str, Optional[int]] = {}     # node kind -> count (kinds and defaults from the catalog's layout)
+    colocate: dict[str, bool] = {}           # co-location choice -> on/off (names and defaults from the catalog)
     datacenters: list[str] = ["dc1"]
     regions: list[str] = []
     switches: dict[str, Union[bool, int, str]] = {}

@@ -8,22 +8,14 @@ from typing import Any, Mapping, Optional
 
 from pydantic import BaseModel, ValidationError
 
-from ..catalog import NODE_KINDS, Catalog, default_catalog, expr
+from ..catalog import Catalog, default_catalog, expr
 from .addressing import zone_networks
 from .errors import LabConfigError, Problem
 from ..contract import parse_ttl
 from .model import LabSpec
 
 ROOT = "lab"
-MAX_NODES = 16
 MAX_SITES = 128
-# layout -> kind -> (default, fixed?) ; a fixed count may not be changed in that layout
-LAYOUT_NODES: dict[str, dict[str, tuple[int, bool]]] = {
-    "monolithic": {"frontend": (1, True), "ui": (1, True), "api": (1, True), "datanode": (1, True), "monitoring": (1, False)},
-    "distributed": {"frontend": (1, True), "ui": (1, True), "api": (1, True), "datanode": (1, False), "monitoring": (1, False)},
-    "ha": {"frontend": (2, False), "ui": (2, False), "api": (2, False), "datanode": (3, False), "monitoring": (3, False)},
-}
-MIN_HA_API = 2
 
 
 @dataclass(frozen=True)
@@ -50,13 +42,15 @@ def check_spec(raw: Any, catalog: Optional[Catalog] = None, source: str = "lab c
     except ValidationError as exc:
         raise LabConfigError(_pydantic_problems(exc, LabSpec), source) from None
     problems: list[Problem] = []
-    nodes = _node_counts(spec, problems)
+    spec = _with_catalog_defaults(spec, catalog, problems)
+    nodes = _node_counts(spec, catalog, problems)
     _check_sites(spec, problems)
     _check_ttl(spec, problems)
     _check_backend_blocks(spec, catalog, problems)
     base_facts = _facts(spec, nodes)
     switches = _switches(spec, catalog, base_facts, problems)
-    _check_cross_rules(spec, nodes, switches, problems)
+    _check_constraints(catalog, {**base_facts, **switches}, problems)
+    _check_exposure(spec, catalog, {**base_facts, **switches}, problems)
     zone_cidrs = zone_networks(spec, catalog, problems)
     if spec.backend == "aws":
         _check_aws_subnets(spec, zone_cidrs, problems)
@@ -111,29 +105,50 @@ def _kind(value: Any) -> str:
 
 
 # ---- meaning -------------------------------------------------------------------------------
-def _node_counts(spec: LabSpec, problems: list[Problem]) -> dict[str, int]:
+def _with_catalog_defaults(spec: LabSpec, catalog: Catalog, problems: list[Problem]) -> LabSpec:
+    """Node kinds and co-location choices are the catalog's: unknown names are problems, unset ones are filled in
+    (so the spec the program puts on the Lab component names every kind and choice, as the catalog has them)."""
+    kinds = catalog.node_kinds
+    choices = {c.name: c.default for c in catalog.colocations}
+    for field_name, allowed in (("nodes", kinds), ("colocate", list(choices))):
+        for name in getattr(spec, field_name):
+            if name not in allowed:
+                problems.append(Problem(f"{ROOT}.{field_name}.{name}", f"unknown setting; allowed here: {', '.join(allowed)}"))
+    return spec.model_copy(update={"nodes": {k: spec.nodes.get(k) for k in kinds},
+                                   "colocate": {name: spec.colocate.get(name, default) for name, default in choices.items()}})
+
+
+def _node_counts(spec: LabSpec, catalog: Catalog, problems: list[Problem]) -> dict[str, int]:
     counts = {}
-    for kind in NODE_KINDS:
-        default, fixed = LAYOUT_NODES[spec.layout][kind]
-        given = getattr(spec.nodes, kind)
+    bounds = catalog.layouts[spec.layout].nodes
+    for kind, bound in bounds.items():
+        given = spec.nodes.get(kind)
         path = f"{ROOT}.nodes.{kind}"
         if given is None:
-            counts[kind] = default
+            counts[kind] = bound.default
             continue
-        if fixed and given != default:
-            problems.append(Problem(path, f"layout {spec.layout!r} has exactly {default} {kind} node(s); "
+        top = bound.max or catalog.max_nodes
+        if bound.fixed and given != bound.default:
+            problems.append(Problem(path, f"layout {spec.layout!r} has exactly {bound.default} {kind} node(s); "
                                           f"use layout 'ha' for more (got {given})"))
-        elif not 1 <= given <= MAX_NODES:
-            problems.append(Problem(path, f"must be between 1 and {MAX_NODES} (got {given})"))
+        elif not 1 <= given <= top:
+            problems.append(Problem(path, f"must be between 1 and {top} (got {given})"))
+        elif given < bound.min:
+            hint = f"; {bound.below_min}" if bound.below_min else ""
+            problems.append(Problem(path, f"layout {spec.layout!r} needs at least {bound.min} {kind} nodes{hint} (got {given})"))
         counts[kind] = given
-    if spec.layout == "ha" and counts["api"] < MIN_HA_API and spec.nodes.api is not None and spec.nodes.api >= 1:
-        problems.append(Problem(f"{ROOT}.nodes.api", f"layout 'ha' needs at least {MIN_HA_API} API nodes; "
-                                                     f"use layout 'distributed' for one (got {counts['api']})"))
-    if spec.colocate.ui_with_api and spec.layout == "ha":
-        if spec.nodes.api is not None and spec.nodes.api != counts["ui"]:
-            problems.append(Problem(f"{ROOT}.nodes.api", f"with colocate.ui_with_api every UI node is an API node, "
-                                                         f"so nodes.api must equal nodes.ui ({counts['ui']}) or be unset (got {spec.nodes.api})"))
-        counts["api"] = counts["ui"]
+    for colocation in catalog.colocations:
+        if not spec.colocate.get(colocation.name):
+            continue
+        for kind, leader in colocation.follows.items():
+            if bounds[kind].fixed or bounds[leader].fixed:
+                continue                                   # both fixed by the layout: nothing to follow
+            given = spec.nodes.get(kind)
+            if given is not None and given != counts[leader]:
+                problems.append(Problem(f"{ROOT}.nodes.{kind}", f"with colocate.{colocation.name} every {leader} node "
+                                        f"carries {kind} too, so nodes.{kind} must equal nodes.{leader} ({counts[leader]}) "
+                                        f"or be unset (got {given})"))
+            counts[kind] = counts[leader]
     return counts
 
 
@@ -223,7 +238,7 @@ def _facts(spec: LabSpec, nodes: Mapping[str, int]) -> dict[str, Any]:
     for kind, count in nodes.items():
         facts[f"{kind}_nodes"] = count
         facts[f"{kind}_cluster"] = count > 1
-    facts.update(spec.colocate.model_dump())
+    facts.update(spec.colocate)
     return facts
 
 
@@ -251,11 +266,24 @@ def _switches(spec: LabSpec, catalog: Catalog, facts: Mapping[str, Any], problem
     return values
 
 
-def _check_cross_rules(spec: LabSpec, nodes: Mapping[str, int], switches: Mapping[str, Any], problems: list[Problem]) -> None:
-    if nodes["api"] > 1 and switches.get("zookeeper") is False:
-        problems.append(Problem(f"{ROOT}.switches.zookeeper", f"must be true with more than one API node (nodes.api = {nodes['api']}): "
-                                                              "'any API clustered setup REQUIRES ZooKeeper' (S9, S10)"))
-    if switches.get("m") and expr.version_key(spec.version) >= (6, 2):
-        problems.append(Problem(f"{ROOT}.switches.m", f"M (outbound API) was removed in 6.2; cannot be true with version {spec.version}"))
-    if switches.get("novnc") and expr.version_key(spec.version) >= (6, 0):
-        problems.append(Problem(f"{ROOT}.switches.novnc", f"noVNC/websockify ends with 5.x (replaced by Guacamole); cannot be true with version {spec.version}"))
+def _check_constraints(catalog: Catalog, facts: Mapping[str, Any], problems: list[Problem]) -> None:
+    """The catalog's rules over the resolved settings (e.g. more than one API needs ZooKeeper)."""
+    for rule in catalog.constraints:
+        if expr.evaluate(rule.when, facts):
+            problems.append(Problem(f"{ROOT}.{rule.field}", rule.message.format_map(dict(facts))))
+
+
+def _check_exposure(spec: LabSpec, catalog: Catalog, facts: Mapping[str, Any], problems: list[Problem]) -> None:
+    """A public role the lab places must have a way to be reached on its backend (catalog: exposure)."""
+    placed = {hr.role for template in catalog.layouts[spec.layout].hosts
+              if not template.when or expr.evaluate(template.when, facts)
+              for hr in template.host_roles() if not hr.when or expr.evaluate(hr.when, facts)}
+    for role in catalog.internal_roles:
+        if not role.public or role.name not in placed or spec.backend in role.exposure:
+            continue
+        if role.enabled_when and not expr.evaluate(role.enabled_when, facts):
+            continue
+        because = sorted(expr.names(role.enabled_when) & {s.name for s in catalog.switches}) if role.enabled_when else []
+        field_name = f"switches.{because[0]}" if because else "backend"
+        problems.append(Problem(f"{ROOT}.{field_name}", f"role {role.name} is public and backend {spec.backend!r} cannot "
+                                f"expose it (it can on: {', '.join(role.exposure) or 'none'}); turn it off or use one of those backends"))

@@ -1,5 +1,6 @@
 """Stage 3, the plan: hosts, zones, virtual addresses and concrete flows. Pure Python, no Pulumi."""
-from .model import AllowEntry, Flow, Host, Plan, Route, Vip, ZoneNet, EXTERNAL_PREFIX
-from .planner import allowlist, build_plan
+from .model import EXTERNAL_PREFIX, AllowEntry, Flow, Host, Plan, Route, Runtime, Vip, ZoneNet
+from .planner import allowlist, build_plan, host_runtime
 
-__all__ = ["AllowEntry", "Flow", "Host", "Plan", "Route", "Vip", "ZoneNet", "EXTERNAL_PREFIX", "allowlist", "build_plan"]
+__all__ = ["AllowEntry", "Flow", "Host", "Plan", "Route", "Runtime", "Vip", "ZoneNet", "EXTERNAL_PREFIX", "allowlist",
+           "build_plan", "host_runtime"]

@@ -30,6 +30,16 @@ class Route(Frozen):
     targets: list[str]             # host or vip names
 
 
+class Runtime(Frozen):
+    """What a host runs, from its roles' catalog runtime with the lab's facts applied."""
+    start: list[str] = []              # the node image's start hooks for the real software, in order
+    holds: list[str] = []              # ports that software binds ('tcp/6379'); the role agent answers the rest
+    clients: dict[str, str] = {}       # 'tcp/6379' -> the protocol client verify speaks there ('redis')
+    capabilities: list[str] = []       # added Linux capabilities beyond the allowlist's NET_ADMIN
+    tmpfs: dict[str, str] = {}         # mount point -> options
+    exposure: Optional[str] = None     # how the backend exposes this public host: published | load-balancer
+
+
 class Host(Frozen):
     name: str
     kind: str
@@ -43,6 +53,7 @@ class Host(Frozen):
     interfaces: dict[str, str]     # zone network -> address (home first); joins the networks its flows need
     public: bool = False           # carries a public role (frontend, websockify)
     routes: list[Route] = []
+    runtime: Runtime = Runtime()
 
     @property
     def site(self) -> Optional[str]:
@@ -123,6 +134,10 @@ class Plan(Frozen):
         """Flows that end on the host or on a VIP it is a member of (local flows included)."""
         targets = {host_name, *(v.name for v in self.vips_of(host_name))}
         return [f for f in self.flows if f.dst in targets]
+
+    def exposed_roles(self, how: str) -> set[str]:
+        """Primary roles of the hosts the backend exposes that way ('load-balancer': the AWS frontend)."""
+        return {h.primary for h in self.hosts if h.runtime.exposure == how}
 
     def hosts_with(self, role: str) -> list[Host]:
         return [h for h in self.hosts if role in h.roles]

@@ -8,7 +8,7 @@ from typing import Any, Iterable, Mapping, Optional
 from ..catalog import Catalog, default_catalog, expr, parse_port
 from ..catalog.model import Connection, Edge, HostTemplate, Role
 from ..labspec import CheckedSpec
-from .model import EXTERNAL_PREFIX, AllowEntry, Flow, Host, Plan, Route, Vip, ZoneNet
+from .model import EXTERNAL_PREFIX, AllowEntry, Flow, Host, Plan, Route, Runtime, Vip, ZoneNet
 
 FIRST_HOST_OFFSET = 10     # .1 is the gateway; .2-.9 are kept for virtual addresses
 FIRST_VIP_OFFSET = 5
@@ -53,8 +53,9 @@ def _hosts(checked: CheckedSpec, catalog: Catalog, facts: Mapping[str, Any]) -> 
         if not roles:
             continue
         zone_kind = catalog.zone(template.zone).kind
+        runtime = host_runtime(roles, catalog, facts)
         for name, site in _instances(template, checked, facts):
-            drafts.append(_draft(name, template, roles, site, zone_kind, checked, catalog))
+            drafts.append({**_draft(name, template, roles, site, zone_kind, checked, catalog), "runtime": runtime})
     return drafts
 
 
@@ -68,6 +69,28 @@ def _template_roles(template: HostTemplate, catalog: Catalog, facts: Mapping[str
             continue
         roles.append(role.name)
     return roles
+
+
+def host_runtime(roles: list[str], catalog: Catalog, facts: Mapping[str, Any]) -> Runtime:
+    """A host's runtime: its roles' enabled services with a start hook, the ports they hold and the clients that
+    speak to them, the roles' capabilities and tmpfs mounts, and how the lab's backend exposes it (if public)."""
+    start, holds, clients, caps, tmpfs, exposure = [], [], {}, [], {}, None
+    for name in roles:
+        role = catalog.role(name)
+        caps += [c for c in role.capabilities if c not in caps]
+        tmpfs.update(role.tmpfs)
+        exposure = exposure or role.exposure.get(facts["backend"])
+        for svc in role.services:
+            if not svc.start or (svc.enabled_when and not expr.evaluate(svc.enabled_when, facts)):
+                continue
+            start += [svc.start] if svc.start not in start else []
+            for item in svc.holds:
+                port, _, protocol = item.partition("/")
+                key = f"{protocol}/{port}"
+                holds += [key] if key not in holds else []
+                if item in svc.clients:
+                    clients[key] = svc.clients[item]
+    return Runtime(start=start, holds=holds, clients=clients, capabilities=caps, tmpfs=tmpfs, exposure=exposure)
 
 
 def _instances(template: HostTemplate, checked: CheckedSpec, facts: Mapping[str, Any]) -> Iterable[tuple[str, Optional[str]]]:
@@ -226,7 +249,7 @@ def _addressed_hosts(drafts: list[dict], flows: list[Flow], vips: dict[str, dict
     routes = _routes(drafts, flows, catalog)
     return [Host(name=d["name"], kind=d["kind"], roles=d["roles"], primary=d["primary"], zone=d["zone"], datacenter=d["datacenter"],
                  region=d["region"], per=d["per"], address=interfaces[d["name"]][d["zone"]], interfaces=interfaces[d["name"]],
-                 public=d["public"], routes=routes.get(d["name"], [])) for d in drafts]
+                 public=d["public"], routes=routes.get(d["name"], []), runtime=d["runtime"]) for d in drafts]
 
 
 def _public_zone(catalog: Catalog, role: str, draft: dict) -> str:

@@ -1,8 +1,10 @@
 #!/bin/bash
-# Node entrypoint: (1) default-deny inbound allowlist from LAB_ALLOW with nftables, (2) the real services of
-# the roles in LAB_ROLES, (3) the role agent on every LAB_LISTEN port no real service took. Then wait.
+# Node entrypoint: (1) default-deny inbound allowlist from LAB_ALLOW with nftables, (2) the real software named
+# by LAB_START (start_<hook> below), (3) the role agent on every LAB_LISTEN port but LAB_REAL. Then wait.
+# Which hooks run and which ports they hold is the catalog's (roles' services: start, holds), planned per host.
 #   LAB_ALLOW   JSON rows [protocol, source address or "any", port or "a-b" or "-", catalog ids]
 #   LAB_LISTEN  "tcp/8009 udp/2049 tcp/5900-5999 ..."
+#   LAB_START   "redis rabbitmq zookeeper ..."      LAB_REAL  "tcp/6379 tcp/5672 ..." (held by that software)
 set -euo pipefail
 log() { echo "entrypoint[$(hostname)]: $*" >&2; }
 
@@ -34,20 +36,12 @@ NFT
   log "allowlist applied: $(nft list chain inet abiquo_lab input | grep -c accept) accept rules, policy drop"
 }
 
-REAL=""
-claim() { REAL="$REAL $*"; }     # ports a real service will hold; the agent leaves them alone
-
-has_role() { [[ " ${LAB_ROLES:-} " == *" $1 "* ]]; }
-listens() { [[ " ${LAB_LISTEN:-} " == *" $1 "* ]]; }
-
 start_redis() {
-  claim tcp/6379
   redis-server --bind 0.0.0.0 --protected-mode no --port 6379 --daemonize yes --save "" --appendonly no \
     --logfile /var/log/redis.log
 }
 
 start_mariadb() {
-  claim tcp/3306
   mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
   [ -d /var/lib/mysql/mysql ] || mariadb-install-db --user=mysql --datadir=/var/lib/mysql >/dev/null
   mariadbd --user=mysql --bind-address=0.0.0.0 --port=3306 --skip-name-resolve >/var/log/mariadb.log 2>&1 &
@@ -58,7 +52,6 @@ start_mariadb() {
 }
 
 start_rabbitmq() {
-  claim tcp/5672 tcp/4369 tcp/25672
   export RABBITMQ_NODENAME="rabbit@$(hostname)"
   echo "loopback_users = none" > /etc/rabbitmq/rabbitmq.conf
   # no scheduler busy-waiting: several brokers share a laptop's cores in an HA lab
@@ -67,7 +60,6 @@ start_rabbitmq() {
 }
 
 start_zookeeper() {
-  claim tcp/2181
   local dir=/var/lib/zookeeper-lab
   mkdir -p "$dir"
   cat > /etc/zookeeper-lab.cfg <<CFG
@@ -82,7 +74,6 @@ CFG
 }
 
 start_nfs() {
-  claim tcp/2049 udp/2049 tcp/111 udp/111
   mkdir -p /export/repository && touch /export/repository/.abiquo_repository
   mkdir -p /var/run/ganesha   # netbase (/etc/services) lets rpcbind resolve "sunrpc" and bind 111
   rpcbind -w || rpcbind
@@ -96,7 +87,6 @@ CFG
 
 start_frontend() {
   [ -n "${LAB_ROUTES:-}" ] || return 0
-  claim tcp/443 tcp/80
   mkdir -p /etc/lab && openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=$(hostname)" \
     -keyout /etc/lab/key.pem -out /etc/lab/cert.pem >/dev/null 2>&1
   cat /etc/lab/cert.pem /etc/lab/key.pem > /etc/lab/frontend.pem
@@ -106,10 +96,11 @@ start_frontend() {
 
 main() {
   apply_allowlist
-  has_role datanode && { start_redis; start_rabbitmq; listens tcp/2181 && start_zookeeper; }
-  has_role mysql && start_mariadb
-  has_role nfs && start_nfs
-  has_role frontend && start_frontend
-  LAB_REAL="$REAL" exec python3 /usr/local/bin/lab-agent
+  local hook
+  for hook in ${LAB_START:-}; do
+    declare -F "start_$hook" >/dev/null || { log "no start hook start_$hook in this image"; exit 1; }
+    "start_$hook"
+  done
+  exec python3 /usr/local/bin/lab-agent
 }
 main "$@"

@@ -22,11 +22,6 @@ from . import probe as probe_module
 PROBE_SOURCE = Path(probe_module.__file__).read_text()
 OPEN_TIMEOUT, CLOSED_TIMEOUT = 5.0, 1.0      # closed: drops on a local bridge need no longer
 
-# Where the lab runs the real service, the probe speaks its protocol (role, protocol, port) -> client.
-REAL_CLIENTS = {("datanode", "tcp", 6379): "redis", ("datanode", "tcp", 5672): "amqp", ("datanode", "tcp", 2181): "zk",
-                ("datanode", "tcp", 4369): "tcp", ("datanode", "tcp", 25672): "tcp", ("mysql", "tcp", 3306): "mysql",
-                ("nfs", "tcp", 2049): "nfs", ("nfs", "udp", 2049): "nfs", ("nfs", "tcp", 111): "rpcbind",
-                ("nfs", "udp", 111): "rpcbind", ("frontend", "tcp", 443): "https", ("frontend", "tcp", 80): "http"}
 
 
 @dataclass
@@ -67,10 +62,13 @@ class Outcome:
 COLUMNS = ["ids", "src", "dst", "port", "protocol", "client", "expect", "result", "detail"]
 
 
-def client_for(host_roles: Iterable[str], protocol: str, port: int) -> str:
-    for role in host_roles:
-        if (role, protocol, port) in REAL_CLIENTS:
-            return REAL_CLIENTS[(role, protocol, port)]
+def client_for(hosts: Iterable[Host], protocol: str, port: int) -> str:
+    """Where a host runs the real software on the port, its protocol client (the catalog's services: clients);
+    elsewhere the role agent answers (TCP) or echoes (UDP)."""
+    for host in hosts:
+        client = host.runtime.clients.get(f"{protocol}/{port}")
+        if client:
+            return client
     return "agent" if protocol == "tcp" else "echo"
 
 
@@ -80,11 +78,10 @@ def _address_from(plan: Plan, src: Host, dst: Host) -> str:
     return dst.interfaces[shared[0]] if shared else dst.address
 
 
-def _dst_roles(plan: Plan, flow: Flow) -> list[str]:
+def _dst_hosts(plan: Plan, flow: Flow) -> list[Host]:
     if flow.dst_kind == "vip":
-        vip = plan.vip(flow.dst)
-        return sorted({r for m in vip.members for r in plan.host(m).roles})
-    return plan.host(flow.dst).roles
+        return [plan.host(m) for m in plan.vip(flow.dst).members]
+    return [plan.host(flow.dst)]
 
 
 def _in_span(port: int, flow: Flow) -> bool:
@@ -122,7 +119,7 @@ class ProbePlan:
             self.not_probed.append(Outcome(flow.id, flow.src, flow.dst, flow.ports_text, flow.protocol, "-", "open",
                                            "not probed", why))
             return
-        client = client_for(_dst_roles(self.plan, flow), flow.protocol, flow.port)
+        client = client_for(_dst_hosts(self.plan, flow), flow.protocol, flow.port)
         if flow.public:
             for member in self.plan.vip(flow.dst).members if flow.dst_kind == "vip" else [flow.dst]:
                 self._add("@host", member, member, flow.port, flow.protocol, client, "open", [flow.id], OPEN_TIMEOUT)
@@ -144,7 +141,7 @@ class ProbePlan:
             if any(f.protocol == protocol and _in_span(port, f) for f in allowed + public):
                 continue
             self._add(src.name, dst.name, _address_from(self.plan, src, dst), port, protocol,
-                      client_for(dst.roles, protocol, port), "closed", [why], CLOSED_TIMEOUT)
+                      client_for([dst], protocol, port), "closed", [why], CLOSED_TIMEOUT)
 
     def by_source(self) -> dict[str, list[Probe]]:
         grouped: dict[str, list[Probe]] = {}

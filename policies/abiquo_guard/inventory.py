@@ -54,12 +54,22 @@ def from_policy_resources(resources) -> list[Res]:
                 {k: [d.urn for d in v] for k, v in (r.property_dependencies or {}).items()}) for r in resources]
 
 
+LOAD_BALANCER = "load-balancer"      # the catalog's exposure of a role the AWS backend renders as the ALB
+
+
+def _intent_of(spec_text: str, lab_name: str):
+    """The intent: the lab spec re-checked and planned with the project's catalog (cached per catalog and spec)."""
+    from abiquo_lab.catalog import catalog_path
+    return _intent(catalog_path(), spec_text, lab_name)
+
+
 @functools.lru_cache(maxsize=16)
-def _plan_of(spec_text: str, lab_name: str):
-    """The intent: the lab spec re-checked and planned with the project's catalog (cached per spec text)."""
-    from abiquo_lab.plan import build_plan
+def _intent(catalog: str, spec_text: str, lab_name: str):
+    from abiquo_lab.catalog import default_catalog
     from abiquo_lab.labspec import check_spec
-    return build_plan(check_spec(json.loads(spec_text), source=f"lab component {lab_name!r}"))
+    from abiquo_lab.plan import build_plan
+    checked = check_spec(json.loads(spec_text), default_catalog(), source=f"lab component {lab_name!r}")
+    return checked, build_plan(checked, default_catalog())
 
 
 @dataclass
@@ -79,8 +89,9 @@ class Inventory:
         self.resources = resources
         self.by_urn = {r.urn: r for r in resources}
         self.lab = next((r for r in resources if r.type == LAB_TYPE), None)
-        self.plan = self._plan()
+        self.checked, self.plan = _intent_of(self.lab.get("spec"), self.lab.name) if self.lab else (None, None)
         self.backend = self.plan.backend if self.plan else None
+        self.balancers = self.plan.exposed_roles(LOAD_BALANCER) if self.backend == "aws" else set()
         self._docker: Optional[dict[str, DockerHost]] = None
 
     def of_type(self, type_: str) -> list[Res]:
@@ -91,9 +102,6 @@ class Inventory:
         return self._by_type.get(type_, [])
 
     # ---- the intent --------------------------------------------------------------------------------------
-    def _plan(self):
-        return None if self.lab is None else _plan_of(self.lab.get("spec"), self.lab.name)
-
     def flows_to(self, target: str) -> list:
         """Plan flows ending on a host or VIP name (indexed once: no scan per host)."""
         if not hasattr(self, "_flows_to"):
@@ -168,7 +176,7 @@ class Inventory:
         return self._ingress_index
 
     def role_hosts(self) -> dict[str, list[Res]]:
-        """role -> the AWS resources that carry it (instances by their roles tag; the frontend is the ALB)."""
+        """role -> the AWS resources that carry it (instances by their roles tag; the load-balancer roles: the ALB)."""
         if not hasattr(self, "_role_hosts"):
             self._role_hosts = self._carriers()
         return self._role_hosts
@@ -179,7 +187,8 @@ class Inventory:
             for role in inst.label("roles").split():
                 found.setdefault(role, []).append(inst)
         for alb in self.of_type(A_ALB):
-            found.setdefault("frontend", []).append(alb)
+            for role in sorted(self.balancers):
+                found.setdefault(role, []).append(alb)
         return found
 
     def rule_view(self, rule: Res, groups: dict[str, str]) -> dict:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
+from abiquo_lab.catalog import default_catalog
+
 Report = Callable[[str, Optional[str]], None]
-DATASTORE_PORTS = {3306: "MySQL", 6379: "Redis", 26379: "Redis Sentinel", 5672: "RabbitMQ", 5671: "RabbitMQ TLS",
-                   2181: "ZooKeeper", 2049: "NFS", 111: "portmapper", 9160: "Cassandra", 8086: "InfluxDB"}
 ALL_INTERFACES = (None, "", "0.0.0.0", "::")
 
 
@@ -61,6 +61,7 @@ def no_datastore_published(type_: str, props: Any, name: str, report: Report) ->
         return
     for p in props.get("ports") or []:
         internal = int(p.get("internal", 0))
-        if internal in DATASTORE_PORTS and p.get("ip") in ALL_INTERFACES:
-            report(f"container '{name}' publishes {DATASTORE_PORTS[internal]} (port {internal}) on all interfaces: "
+        service = default_catalog().datastore_ports().get((p.get("protocol") or "tcp", internal))
+        if service and p.get("ip") in ALL_INTERFACES:
+            report(f"container '{name}' publishes {service} (port {internal}) on all interfaces: "
                    "datastores stay on the lab's internal networks", None)

@@ -9,7 +9,7 @@ from typing import Callable, Optional
 
 from abiquo_lab.contract import FRONTEND_PORTS, LIFECYCLE, port_span
 
-from .inventory import A_ALB, A_EGRESS, A_LISTENER, A_RULE, D_CONTAINER, D_NETWORK, Inventory
+from .inventory import A_ALB, A_EGRESS, A_INSTANCE, A_LISTENER, A_RULE, D_CONTAINER, D_NETWORK, Inventory
 
 Report = Callable[[str, Optional[str]], None]
 LISTENER_PORTS = tuple(FRONTEND_PORTS)
@@ -79,15 +79,16 @@ def _required_docker(inv: Inventory, flow, report: Report) -> None:
                    f"{flow.protocol}/{flow.ports_text}; add the entry the plan gives for {flow.id}", dst.res.urn)
 
 
-def aws_rule_of(flow) -> Optional[tuple]:
-    """(group role, peer role or 'world', protocol, port, port_end) that must admit the flow on AWS; None if none."""
-    if flow.local or flow.egress or (flow.src_role == flow.dst_role == "frontend"):
+def aws_rule_of(flow, balancers: set[str]) -> Optional[tuple]:
+    """(group role, peer role or 'world', protocol, port, port_end) that must admit the flow on AWS; None if none
+    (same host, leaving the lab, or between the hosts the ALB stands for)."""
+    if flow.local or flow.egress or (flow.src_role == flow.dst_role and flow.src_role in balancers):
         return None
     return (flow.dst_role, "world" if flow.public else flow.src_role, flow.protocol, flow.port, flow.port_end or flow.port)
 
 
 def _required_aws(inv: Inventory, flow, report: Report) -> None:
-    key = aws_rule_of(flow)
+    key = aws_rule_of(flow, inv.balancers)
     if key is None:
         return
     group_of = {role: urn for urn, role in inv.groups().items()}
@@ -154,12 +155,12 @@ def _beyond_docker(inv: Inventory, config: dict, report: Report) -> None:
 
 
 def _beyond_aws(inv: Inventory, config: dict, report: Report) -> None:
-    expected = {aws_rule_of(f) for f in inv.plan.flows} - {None}
+    expected = {aws_rule_of(f, inv.balancers) for f in inv.plan.flows} - {None}
     groups = inv.groups()
     for view in inv.ingress_views():
         rule = view["res"]
         key = (view["on"], view["peer"], view["protocol"], view["port"], view["port_end"])
-        if view["peer"] == "world" and not (view["on"] == "frontend" and view["port"] in LISTENER_PORTS):
+        if view["peer"] == "world" and not (view["on"] in inv.balancers and view["port"] in LISTENER_PORTS):
             report(f"ingress rule '{rule.name}' opens sg '{view['on']}' {view['protocol']}/{view['port']} to the world: "
                    f"world ingress is only for the frontend load balancer's listener ports {LISTENER_PORTS}", rule.urn)
             continue
@@ -176,59 +177,82 @@ def _beyond_aws(inv: Inventory, config: dict, report: Report) -> None:
 
 # ---- layout-completeness ------------------------------------------------------------------------------------
 def layout_completeness(inv: Inventory, config: dict, report: Report) -> None:
-    spec = inv.plan
-    present = _present(inv)
-    api_count = len(present.get("api", []))
+    """The resources carry every host the plan places (per role, datacenter and region) and no more; the
+    catalog's constraints hold for the nodes actually there; every planned proxy route exists."""
     lab = inv.lab.urn
-    if spec.layout == "ha" and api_count < 2:
-        report(f"layout 'ha' needs at least 2 API nodes; the stack has {api_count}", lab)
-    if api_count > 1 and not _has_zookeeper(inv):
-        report(f"{api_count} API nodes need ZooKeeper (A11 API → ZooKeeper tcp/2181), but no datanode admits tcp/2181; "
-               "enable ZooKeeper on the datanodes", lab)
-    if spec.layout == "ha" or spec.backend == "aws":
-        for path, role in (("/", "ui"), ("/api", "api")):
-            if not _balanced(inv, path):
-                report(f"no load balancer route {path} for the {role.upper()} nodes; the frontend must balance "
-                       f"{path} ({'A08' if role == 'ui' else 'A07'})", lab)
-    datacenters = {h.datacenter for h in spec.hosts if h.datacenter}
-    for dc in sorted(datacenters):
-        for role in ("rs", "bpm", "nfs"):
-            if not any(site == dc for site in present.get(role, [])):
-                report(f"datacenter '{dc}' has no {role.upper()} host; every datacenter needs RS, BPM and NFS", lab)
-    regions = {h.region for h in spec.hosts if h.region}
-    for region in sorted(regions):
-        if not any(site == region for site in present.get("prs:region", [])):
-            report(f"public region '{region}' has no PRS host", lab)
+    present = _present(inv)
+    planned: dict[tuple, list[str]] = {}
+    for host in inv.plan.hosts:
+        for role in host.roles:
+            if role not in inv.balancers:                     # on AWS the ALB stands for those hosts
+                planned.setdefault((role, host.datacenter or "", host.region or ""), []).append(host.name)
+    for key in sorted(set(planned) | set(present)):
+        want, have = planned.get(key, []), present.get(key, [])
+        role, where = key[0], _where(*key[1:])
+        if len(have) < len(want):
+            report(f"{where} has {'no' if not have else len(have)} {role} host{'s' if len(have) > 1 else ''}"
+                   f"{' (' + ', '.join(have) + ')' if have else ''}; the plan places {role} on {', '.join(want)}", lab)
+        elif len(have) > len(want):
+            report(f"{where} has {len(have)} resources carrying role {role} ({', '.join(have)}); the plan places "
+                   f"{len(want)}{' (' + ', '.join(want) + ')' if want else ''}: change the stack's lab settings, not "
+                   "the resources", lab)
+    _constraints_on_present(inv, present, report)
+    _routes_present(inv, report)
 
 
-def _present(inv: Inventory) -> dict[str, list[str]]:
-    """role -> the datacenter (or '') of every resource carrying it; 'prs:region' -> regions with a PRS."""
-    found: dict[str, list[str]] = {}
-    carriers = ([(h.roles, h.datacenter, h.region) for h in inv.docker_hosts.values()] if inv.backend == "docker" else
-                [(r.label("roles").split(), r.label("datacenter"), r.label("region")) for r in inv.of_type("aws:ec2/instance:Instance")])
-    for roles, dc, region in carriers:
+def _where(datacenter: str, region: str) -> str:
+    return f"datacenter '{datacenter}'" if datacenter else f"region '{region}'" if region else "the lab"
+
+
+def _present(inv: Inventory) -> dict[tuple, list[str]]:
+    """(role, datacenter, region) -> names of the resources carrying it (containers or instances, by their labels)."""
+    found: dict[tuple, list[str]] = {}
+    carriers = ([(h.res, h.roles, h.datacenter, h.region) for h in inv.docker_hosts.values()] if inv.backend == "docker" else
+                [(r, r.label("roles").split(), r.label("datacenter"), r.label("region")) for r in inv.of_type(A_INSTANCE)])
+    for res, roles, dc, region in carriers:
         for role in roles:
-            found.setdefault(role, []).append(dc)
-            if role == "prs":
-                found.setdefault("prs:region", []).append(region)
+            found.setdefault((role, dc or "", region or ""), []).append(res.name)
     return found
 
 
-def _has_zookeeper(inv: Inventory) -> bool:
-    if inv.backend == "docker":
-        return any(a[0] == "tcp" and a[2] is not None and a[2] <= 2181 <= (a[3] or a[2])
-                   for h in inv.docker_hosts.values() if "datanode" in h.roles for a in h.allow)
-    return any(v["on"] == "datanode" and v["port"] == 2181 for v in inv.ingress_views())
+def _constraints_on_present(inv: Inventory, present: dict[tuple, list[str]], report: Report) -> None:
+    """The catalog's constraints (e.g. more than one API needs ZooKeeper) with the node counts the resources show."""
+    from abiquo_lab.catalog import default_catalog, expr
+    catalog = default_catalog()
+    facts = dict(inv.checked.facts)
+    for kind, role in catalog.node_roles().items():
+        if role not in inv.balancers:
+            count = sum(len(names) for (r, _, _), names in present.items() if r == role)
+            facts[f"{kind}_nodes"], facts[f"{kind}_cluster"] = count, count > 1
+    for rule in catalog.constraints:
+        if expr.evaluate(rule.when, facts):
+            report(f"lab.{rule.field}: {rule.message.format_map(facts)} (counted from the stack's resources)", inv.lab.urn)
 
 
-def _balanced(inv: Inventory, path: str) -> bool:
+def _routes_present(inv: Inventory, report: Report) -> None:
+    """Every proxy route of the plan: on Docker in the proxying container's routes, on AWS as an ALB rule."""
+    lab = inv.lab.urn
     if inv.backend == "docker":
-        return any(route[0] == path for h in inv.docker_hosts.values() if "frontend" in h.roles or "ui" in h.roles
-                   for route in h.routes)
+        hosts = inv.docker_hosts
+        for host in inv.plan.hosts:
+            have = {route[0] for route in hosts[host.name].routes} if host.name in hosts else set()
+            for route in host.routes:
+                if route.path not in have:
+                    report(f"no route {route.path} on '{host.name}' to the {route.role} nodes ({', '.join(route.targets)}); "
+                           f"the host must proxy {route.path} (catalog: role {route.role}, frontend_path)", lab)
+        return
+    paths = {route.path: route.role for host in inv.plan.hosts if host.primary in inv.balancers for route in host.routes}
+    for path, role in sorted(paths.items()):
+        if not _alb_route(inv, path):
+            report(f"no load balancer route {path} for the {role} nodes; the ALB must forward {path} "
+                   f"(catalog: role {role}, frontend_path)", lab)
+
+
+def _alb_route(inv: Inventory, path: str) -> bool:
     if not inv.of_type(A_ALB):
         return False
     if path == "/":
-        return any(l.get("port") == 443 for l in inv.of_type(A_LISTENER))
+        return any(listener.get("port") == 443 for listener in inv.of_type(A_LISTENER))
     return any(path in c.get("pathPattern", {}).get("values", []) for r in inv.of_type(A_RULE) for c in r.get("conditions", []))
 
 
