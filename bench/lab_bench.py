@@ -15,6 +15,7 @@ from pathlib import Path
 
 import docker
 
+from abiquo_lab import contract
 from abiquo_lab.catalog import default_catalog
 from abiquo_lab.labspec import load_stack
 from abiquo_lab.plan import build_plan, host_runtime
@@ -43,7 +44,7 @@ def service_readiness(client, image: str) -> dict[str, float]:
         extra = {"cap_add": ["NET_ADMIN", "DAC_READ_SEARCH", "SYS_ADMIN"], "tmpfs": {"/export": "rw,size=64m"}} \
             if roles == "nfs" else {"cap_add": ["NET_ADMIN"]}
         start = time.monotonic()
-        container = client.containers.run(image, detach=True, init=True, labels={"abiquo-lab.managed": "true", "abiquo-lab.lab": "bench"},
+        container = client.containers.run(image, detach=True, init=True, labels={contract.MANAGED: "true", contract.LAB: "bench"},
                                           environment={"LAB_ROLES": roles, "LAB_LISTEN": listen, "LAB_ALLOW": "[]",
                                                        **runtime_env(roles), "LAB_DB_PASSWORD": "bench"},
                                           network_mode="none", **extra)

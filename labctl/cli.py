@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from abiquo_lab.catalog import default_catalog
-from abiquo_lab.contract import EXIT_FAIL, EXIT_OK, EXIT_USAGE, MANAGED_BY, MANAGED_BY_PULUMI, LabError, expiry
+from abiquo_lab.contract import (EXIT_FAIL, EXIT_OK, EXIT_USAGE, MANAGED_BY, MANAGED_BY_PULUMI, InputError, LabError,
+                                  expiry)
 from abiquo_lab.labspec import STACKS_DIR, LabConfigError, load_stack, stack_names
 from abiquo_lab.plan import build_plan
 
@@ -68,7 +69,7 @@ def cmd_validate(args) -> int:
             continue
         print(f"{stack}: ok — lab {plan.lab!r}, {plan.layout} on {plan.backend}, {len(plan.hosts)} hosts, "
               f"{len(plan.zones)} zone networks, {len(plan.network_flows)} network flows")
-    return EXIT_FAIL if failed else EXIT_OK
+    return EXIT_USAGE if failed else EXIT_OK                 # an invalid stack is bad input, as in every command
 
 
 def cmd_roles(args) -> int:
@@ -117,13 +118,20 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _ttl_expiry(ttl: Optional[str]) -> Optional[str]:
+    try:
+        return expiry(ttl) if ttl else None
+    except ValueError as exc:
+        raise InputError(f"--ttl: {exc}") from None
+
+
 def cmd_realize(args) -> int:
     from .live import engine
+    expires = _ttl_expiry(args.ttl)                      # bad input: a clear error before anything is touched
+    plan = _plan(args)
     client = _docker()
-    plan = _plan(args)                                   # bad config: a clear error before anything is created
     if engine.labelled(client, lab=plan.lab)["containers"]:
         raise LabError(f"lab {plan.lab!r} already has containers; run: labctl teardown --stack {args.stack}")
-    expires = expiry(args.ttl) if args.ttl else None
     recording = engine.record_for_engine(args.stack, stacks_dir=args.stacks_dir, expires_at=expires)
     try:
         done = engine.Engine(client, progress=_say).realize(recording)

@@ -56,7 +56,7 @@ def test_validate_all_ok_and_bad_stack_fails(capsys, tmp_path):
     assert code == 0 and out.count(": ok") >= 5
     (tmp_path / "Pulumi.bad.yaml").write_text("config:\n  abiquo-lab:lab: {name: b, backend: docker, layout: ha, nodes: {api: 0}}\n")
     code, _, err = run(capsys, "--stacks-dir", str(tmp_path), "validate", "--stack", "bad")
-    assert code == 1 and "lab.nodes.api: must be between 1 and 16 (got 0)" in err
+    assert code == 2 and "lab.nodes.api: must be between 1 and 16 (got 0)" in err      # bad input
 
 
 def test_roles_unknown_name_lists_valid(capsys):

@@ -21,3 +21,17 @@ def test_readme_test_command_is_what_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash scripts/test.sh" in readme and "bash scripts/test.sh" in ci
     assert "bash scripts/run.sh" in readme
+
+
+def test_files_outside_python_agree_with_the_contract():
+    """Pulumi.yaml names the project and the node image labels itself; both must say what the contract says."""
+    import re
+
+    import yaml
+
+    from abiquo_lab import contract
+    root = Path(__file__).resolve().parents[1]
+    assert yaml.safe_load((root / "Pulumi.yaml").read_text())["name"] == contract.PROJECT
+    dockerfile = (root / "images" / "node" / "Dockerfile").read_text()
+    keys = set(re.findall(r"(\S+)=\"\$\{?\w+\}?\"|(\S+)=\"true\"", dockerfile.split("LABEL", 1)[1].splitlines()[0]))
+    assert {k for pair in keys for k in pair if k} == {contract.MANAGED, contract.LAB, contract.STACK}

@@ -52,11 +52,15 @@ def _cached(path: str) -> Catalog:
 def _read(source: Union[Path, str, dict]) -> dict:
     if isinstance(source, dict):
         return source
+    is_file = isinstance(source, Path) or "\n" not in str(source)
     try:
-        text = Path(source).read_text() if isinstance(source, Path) or "\n" not in str(source) else str(source)
-    except OSError as exc:
-        raise CatalogError(f"catalog: cannot read {source} ({exc.strerror or exc}); {CATALOG_ENV} names another file") from None
-    data = yaml.safe_load(text)
+        text = Path(source).read_text() if is_file else str(source)
+        data = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"catalog: cannot read {source} ({getattr(exc, 'strerror', None) or exc}); "
+                           f"{CATALOG_ENV} names another file") from None
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"catalog: {source if is_file else 'the text'} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise CatalogError("catalog: the file must hold a mapping at the top level")
     return data

@@ -80,7 +80,9 @@ class Role(Strict):
     public: bool = False
     external: bool = False
     component: Optional[str] = None
-    frontend_path: Optional[str] = None   # where a proxying frontend/UI routes to this role
+    frontend_path: Optional[str] = None   # where a proxying role (proxy: true) routes to this role
+    proxy: bool = False                   # forwards other roles' frontend paths (routes from its flows)
+    world: bool = False                   # outside the lab: flows from it are public ingress (users)
     enabled_when: Optional[str] = None
     capabilities: list[str] = []          # Linux capabilities its containers add (beyond NET_ADMIN for the allowlist)
     tmpfs: dict[str, str] = {}            # mount point -> tmpfs options
@@ -100,6 +102,8 @@ class Role(Strict):
     def _internal_roles_have_zone(self) -> "Role":
         if not self.external and (self.scope is None or self.zone is None):
             raise ValueError("a role inside the lab needs a scope and a zone")
+        if self.world and not self.external:
+            raise ValueError("world: true is for a role outside the lab (where public ingress comes from)")
         if not self.external and self.public != bool(self.exposure):
             raise ValueError("a public role says how each backend exposes it (exposure: {docker: published, aws: "
                              "load-balancer}); a private role has no exposure")
@@ -124,16 +128,17 @@ class HostRole(Strict):
 class HostTemplate(Strict):
     kind: str = Field(pattern=r"^[a-z][a-z0-9]*$")
     zone: str
-    count: Optional[str] = None
-    per: Optional[Literal["datacenter", "region"]] = None
+    count: Optional[str] = None                        # how many (per site when `per` is given; default 1)
+    per: Optional[Literal["datacenter", "region"]] = None   # one set of hosts in every datacenter / region
     when: Optional[str] = None
     primary: Optional[str] = None      # the role whose component creates the host (default: the first role)
     roles: list[Union[str, HostRole]]
 
     @model_validator(mode="after")
     def _count_or_per(self) -> "HostTemplate":
-        if (self.count is None) == (self.per is None):
-            raise ValueError("give exactly one of count (a number or a *_nodes fact) and per (datacenter|region)")
+        if self.count is None and self.per is None:
+            raise ValueError("give count (a number or a *_nodes fact), per (datacenter|region), or both (count hosts "
+                             "in every datacenter / region)")
         return self
 
     def host_roles(self) -> list[HostRole]:

@@ -29,9 +29,12 @@ def read_stack_config(stack: str, stacks_dir: Path = STACKS_DIR) -> Any:
         known = ", ".join(stack_names(stacks_dir)) or "none"
         raise LabConfigError([Problem("stack", f"no stack file {path.name} in {stacks_dir}; known stacks: {known}")], f"stack {stack!r}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise LabConfigError([Problem(path.name, f"not valid YAML: {exc}")], f"stack {stack!r}") from None
+    except UnicodeDecodeError as exc:
+        raise LabConfigError([Problem(path.name, f"not UTF-8 text (byte {exc.start}); save the file as UTF-8")],
+                             f"stack {stack!r}") from None
     config = data.get("config", {}) if isinstance(data, dict) else {}
     if not isinstance(config, dict) or CONFIG_KEY not in config:
         raise LabConfigError([Problem(f"config.{CONFIG_KEY}", "missing; the stack file must set the lab settings under this key")], f"stack {stack!r}")

@@ -94,15 +94,16 @@ def host_runtime(roles: list[str], catalog: Catalog, facts: Mapping[str, Any]) -
 
 
 def _instances(template: HostTemplate, checked: CheckedSpec, facts: Mapping[str, Any]) -> Iterable[tuple[str, Optional[str]]]:
-    if template.per == "datacenter":
-        return [(f"{template.kind}-{dc}", dc) for dc in checked.spec.datacenters]
-    if template.per == "region":
-        return [(f"{template.kind}-{region}", region) for region in checked.spec.regions]
-    assert template.count is not None
-    if template.count.isdigit():
-        count = int(template.count)
-        return [(template.kind, None)] if count == 1 else [(f"{template.kind}-{i}", None) for i in range(1, count + 1)]
-    return [(f"{template.kind}-{i}", None) for i in range(1, int(facts[template.count]) + 1)]
+    """(host name, site) of every host a template makes: `count` hosts (a number or a node fact), in every
+    datacenter or region when `per` is given. Counted by a fact, hosts are always numbered (api-1, cache-dc1-1)."""
+    sites = {"datacenter": checked.spec.datacenters, "region": checked.spec.regions}.get(template.per or "", [None])
+    by_fact = template.count is not None and not template.count.isdigit()
+    count = int(facts[template.count]) if by_fact else int(template.count or 1)
+    found = []
+    for site in sites:
+        base = template.kind if site is None else f"{template.kind}-{site}"
+        found += [(base, site)] if count == 1 and not by_fact else [(f"{base}-{i}", site) for i in range(1, count + 1)]
+    return found
 
 
 def _draft(name: str, template: HostTemplate, roles: list[str], site: Optional[str], zone_kind: str,
@@ -201,7 +202,7 @@ def _endpoints(src: Optional[dict], dst: Optional[dict], src_role: Role, dst_rol
         dst_name, kind = dst["name"], ("vip" if use_vip else "host")
     return {"src": src_name, "dst": dst_name, "dst_kind": kind,
             "local": src is not None and kind == "host" and src_name == dst_name,
-            "public": src is None and src_role.name == "user",
+            "public": src is None and src_role.world,
             "egress": dst is None}
 
 
@@ -258,11 +259,12 @@ def _public_zone(catalog: Catalog, role: str, draft: dict) -> str:
 
 
 def _routes(drafts: list[dict], flows: list[Flow], catalog: Catalog) -> dict[str, list[Route]]:
-    """Proxy routes of hosts carrying the frontend or UI role, from their flows to roles with a frontend path."""
-    proxies = {d["name"] for d in drafts if {"frontend", "ui"} & set(d["roles"])}
+    """Proxy routes of hosts carrying a proxying role (catalog: proxy), from their flows to roles with a frontend path."""
+    proxy_roles = {r.name for r in catalog.roles if r.proxy}
+    proxies = {d["name"] for d in drafts if proxy_roles & set(d["roles"])}
     grouped: dict[tuple[str, str, int], list[str]] = defaultdict(list)
     for flow in flows:
-        if flow.src not in proxies or flow.src_role not in ("frontend", "ui") or flow.protocol != "tcp" or flow.port is None:
+        if flow.src not in proxies or flow.src_role not in proxy_roles or flow.protocol != "tcp" or flow.port is None:
             continue
         path = catalog.role(flow.dst_role).frontend_path
         if path is None or flow.dst_kind == "external":

@@ -248,11 +248,17 @@ def load_user_config(path: Optional[str]) -> Optional[dict]:
     """A pack config file as `pulumi preview --policy-pack-config` takes it (JSON or YAML)."""
     if not path:
         return None
-    text = Path(path).read_text()
-    if path.endswith((".yaml", ".yml")):
-        import yaml
-        return yaml.safe_load(text) or {}
-    return json.loads(text)
+    import yaml
+    try:
+        text = Path(path).read_text()
+        data = (yaml.safe_load(text) or {}) if path.endswith((".yaml", ".yml")) else json.loads(text)
+    except OSError as exc:
+        raise InputError(f"--config {path}: cannot read it ({exc.strerror or exc})") from None
+    except (ValueError, yaml.YAMLError) as exc:                # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise InputError(f"--config {path}: not valid {'YAML' if path.endswith(('.yaml', '.yml')) else 'JSON'}: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"--config {path}: must hold a mapping of policy name -> level or settings (got {type(data).__name__})")
+    return data
 
 
 def policy_descriptions() -> dict[str, str]:

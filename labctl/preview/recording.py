@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from abiquo_lab.contract import CONFIG_KEY, PROJECT, config_key
+
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -100,7 +102,7 @@ def computed_invoke(token: str, args: dict) -> dict:
 
 
 def record_program(stack: str, lab_config: dict, program: Callable[[], None], preview: bool = True,
-                   project: str = "abiquo-lab", outputs: Optional[Callable[[str, str, dict], dict]] = computed_outputs,
+                   outputs: Optional[Callable[[str, str, dict], dict]] = computed_outputs,
                    extra_config: Optional[dict[str, str]] = None) -> Recording:
     """Run `program` under Pulumi mocks with the stack's lab config; return what it registered."""
     import pulumi
@@ -143,9 +145,9 @@ def record_program(stack: str, lab_config: dict, program: Callable[[], None], pr
             return super().RegisterResourceOutputs(request)
 
     settings.ROOT.set(None)                      # a fresh stack per recording
-    pulumi.runtime.set_mocks(Mocks(), project=project, stack=stack, preview=preview, monitor=RecordingMonitor(Mocks()))
-    pulumi.runtime.set_all_config({f"{project}:lab": json.dumps(lab_config),
-                                   **{f"{project}:{k}": v for k, v in (extra_config or {}).items()}})
+    pulumi.runtime.set_mocks(Mocks(), project=PROJECT, stack=stack, preview=preview, monitor=RecordingMonitor(Mocks()))
+    pulumi.runtime.set_all_config({CONFIG_KEY: json.dumps(lab_config),
+                                   **{config_key(k): v for k, v in (extra_config or {}).items()}})
     settings.SETTINGS.rpc_manager.clear()        # no outstanding RPCs from an earlier recording
     try:
         _sync_await(run_pulumi_func(program))

@@ -1,0 +1,80 @@
+"""One error path: every error the project knows reaches the user as a clear message naming the setting, file or
+option, with the documented exit status (1 a failure, 2 bad input) -- never a traceback, and before anything is
+created. Each case runs labctl's own entry point in-process: an exception escaping main() fails the test."""
+import subprocess
+import sys
+
+import pytest
+
+from abiquo_lab.catalog import CATALOG_ENV, CATALOG_FILE
+from labctl.cli import main
+
+BAD_STACK = "config:\n  abiquo-lab:lab: {name: b, backend: docker, layout: ha, nodes: {api: 0}}\n"
+NOVNC_ON_AWS = ("config:\n  abiquo-lab:lab: {name: b, backend: aws, layout: distributed, version: '5.4', "
+                "switches: {novnc: true}, aws: {certificate_arn: 'arn:aws:acm:eu-west-1:123456789012:certificate/x'}}\n")
+
+
+@pytest.fixture
+def stacks(tmp_path):
+    (tmp_path / "Pulumi.bad.yaml").write_text(BAD_STACK)
+    (tmp_path / "Pulumi.novnc.yaml").write_text(NOVNC_ON_AWS)
+    (tmp_path / "Pulumi.latin.yaml").write_bytes(b"config:\n  abiquo-lab:lab:\n    name: \xff\n")
+    (tmp_path / "bad.json").write_text("{bad")
+    (tmp_path / "list.json").write_text("[1]")
+    (tmp_path / "catalog.yaml").write_text("schema: [1\n")
+    return tmp_path
+
+
+CASES = {  # name: (argv with {dir}, environment, exit status, words the message must hold)
+    "unknown stack": (["validate", "--stack", "nosuch"], {}, 2, "no stack file Pulumi.nosuch.yaml"),
+    "invalid stack": (["validate", "--stack", "bad"], {}, 2, "lab.nodes.api: must be between 1 and 16 (got 0)"),
+    "invalid stack, preview": (["preview", "--stack", "bad"], {}, 2, "lab.nodes.api: must be between 1 and 16 (got 0)"),
+    "invalid stack, check": (["check", "--stack", "bad", "--in-process"], {}, 2, "lab.nodes.api"),
+    "invalid stack, matrix": (["matrix", "--stack", "bad"], {}, 2, "lab.nodes.api"),
+    "invalid stack, graph": (["graph", "--stack", "bad"], {}, 2, "lab.nodes.api"),
+    "a public role the backend cannot expose": (["preview", "--stack", "novnc"], {}, 2,
+                                                "lab.switches.novnc: role websockify is public and backend 'aws' cannot expose it"),
+    "the same, at validate": (["validate", "--stack", "novnc"], {}, 2, "lab.switches.novnc"),
+    "not UTF-8": (["validate", "--stack", "latin"], {}, 2, "Pulumi.latin.yaml: not UTF-8 text"),
+    "unknown row": (["explain", "A17"], {}, 2, "unknown row 'A17'; valid rows: A01"),
+    "unknown role": (["roles", "rabbit"], {}, 2, "unknown role 'rabbit'; valid roles: api"),
+    "pack config missing": (["check", "--stack", "docker-ha", "--config", "{dir}/none.json"], {}, 2, "--config {dir}/none.json: cannot read it"),
+    "pack config not JSON": (["check", "--stack", "docker-ha", "--config", "{dir}/bad.json"], {}, 2, "--config {dir}/bad.json: not valid JSON"),
+    "pack config not a mapping": (["check", "--stack", "docker-ha", "--config", "{dir}/list.json"], {}, 2, "must hold a mapping"),
+    "bad ttl": (["realize", "--stack", "docker-ha", "--ttl", "4 hours"], {}, 2, "--ttl: '4 hours' is not a duration"),
+    "catalog file missing": (["validate", "--all"], {CATALOG_ENV: "{dir}/none.yaml"}, 2, "catalog: cannot read {dir}/none.yaml"),
+    "catalog not YAML": (["matrix", "--catalog"], {CATALOG_ENV: "{dir}/catalog.yaml"}, 2, "catalog: {dir}/catalog.yaml is not valid YAML"),
+    "up with a bad name": (["up", "Bad_Name", "--from", "docker-ha", "--ttl", "4h"], {}, 2, "lab name 'Bad_Name'"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_every_error_is_a_message_and_an_exit_status(case, stacks, capsys, monkeypatch):
+    argv, env, status, words = CASES[case]
+    for key, value in env.items():
+        monkeypatch.setenv(key, value.format(dir=stacks))
+    argv = [a.format(dir=stacks) for a in argv]
+    code = main(["--stacks-dir", str(stacks), *argv] if argv[0] != "up" else argv)
+    err = capsys.readouterr().err
+    assert code == status, err
+    assert words.format(dir=stacks) in err and "Traceback" not in err
+
+
+def test_graphviz_missing_is_a_failure_naming_the_package(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    code = main(["graph", "--stack", "docker-ha", "-f", "svg", "-o", str(tmp_path / "x.svg")])
+    assert code == 1 and "Graphviz is not installed (apt-get install graphviz)" in capsys.readouterr().err
+
+
+def test_an_error_from_a_real_process_prints_one_line_and_no_traceback(tmp_path):
+    (tmp_path / "bad.json").write_text("{bad")
+    proc = subprocess.run([sys.executable, "-m", "labctl", "check", "--stack", "docker-ha", "--config", str(tmp_path / "bad.json")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.startswith("labctl: --config") and "Traceback" not in proc.stderr
+
+
+def test_the_shipped_catalog_file_is_the_default(monkeypatch):
+    monkeypatch.delenv(CATALOG_ENV, raising=False)
+    from abiquo_lab.catalog import catalog_path
+    assert catalog_path() == str(CATALOG_FILE)
+    assert main(["validate", "--stack", "docker-ha"]) == 0
