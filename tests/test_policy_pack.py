@@ -231,6 +231,18 @@ def test_a_second_api_without_zookeeper_is_caught(recordings):
                for m in _messages(analyze_in_process(rec), "required-connections"))
 
 
+def test_a_twin_of_a_planned_host_is_one_host_too_many(recordings):
+    for stack, kind, host in (("docker-distributed", CONTAINER, "server"), ("aws-ha", "aws:ec2/instance:Instance", "api-1")):
+        rec = copy.deepcopy(recordings[(stack, True)])
+        original = next(r for r in rec.records if r.type == kind and r.name.endswith(host))
+        twin = copy.deepcopy(original)
+        twin.urn, twin.name = original.urn + "-twin", original.name + "-twin"       # same host label, same roles
+        rec.records.append(twin)
+        found = _messages(analyze_grpc(rec), "layout-completeness")
+        assert any("resources carrying role api (" in m and f"{original.name}, " in m and f"{twin.name})" in m
+                   for m in found), found
+
+
 def test_a_datacenter_without_nfs_is_caught(recordings):
     for stack, kind in (("docker-ha", CONTAINER), ("aws-ha", "aws:ec2/instance:Instance")):
         rec = copy.deepcopy(recordings[(stack, True)])

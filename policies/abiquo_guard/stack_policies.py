@@ -205,10 +205,11 @@ def _where(datacenter: str, region: str) -> str:
 
 
 def _present(inv: Inventory) -> dict[tuple, list[str]]:
-    """(role, datacenter, region) -> names of the resources carrying it (containers or instances, by their labels)."""
+    """(role, datacenter, region) -> names of the resources carrying it, by their labels/tags: every container or
+    instance counts, so a second one claiming a planned host's name is one too many, not a duplicate overlooked."""
     found: dict[tuple, list[str]] = {}
-    carriers = ([(h.res, h.roles, h.datacenter, h.region) for h in inv.docker_hosts.values()] if inv.backend == "docker" else
-                [(r, r.label("roles").split(), r.label("datacenter"), r.label("region")) for r in inv.of_type(A_INSTANCE)])
+    kind = D_CONTAINER if inv.backend == "docker" else A_INSTANCE
+    carriers = [(r, r.label("roles").split(), r.label("datacenter"), r.label("region")) for r in inv.of_type(kind)]
     for res, roles, dc, region in carriers:
         for role in roles:
             found.setdefault((role, dc or "", region or ""), []).append(res.name)
