@@ -92,6 +92,7 @@ def protocol_port(item: str) -> tuple[str, Optional[int], Optional[int]]:
 
 # ---- time --------------------------------------------------------------------------------------------------------
 STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+MAX_TTL = timedelta(days=365)
 _TTL_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 
 
@@ -115,9 +116,14 @@ def parse_ttl(text: str) -> timedelta:
     if not m or not any(m.groups()):
         raise ValueError(f"{text!r} is not a duration; use days/hours/minutes like '4h', '90m', '2d', '1h30m'")
     days, hours, minutes = (int(g or 0) for g in m.groups())
-    value = timedelta(days=days, hours=hours, minutes=minutes)
+    try:
+        value = timedelta(days=days, hours=hours, minutes=minutes)
+    except OverflowError:
+        value = MAX_TTL * 2
     if value <= timedelta(0):
         raise ValueError("must be longer than zero")
+    if value > MAX_TTL:
+        raise ValueError(f"{text!r} is longer than a lab may live ({MAX_TTL.days}d)")
     return value
 
 

@@ -45,6 +45,25 @@ def test_the_pack_states_every_level_explicitly():
         policy_config({"no-such-policy": "advisory"})
 
 
+@pytest.mark.parametrize("config, words", [
+    ({"required-connections": "MANDATORY"}, "required-connections.enforcementLevel: 'MANDATORY' is not a level"),
+    ({"required-connections": 7}, "7 is not a level; levels: advisory, mandatory, disabled, remediate"),
+    ({"required-connections": ["mandatory"]}, "['mandatory'] is not a level"),
+    ({"required-connections": {"requireRows": "A01"}}, "required-connections.requireRows: must be an array (got 'A01')"),
+    ({"required-connections": {"requireRows": [5]}}, "requireRows: [0]: must be a string (got 5)"),
+    ({"required-connections": {"requireRows": ["A17"]}}, "unknown row 'A17'; valid rows: A01"),
+    ({"required-connections": {"requirerows": ["A01"]}}, "requirerows: unknown setting; allowed: enforcementLevel, requireRows"),
+    ({"nothing-beyond-intent": {"extraAllowedFlows": [{"from": "api", "to": "datanode"}]}}, "[0]: needs port"),
+    ({"nothing-beyond-intent": {"extraAllowedFlows": [{"from": "api", "to": "x", "port": "22"}]}}, "port: must be an integer"),
+])
+def test_a_pack_config_is_checked_before_anything_runs(config, words):
+    """A level the SDK does not know would turn a mandatory policy advisory (or crash the pack over gRPC)."""
+    from abiquo_lab.contract import InputError
+    with pytest.raises(InputError) as err:
+        policy_config(config)
+    assert words in str(err.value)
+
+
 # ---- mutation helpers ---------------------------------------------------------------------------------------
 def _container(rec, host):
     return next(r for r in rec.records if r.type == CONTAINER and any(

@@ -69,6 +69,13 @@ CASES = {
     "API count differs from UI with ui_with_api": (base_config(layout="ha", colocate={"ui_with_api": True}, nodes={"ui": 3, "api": 2}),
         ["lab.nodes.api: with colocate.ui_with_api every ui node carries api too, so nodes.api must equal nodes.ui (3) or "
          "be unset (got 2)"]),
+    "ui_with_api leaves ha one API": (base_config(layout="ha", colocate={"ui_with_api": True}, nodes={"ui": 1}),
+        ["lab.nodes.ui: with colocate.ui_with_api the ui nodes are the api nodes, and layout 'ha' needs at least 2 api "
+         "nodes (got 1)"]),
+    "ttl beyond any clock": (base_config(ttl="9999999999d"), ["lab.ttl: '9999999999d' is longer than a lab may live (365d)"]),
+    "a boolean node count": (base_config(nodes={"datanode": True}), ["lab.nodes.datanode: Input should be a valid integer (got True)"]),
+    "a number for a colocation": (base_config(colocate={"mysql_on_datanode": 0}),
+                                  ["lab.colocate.mysql_on_datanode: Input should be a valid boolean (got 0)"]),
     "not a mapping": (["x"], ["lab: must be a mapping of settings (got list)"]),
     "missing name": ({"backend": "docker", "layout": "ha"}, ["lab.name: required setting is missing"]),
     "several problems at once": (base_config(layout="ha", nodes={"api": 0}, datacenters=["dc1", "dc1"], version="6.2", switches={"m": True}),
@@ -84,6 +91,18 @@ def test_bad_spec_gives_exact_messages(case):
         check_spec(config)
     assert [str(p) for p in err.value.problems] == expected
     assert str(err.value).splitlines()[0] == f"invalid lab config ({len(expected)} problem{'s' if len(expected) > 1 else ''}):"
+
+
+def test_a_zone_network_too_small_for_its_hosts_names_the_setting():
+    from abiquo_lab.plan import build_plan
+    with pytest.raises(LabConfigError) as err:
+        build_plan(check_spec(base_config(layout="ha", zone_prefix=28, nodes={"ui": 6})))
+    assert [str(p) for p in err.value.problems] == [
+        "lab.zone_prefix: zone network core (10.77.0.16/28) has no free address for ui-6 (9 are kept for the gateway and "
+        "virtual IPs); give it a larger subnet (a shorter zone_prefix)"]
+    with pytest.raises(LabConfigError, match=r"lab.subnets.core: zone network core \(10.77.200.0/28\) has no free address"):
+        build_plan(check_spec(base_config(layout="ha", subnets={"core": "10.77.200.0/28"}, nodes={"ui": 4})))
+    build_plan(check_spec(base_config(zone_prefix=28)))          # a distributed lab fits in /28 zone networks
 
 
 def test_a_public_role_is_accepted_where_its_backend_can_expose_it():

@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from typing import Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from ..contract import parse_ttl
 
@@ -47,8 +47,8 @@ class LabSpec(Strict):
     backend: Literal["docker", "aws"]
     layout: Literal["monolithic", "distributed", "ha"]
     version: str = Field("6.1", pattern=r"^\d+\.\d+(\.\d+)?$")
-    nodes: dict[str, Optional[int]] = {}     # node kind -> count (kinds and defaults from the catalog's layout)
-    colocate: dict[str, bool] = {}           # co-location choice -> on/off (names and defaults from the catalog)
+    nodes: dict[str, Optional[StrictInt]] = {}   # node kind -> count (kinds and defaults from the catalog's layout)
+    colocate: dict[str, StrictBool] = {}         # co-location choice -> on/off (names and defaults from the catalog)
     datacenters: list[str] = ["dc1"]
     regions: list[str] = []
     switches: dict[str, Union[bool, int, str]] = {}

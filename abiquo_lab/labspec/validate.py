@@ -148,6 +148,10 @@ def _node_counts(spec: LabSpec, catalog: Catalog, problems: list[Problem]) -> di
                 problems.append(Problem(f"{ROOT}.nodes.{kind}", f"with colocate.{colocation.name} every {leader} node "
                                         f"carries {kind} too, so nodes.{kind} must equal nodes.{leader} ({counts[leader]}) "
                                         f"or be unset (got {given})"))
+            elif counts[leader] < bounds[kind].min:
+                problems.append(Problem(f"{ROOT}.nodes.{leader}", f"with colocate.{colocation.name} the {leader} nodes are "
+                                        f"the {kind} nodes, and layout {spec.layout!r} needs at least {bounds[kind].min} "
+                                        f"{kind} nodes (got {counts[leader]})"))
             counts[kind] = counts[leader]
     return counts
 

@@ -7,7 +7,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 from ..catalog import Catalog, default_catalog, expr, parse_port
 from ..catalog.model import Connection, Edge, HostTemplate, Role
-from ..labspec import CheckedSpec
+from ..labspec import CheckedSpec, LabConfigError, Problem
 from .model import EXTERNAL_PREFIX, AllowEntry, Flow, Host, Plan, Route, Runtime, Vip, ZoneNet
 
 FIRST_HOST_OFFSET = 10     # .1 is the gateway; .2-.9 are kept for virtual addresses
@@ -21,7 +21,7 @@ def build_plan(checked: CheckedSpec, catalog: Optional[Catalog] = None) -> Plan:
     drafts = _hosts(checked, catalog, facts)
     vips = _vips(catalog, facts, drafts, zones)
     flows = _flows(catalog, facts, drafts, vips)
-    hosts = _addressed_hosts(drafts, flows, vips, zones, catalog)
+    hosts = _addressed_hosts(drafts, flows, vips, zones, catalog, checked)
     used = {zone for h in hosts for zone in h.interfaces} | {v["zone"] for v in vips.values()}
     zones = [z for z in zones if z.name in used]          # carving stays stable; unused networks are not built
     vip_models = [Vip(name=v["name"], role=v["role"], zone=v["zone"], address=v["address"], members=v["members"]) for v in vips.values()]
@@ -220,8 +220,9 @@ def _ports(edge: Edge, facts: Mapping[str, Any]) -> list[tuple[Optional[int], Op
 
 # ---- addresses and interfaces -------------------------------------------------------------------
 def _addressed_hosts(drafts: list[dict], flows: list[Flow], vips: dict[str, dict], zones: list[ZoneNet],
-                     catalog: Catalog) -> list[Host]:
+                     catalog: Catalog, checked: CheckedSpec) -> list[Host]:
     cidrs = {z.name: ipaddress.ip_network(z.cidr) for z in zones}
+    explicit, lab = checked.spec.subnets, checked.name
     by_name = {d["name"]: d for d in drafts}
     vip_zone = {v["name"]: v["zone"] for v in vips.values()}
     joins: dict[str, set[str]] = defaultdict(set)
@@ -237,10 +238,13 @@ def _addressed_hosts(drafts: list[dict], flows: list[Flow], vips: dict[str, dict
     interfaces: dict[str, dict[str, str]] = {d["name"]: {} for d in drafts}
 
     def assign(host: str, zone: str) -> None:
+        if next_free[zone] >= cidrs[zone].num_addresses - 1:            # the last address is the broadcast
+            field_name = f"lab.subnets.{zone}" if zone in explicit else "lab.zone_prefix"
+            raise LabConfigError([Problem(field_name, f"zone network {zone} ({cidrs[zone]}) has no free address for "
+                                          f"{host} ({FIRST_HOST_OFFSET - 1} are kept for the gateway and virtual IPs); "
+                                          "give it a larger subnet (a shorter zone_prefix)")], f"lab {lab!r}")
         interfaces[host][zone] = str(cidrs[zone].network_address + next_free[zone])
         next_free[zone] += 1
-        if next_free[zone] >= cidrs[zone].num_addresses - 1:
-            raise ValueError(f"zone network {zone} ({cidrs[zone]}) has no free address for {host}; use a shorter zone_prefix")
 
     for d in drafts:                                    # home addresses first, in host order
         assign(d["name"], d["zone"])

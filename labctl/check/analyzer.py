@@ -65,11 +65,58 @@ def policy_config(user: Optional[dict] = None) -> dict[str, dict]:
         level = entry.get("enforcementLevel")
         config[name] = {**{k: v for k, v in entry.items() if k != "enforcementLevel"},
                         "enforcementLevel": getattr(level, "value", level)}
+    schemas = abiquo_guard.config_properties()
     for name, entry in (user or {}).items():
         if name not in config:
             raise InputError(f"unknown policy {name!r} in the pack config; policies: {', '.join(sorted(config))}")
-        config[name].update(entry if isinstance(entry, dict) else {"enforcementLevel": entry})
+        entry = entry if isinstance(entry, dict) else {"enforcementLevel": entry}
+        _check_entry(name, entry, schemas[name])
+        config[name].update(entry)
     return config
+
+
+def _check_entry(policy: str, entry: dict, properties: dict) -> None:
+    """A policy's config as the pack takes it: a level (exactly one of LEVELS' names) and its schema's properties."""
+    for key, value in entry.items():
+        where = f"pack config {policy}.{key}"
+        if key == "enforcementLevel":
+            if not isinstance(value, str) or value not in LEVEL_CODES:
+                raise InputError(f"{where}: {value!r} is not a level; levels: {', '.join(LEVEL_CODES)}")
+        elif key not in properties:
+            raise InputError(f"{where}: unknown setting; allowed: enforcementLevel"
+                             + "".join(f", {k}" for k in properties))
+        else:
+            problem = _schema_problem(value, properties[key])
+            if problem:
+                raise InputError(f"{where}: {problem}")
+    from abiquo_lab.catalog import default_catalog
+    for row in entry.get("requireRows", []):
+        default_catalog().connection(row)               # an unknown row id lists the valid ones
+
+
+def _schema_problem(value: Any, schema: dict) -> Optional[str]:
+    """The first way `value` breaks a (small) JSON schema: type, enum, required properties, array items."""
+    kinds = {"array": list, "object": dict, "string": str, "integer": int, "boolean": bool}
+    kind = schema.get("type")
+    if kind in kinds and (not isinstance(value, kinds[kind]) or (kind == "integer" and isinstance(value, bool))):
+        return f"must be {'an' if kind[0] in 'aeiou' else 'a'} {kind} (got {value!r})"
+    if "enum" in schema and value not in schema["enum"]:
+        return f"must be one of {', '.join(map(str, schema['enum']))} (got {value!r})"
+    if kind == "object":
+        missing = [k for k in schema.get("required", []) if k not in value]
+        if missing:
+            return f"needs {', '.join(missing)} (got {value!r})"
+        for key, item in value.items():
+            if key in schema.get("properties", {}):
+                problem = _schema_problem(item, schema["properties"][key])
+                if problem:
+                    return f"{key}: {problem}"
+    if kind == "array":
+        for i, item in enumerate(value):
+            problem = _schema_problem(item, schema.get("items", {}))
+            if problem:
+                return f"[{i}]: {problem}"
+    return None
 
 
 def analyze_in_process(recording: Recording, user_config: Optional[dict] = None) -> list[Violation]:

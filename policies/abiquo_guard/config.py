@@ -65,6 +65,11 @@ def _resource_policy(name: str, description: str, check) -> ResourceValidationPo
                                     enforcement_level=OVERRIDES.get(name), config_schema=SCHEMAS.get(name))
 
 
+def config_properties() -> dict[str, dict]:
+    """Every policy's config properties (JSON schema fragments): public, so a driver can check a config first."""
+    return {name: dict(SCHEMAS[name].properties) if name in SCHEMAS else {} for name in list(STACK_CHECKS) + list(RESOURCE_CHECKS)}
+
+
 def descriptions() -> dict[str, str]:
     """Every policy's name and description: the pack's public metadata (labctl's reports name policies with it)."""
     return {name: description for name, (description, _) in {**STACK_CHECKS, **RESOURCE_CHECKS}.items()}
