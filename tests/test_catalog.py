@@ -157,7 +157,7 @@ def test_layouts_must_count_the_same_node_kinds():
 
 def test_a_host_count_must_be_a_node_kind_of_the_layout():
     msg = _broken(lambda d: d["layouts"]["ha"]["hosts"][0].update({"count": "lb_nodes"}))
-    assert "layouts.ha.hosts[lb].count: 'lb_nodes' is neither a number nor one of api_nodes," in msg
+    assert "layouts.ha.hosts[lb].count: 'lb_nodes' is neither a number from 1 to 16 nor one of api_nodes," in msg
 
 
 def test_a_node_default_outside_its_bounds_is_rejected():
@@ -203,3 +203,38 @@ def test_runtime_lookups(catalog):
     ports = catalog.datastore_ports()
     assert ports[("tcp", 3306)] == "mysql" and ports[("tcp", 6379)] == "redis" and ports[("udp", 2049)] == "nfs"
     assert ("tcp", 443) not in ports and ("tcp", 8009) not in ports
+
+
+@pytest.mark.parametrize("mutate, words", [
+    (lambda d: d["constraints"][0].update({"when": "layout > 1"}), "constraints[0].when: layout holds one of monolithic, distributed, ha: compare it with == or !="),
+    (lambda d: d["constraints"][0].update({"when": "version < 'abc'"}), "not a version: 'abc'"),
+    (lambda d: _row(d, "A11")["edges"][0].update({"when": "hypervisor == 'kvmm'"}), "'kvmm' is never a value of it"),
+    (lambda d: _row(d, "A11")["edges"][0].update({"when": "api_nodes"}), "'api_nodes' is not a condition"),
+    (lambda d: _row(d, "A11")["edges"][0].update({"when": "api_nodes > '1'"}), "comparing an int with a str"),
+    (lambda d: d["constraints"][0].update({"message": "needs {zk_nodes}"}), "constraints[0].message: unknown name(s) zk_nodes"),
+    (lambda d: next(s for s in d["switches"] if s["name"] == "redis_port").update({"default": "six"}),
+     "switches[redis_port].default: 'six' is not a port number"),
+    (lambda d: next(s for s in d["switches"] if s["name"] == "redis_port").update({"default": 70000}), "70000 is not a port number"),
+    (lambda d: next(s for s in d["switches"] if s["name"] == "monitoring").update({"default": 5}),
+     "switches[monitoring].default: 5 is neither true, false nor a condition"),
+    (lambda d: d["layouts"]["ha"]["hosts"][0].update({"count": "0"}), "layouts.ha.hosts[lb].count: '0' is neither a number from 1 to 16"),
+    (lambda d: d["layouts"]["ha"]["hosts"][0].update({"count": "\u00b2"}), "is neither a number from 1 to 16"),
+    (lambda d: d["layouts"]["ha"]["hosts"][0].update({"count": "40"}), "'40' is neither a number from 1 to 16"),
+    (lambda d: _row(d, "A02")["edges"][0].update({"protocols": []}), "an edge needs at least one protocol"),
+    (lambda d: d["layouts"]["distributed"]["hosts"].append(dict(d["layouts"]["distributed"]["hosts"][4])),
+     "layouts.distributed.hosts: duplicate 'rs'"),
+    (lambda d: d["zones"].append(dict(d["zones"][0])), "zones: duplicate 'frontend'"),
+    (lambda d: d["colocations"].append(dict(d["colocations"][0])), "colocations: duplicate 'ui_with_api'"),
+    (lambda d: _role(d, "datanode")["services"].append(dict(_role(d, "datanode")["services"][0])),
+     "roles[datanode].services: duplicate 'redis'"),
+    (lambda d: d["layouts"]["distributed"]["hosts"][0]["roles"].append("user"),
+     "layouts.distributed.hosts[server].roles: 'user' is outside the lab"),
+    (lambda d: d["layouts"]["distributed"]["hosts"][4].update({"zone": "core"}),
+     "layouts.distributed.hosts[rs].zone: zone 'core' is global, so the hosts must be global (no per)"),
+    (lambda d: _role(d, "m").update({"frontend_path": "/api"}), "frontend paths: duplicate '/api'"),
+    (lambda d: _role(d, "m").update({"frontend_path": "m"}), "roles[m].frontend_path: 'm' must start with '/'"),
+    (lambda d: d["layouts"]["ha"].update({"sources": ["S99"]}), "layouts.ha.sources: unknown source key 'S99'"),
+    (lambda d: _role(d, "nfs").update({"capabilities": ["CAP_SYS_MODULE"]}), "CAP_SYS_MODULE: name capabilities one by one"),
+])
+def test_the_catalog_refuses_what_would_mislead_a_later_stage(mutate, words):
+    assert words in _broken(mutate)

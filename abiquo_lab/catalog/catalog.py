@@ -1,6 +1,8 @@
 """The Catalog: the loaded, cross-checked platform data and its registry look-ups."""
 from __future__ import annotations
 
+import re
+import string
 from functools import cached_property
 from typing import Iterable, Optional
 
@@ -8,7 +10,7 @@ from pydantic import Field, model_validator
 
 from ..contract import InputError
 from . import expr
-from .model import (BASE_FACTS, LAYOUTS, Colocation, Connection, Constraint, Layout, Role, Strict, Switch, Vip, Zone,
+from .model import (BACKENDS, BASE_FACTS, LAYOUTS, Colocation, Connection, Constraint, Layout, Role, Strict, Switch, Vip, Zone,
                     parse_port)
 
 
@@ -98,6 +100,16 @@ class Catalog(Strict):
                     found.setdefault(kind, template.primary or template.host_roles()[0].role)
         return found
 
+    def name_types(self) -> dict:
+        """The type of every name a condition may use: facts and switches (see expr.check_types)."""
+        types: dict = {"layout": tuple(self.layouts), "backend": BACKENDS, "version": "version", "datacenters": "int",
+                       "regions": "int", **{c.name: "bool" for c in self.colocations}}
+        for kind in self.node_kinds:
+            types[f"{kind}_nodes"], types[f"{kind}_cluster"] = "int", "bool"
+        for sw in self.switches:
+            types[sw.name] = tuple(sw.allowed) if sw.type == "enum" else sw.type
+        return types
+
     @property
     def fact_names(self) -> frozenset[str]:
         """Facts a condition may use besides the switches."""
@@ -145,8 +157,15 @@ class Catalog(Strict):
         overlap = facts & switch_names
         if overlap:
             problems.append(f"switches: {', '.join(sorted(overlap))} shadow facts of the same name")
-        check_expr = _expression_checker(known, facts, problems)
+        check_expr = _expression_checker(known, facts, self.name_types(), problems)
         problems += _check_node_counts(self)
+        problems += _unique("zones", [z.name for z in self.zones])
+        problems += _unique("colocations", [c.name for c in self.colocations])
+        problems += _unique("vips", [v.name for v in self.vips])
+        problems += _unique("frontend paths", [r.frontend_path for r in self.roles if r.frontend_path])
+        problems += [f"roles[{r.name}].frontend_path: {r.frontend_path!r} must start with '/'"
+                     for r in self.roles if r.frontend_path and not r.frontend_path.startswith("/")]
+        problems += _check_switch_defaults(self.switches)
         for colocation in self.colocations:
             for kind, leader in colocation.follows.items():
                 for name in (kind, leader):
@@ -155,38 +174,49 @@ class Catalog(Strict):
                                         f"node kinds: {', '.join(self.node_kinds)}")
         for i, rule in enumerate(self.constraints):
             check_expr(f"constraints[{i}].when", rule.when)
+            named = {field for _, field, _, _ in string.Formatter().parse(rule.message) if field}
+            if named - known:
+                problems.append(f"constraints[{i}].message: unknown name(s) {', '.join(sorted(named - known))} in braces")
         for role in self.roles:
             where = f"roles[{role.name}]"
             if role.zone is not None and role.zone not in zone_names:
                 problems.append(f"{where}.zone: unknown zone {role.zone!r}; valid: {', '.join(sorted(zone_names))}")
             check_expr(f"{where}.enabled_when", role.enabled_when)
             problems += _unknown_sources(where, role.sources, self.sources)
+            problems += _unique(f"{where}.services", [svc.name for svc in role.services])
             for svc in role.services:
                 check_expr(f"{where}.services[{svc.name}].enabled_when", svc.enabled_when)
                 for item in svc.ports:
                     _, _, ref = parse_port(item.partition("/")[0])
                     if ref and ref not in int_switches:
                         problems.append(f"{where}.services[{svc.name}].ports: ${ref} is not an int switch")
+        external = {r.name for r in self.roles if r.external}
+        zone_kinds = {z.name: z.kind for z in self.zones}
         for name, layout in self.layouts.items():
+            problems += _unknown_sources(f"layouts.{name}", layout.sources, self.sources)
+            problems += _unique(f"layouts.{name}.hosts", [host.kind for host in layout.hosts])
             for i, host in enumerate(layout.hosts):
                 where = f"layouts.{name}.hosts[{host.kind}]"
                 if host.zone not in zone_names:
                     problems.append(f"{where}.zone: unknown zone {host.zone!r}; valid: {', '.join(sorted(zone_names))}")
+                elif zone_kinds[host.zone] != (host.per or "global"):
+                    problems.append(f"{where}.zone: zone {host.zone!r} is {zone_kinds[host.zone]}, so the hosts must be "
+                                    + (f"per: {zone_kinds[host.zone]}" if zone_kinds[host.zone] != "global" else "global (no per)"))
                 check_expr(f"{where}.when", host.when)
-                node_facts = {f"{kind}_nodes" for kind in layout.nodes}
-                if host.count is not None and not host.count.isdigit() and host.count not in node_facts:
-                    problems.append(f"{where}.count: {host.count!r} is neither a number nor one of "
-                                    f"{', '.join(sorted(node_facts))}")
+                problems += _bad_count(where, host.count, {f"{kind}_nodes" for kind in layout.nodes}, self.max_nodes)
                 if host.primary is not None and host.primary not in [hr.role for hr in host.host_roles()]:
                     problems.append(f"{where}.primary: {host.primary!r} is not one of the host's roles")
                 for hr in host.host_roles():
-                    if hr.role not in role_names:
+                    if hr.role in external:
+                        problems.append(f"{where}.roles: {hr.role!r} is outside the lab; hosts carry the lab's roles only")
+                    elif hr.role not in role_names:
                         problems.append(f"{where}.roles: unknown role {hr.role!r}; valid roles: {', '.join(sorted(role_names))}")
                     check_expr(f"{where}.roles[{hr.role}].when", hr.when)
         for vip in self.vips:
             if vip.role not in role_names:
                 problems.append(f"vips[{vip.name}].role: unknown role {vip.role!r}")
             check_expr(f"vips[{vip.name}].when", vip.when)
+            problems += _unknown_sources(f"vips[{vip.name}]", vip.sources, self.sources)
         for sw in self.switches:
             if sw.default_is_expression:
                 check_expr(f"switches[{sw.name}].default", sw.default, allow_switches=False)
@@ -209,6 +239,27 @@ class Catalog(Strict):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+
+def _bad_count(where: str, count: Optional[str], node_facts: set[str], max_nodes: int) -> list[str]:
+    """A host template's count: a whole number from 1 to max_nodes, or one of the layout's node facts."""
+    if count is None or count in node_facts:
+        return []
+    if re.fullmatch(r"[1-9][0-9]*", count) and int(count) <= max_nodes:
+        return []
+    return [f"{where}.count: {count!r} is neither a number from 1 to {max_nodes} nor one of {', '.join(sorted(node_facts))}"]
+
+
+def _check_switch_defaults(switches: list) -> list[str]:
+    """A switch's default is a value of its type: int a port 1-65535, bool true/false (or a condition)."""
+    problems = []
+    for sw in switches:
+        where = f"switches[{sw.name}].default"
+        if sw.type == "int" and (isinstance(sw.default, bool) or not isinstance(sw.default, int) or not 1 <= sw.default <= 65535):
+            problems.append(f"{where}: {sw.default!r} is not a port number 1-65535")
+        if sw.type == "bool" and not isinstance(sw.default, (bool, str)):
+            problems.append(f"{where}: {sw.default!r} is neither true, false nor a condition")
+    return problems
 
 
 def _check_node_counts(catalog: "Catalog") -> list[str]:
@@ -251,13 +302,15 @@ def _unknown_sources(where: str, keys: list[str], sources: dict[str, str]) -> li
     return [f"{where}.sources: unknown source key {k!r}" for k in keys if k not in sources]
 
 
-def _expression_checker(known: set[str], facts: frozenset[str], problems: list[str]):
+def _expression_checker(known: set[str], facts: frozenset[str], types: dict, problems: list[str]):
     def check(where: str, text: Optional[str], allow_switches: bool = True) -> None:
         if text is None:
             return
         allowed = known if allow_switches else facts
         try:
             unknown = expr.names(text) - allowed
+            if not unknown:
+                expr.check_types(text, types)
         except expr.ExpressionError as exc:
             problems.append(f"{where}: {exc}")
             return

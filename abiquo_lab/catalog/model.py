@@ -93,7 +93,8 @@ class Role(Strict):
     @field_validator("capabilities")
     @classmethod
     def _capability_names(cls, value: list[str]) -> list[str]:
-        bad = [c for c in value if not re.match(r"^[A-Z][A-Z_]*$", c) or c in ("ALL", "SYS_MODULE", "SYS_RAWIO")]
+        bad = [c for c in value if not re.match(r"^[A-Z][A-Z_]*$", c)
+               or c.removeprefix("CAP_") in ("ALL", "SYS_MODULE", "SYS_RAWIO", "SYS_ADMIN_ALL")]
         if bad:
             raise ValueError(f"{', '.join(bad)}: name capabilities one by one (no ALL, no kernel-module or raw I/O)")
         return value
@@ -224,6 +225,13 @@ class Edge(Strict):
     def _ports(cls, value: list[Union[int, str]]) -> list[Union[int, str]]:
         for item in value:
             parse_port(item)
+        return value
+
+    @field_validator("protocols")
+    @classmethod
+    def _some_protocol(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("an edge needs at least one protocol (tcp, udp or vrrp)")
         return value
 
     @model_validator(mode="after")
