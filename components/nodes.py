@@ -70,9 +70,5 @@ def node_env(plan: Plan, host: Host, allow_rows: list[list[str]]) -> dict[str, s
 
 
 def route_rows(plan: Plan, host: Host) -> list[list]:
-    """The host's proxy routes as [path, port, [[target, address], ...]]: addresses, not names, because a target on
-    several networks has a name on each, and only its home address is the one whose allowlist admits the proxy."""
-    def address(target: str) -> str:
-        vip = plan.vip(target)
-        return target if vip else plan.host(target).address     # a VIP is a network alias: any live member answers
-    return [[r.path, r.port, [[t, address(t)] for t in r.targets]] for r in host.routes]
+    """The host's proxy routes as the node reads them (Plan.route_rows)."""
+    return plan.route_rows(host.name)

@@ -350,3 +350,86 @@ def test_the_pack_runs_from_a_venv_built_from_its_own_requirements(tmp_path, rec
         assert pack.analyze(recordings[("aws-ha", True)]) == []
         found = pack.analyze(broken)
     assert "datacenter 'dc2' has no nfs host; the plan places nfs on nfs-dc2" in _messages(found, "layout-completeness")
+
+
+def _set_label(record, key, value):
+    for item in record.inputs["labels"]:
+        if item["label"] == key:
+            item["value"] = value
+
+
+@pytest.mark.parametrize("stack", ["docker-ha", "aws-ha"])
+def test_each_machine_is_the_planned_host_with_its_roles_and_site(recordings, stack):
+    """Totals per role and site can balance while hosts are wrong: swapped roles, swapped datacenters, a machine
+    with no host identity or one that is not in the plan."""
+    kind = CONTAINER if stack.startswith("docker") else "aws:ec2/instance:Instance"
+
+    def mutant(change):
+        rec = copy.deepcopy(recordings[(stack, True)])
+        machines = {r.name.rsplit("-", 2)[-2] + "-" + r.name.rsplit("-", 1)[-1]: r for r in rec.by_type(kind)}
+        change(machines)
+        return _messages(analyze_in_process(rec), "layout-completeness")
+
+    def relabel(record, key, value):
+        if kind == CONTAINER:
+            _set_label(record, key, value)
+        else:
+            record.inputs["tags"][key] = value
+
+    def swap_roles(m):
+        relabel(m["rs-dc1"], "abiquo-lab.roles", "bpm")
+        relabel(m["bpm-dc1"], "abiquo-lab.roles", "rs guacd")
+    found = mutant(swap_roles)
+    assert any("is host rs-dc1 with roles bpm" in msg and "the plan gives it roles rs guacd" in msg for msg in found), found
+
+    def swap_sites(m):
+        relabel(m["rs-dc1"], "abiquo-lab.datacenter", "dc2")
+        relabel(m["rs-dc2"], "abiquo-lab.datacenter", "dc1")
+    assert any("is host rs-dc1 with roles rs guacd, datacenter dc2" in msg for msg in mutant(swap_sites))
+
+    assert any("has host label 'ghost-1', which is not a host of the plan" in msg
+               for msg in mutant(lambda m: relabel(m["api-1"], "abiquo-lab.host", "ghost-1")))
+    assert any("has no host label" in msg for msg in mutant(lambda m: relabel(m["api-2"], "abiquo-lab.host", "")))
+
+
+def test_routes_are_compared_in_full_on_docker(recordings):
+    def mutant(change):
+        rec = copy.deepcopy(recordings[("docker-ha", True)])
+        lb = _container(rec, "lb-1")
+        routes = json.loads(next(i["value"] for i in lb.inputs["labels"] if i["label"] == "abiquo-lab.routes"))
+        _set_label(lb, "abiquo-lab.routes", change(routes))
+        return _messages(analyze_in_process(rec), "layout-completeness")
+
+    def to_redis(routes):
+        api = next(r for r in routes if r[0] == "/api")
+        api[1] = 6379
+        return json.dumps(routes)
+    assert any(m.startswith("no route /api on 'lb-1' to api-1") for m in mutant(to_redis))
+    assert any(m.startswith("route /api on 'lb-1'") and "port 6379 is not in the plan" in m for m in mutant(to_redis))
+    assert any("route /redis on 'lb-1'" in m and "is not in the plan" in m
+               for m in mutant(lambda r: json.dumps(r + [["/redis", 6379, [["datanode-1", "10.93.2.10"]]]])))
+    assert any("label abiquo-lab.routes is not a JSON list" in m for m in mutant(lambda r: "not json"))
+
+
+def test_the_alb_must_forward_each_planned_path(recordings):
+    rec = copy.deepcopy(recordings[("aws-ha", True)])
+    for record in rec.by_type("aws:lb/listenerRule:ListenerRule"):
+        record.inputs["actions"] = [{"type": "fixed-response", "fixedResponse": {"contentType": "text/plain", "statusCode": "503"}}]
+    found = _messages(analyze_in_process(rec), "layout-completeness")
+    assert any(m.startswith("no load balancer route /api for the api nodes: the HTTPS listener must forward /api") for m in found)
+    rec = copy.deepcopy(recordings[("aws-ha", True)])
+    https = next(r for r in rec.by_type("aws:lb/listener:Listener") if r.inputs.get("port") == 443)
+    https.inputs["defaultActions"] = [{"type": "fixed-response", "fixedResponse": {"statusCode": "503", "contentType": "text/plain"}}]
+    assert any(m.startswith("no load balancer route / for the ui nodes")
+               for m in _messages(analyze_in_process(rec), "layout-completeness"))
+
+
+def test_an_unlabelled_extra_container_is_not_invisible(recordings):
+    rec = copy.deepcopy(recordings[("docker-ha", True)])
+    api = _container(rec, "api-1")
+    stray = copy.deepcopy(api)
+    stray.urn, stray.name = api.urn + "-stray", api.name + "-stray"
+    stray.inputs["labels"] = [i for i in stray.inputs["labels"] if i["label"] not in ("abiquo-lab.host", "abiquo-lab.roles")]
+    rec.records.append(stray)
+    found = analyze_in_process(rec)                                  # and no crash in the other policies
+    assert any(f"'{stray.name}' has no host label" in m for m in _messages(found, "layout-completeness"))

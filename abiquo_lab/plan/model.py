@@ -139,6 +139,14 @@ class Plan(Frozen):
         """Primary roles of the hosts the backend exposes that way ('load-balancer': the AWS frontend)."""
         return {h.primary for h in self.hosts if h.runtime.exposure == how}
 
+    def route_rows(self, host_name: str) -> list[list]:
+        """A proxying host's routes as [path, port, [[target, address], ...]]: addresses, not names, because a target
+        on several networks has a name on each, and only its home address is the one whose allowlist admits the
+        proxy (a VIP target stays a name: a network alias any live member answers)."""
+        def address(target: str) -> str:
+            return target if self.vip(target) else self.host(target).address
+        return [[r.path, r.port, [[t, address(t)] for t in r.targets]] for r in self.host(host_name).routes]
+
     def hosts_with(self, role: str) -> list[Host]:
         return [h for h in self.hosts if role in h.roles]
 

@@ -72,6 +72,18 @@ def _intent(catalog: str, spec_text: str, lab_name: str):
     return checked, build_plan(checked, default_catalog())
 
 
+def _json_list(res: Res, suffix: str, malformed: list[str]) -> list:
+    """A label holding a JSON list; anything else is noted in `malformed` and read as empty."""
+    try:
+        value = json.loads(res.label(suffix, "[]"))
+    except (TypeError, ValueError):
+        value = None
+    if not isinstance(value, list):
+        malformed.append(f"label {label(suffix)} is not a JSON list")
+        return []
+    return value
+
+
 @dataclass
 class DockerHost:
     res: Res
@@ -82,6 +94,7 @@ class DockerHost:
     addresses: dict[str, str]          # network urn -> address
     allow: list[tuple]                 # (protocol, source, port, port_end, ids)
     routes: list
+    malformed: list[str] = field(default_factory=list)   # labels that could not be read (reported, never a crash)
 
 
 class Inventory:
@@ -121,11 +134,16 @@ class Inventory:
         name = res.label("host")
         if not name:
             return None
+        malformed: list[str] = []
         allow = []
-        for proto, source, port, ids in json.loads(res.label("allowlist", "[]")):
-            allow.append((proto, source, *parse_span(port), ids))
+        for row in _json_list(res, "allowlist", malformed):
+            try:
+                proto, source, port, ids = row
+                allow.append((proto, source, *parse_span(port), ids))
+            except (TypeError, ValueError):
+                malformed.append(f"allowlist row {row!r} is not [protocol, source, port, ids]")
         return DockerHost(res, name, res.label("roles").split(), res.label("datacenter"), res.label("region"),
-                          self._attached(res), allow, json.loads(res.label("routes", "[]")))
+                          self._attached(res), allow, _json_list(res, "routes", malformed), malformed)
 
     def _attached(self, res: Res) -> dict[str, str]:
         """network urn -> the container's address on it: property dependencies give the networks, subnets the match."""

@@ -139,7 +139,8 @@ def _beyond_docker(inv: Inventory, config: dict, report: Report) -> None:
             candidates = by_source.get(("any" if source == "any" else src_name, proto), [])
             ok = any(port is None or f.port is not None and f.port <= port and (port_end or port) <= (f.port_end or f.port)
                      for f in candidates)
-            src_role = "world" if source == "any" else (hosts[src_name].roles[0] if src_name in hosts else "?")
+            src_roles = hosts[src_name].roles if src_name in hosts else []
+            src_role = "world" if source == "any" else (src_roles[0] if src_roles else "?")
             if not ok and not _exception(config, src_role, host.roles[0] if host.roles else "?", proto, port):
                 report(f"allowlist entry {proto}/{port_span(port, port_end)} from {source} ({src_name}) on container '{host.res.name}' maps to "
                        f"no catalog flow (claimed: {ids or '-'}); remove it or allow it in the pack config "
@@ -177,9 +178,11 @@ def _beyond_aws(inv: Inventory, config: dict, report: Report) -> None:
 
 # ---- layout-completeness ------------------------------------------------------------------------------------
 def layout_completeness(inv: Inventory, config: dict, report: Report) -> None:
-    """The resources carry every host the plan places (per role, datacenter and region) and no more; the
-    catalog's constraints hold for the nodes actually there; every planned proxy route exists."""
+    """Each container (Docker) or instance (AWS) is a host of the plan with the plan's roles and site; together
+    they carry every (role, datacenter, region) the plan places and no more; the catalog's constraints hold for
+    the nodes counted in the stack; every planned proxy route exists, and no other."""
     lab = inv.lab.urn
+    _hosts_are_planned(inv, report)
     present = _present(inv)
     planned: dict[tuple, list[str]] = {}
     for host in inv.plan.hosts:
@@ -198,6 +201,33 @@ def layout_completeness(inv: Inventory, config: dict, report: Report) -> None:
                    "the resources", lab)
     _constraints_on_present(inv, present, report)
     _routes_present(inv, report)
+
+
+def _machines(inv: Inventory) -> list:
+    return inv.of_type(D_CONTAINER if inv.backend == "docker" else A_INSTANCE)
+
+
+def _hosts_are_planned(inv: Inventory, report: Report) -> None:
+    """Every container or instance names a host of the plan (label/tag host) and carries that host's roles and
+    site; on AWS the load-balancer roles are the ALB, never an instance."""
+    for res in _machines(inv):
+        name = res.label("host")
+        try:
+            host = inv.plan.host(name) if name else None
+        except KeyError:
+            host = None
+        if host is None or host.primary in inv.balancers:
+            what = "no host label" if not name else f"host label {name!r}, which is not a host of the plan" + (
+                " (the ALB stands for it)" if host is not None else "")
+            report(f"'{res.name}' has {what}: every machine of the lab is one of the plan's hosts "
+                   f"({', '.join(h.name for h in inv.plan.hosts if h.primary not in inv.balancers)})", res.urn)
+            continue
+        seen = (res.label("roles").split(), res.label("datacenter"), res.label("region"))
+        wanted = (host.roles, host.datacenter or "", host.region or "")
+        if seen != wanted:
+            report(f"'{res.name}' is host {name} with roles {' '.join(seen[0]) or '-'}, datacenter {seen[1] or '-'}, region "
+                   f"{seen[2] or '-'}; the plan gives it roles {' '.join(wanted[0])}, datacenter {wanted[1] or '-'}, region "
+                   f"{wanted[2] or '-'}", res.urn)
 
 
 def _where(datacenter: str, region: str) -> str:
@@ -231,30 +261,66 @@ def _constraints_on_present(inv: Inventory, present: dict[tuple, list[str]], rep
 
 
 def _routes_present(inv: Inventory, report: Report) -> None:
-    """Every proxy route of the plan: on Docker in the proxying container's routes, on AWS as an ALB rule."""
-    lab = inv.lab.urn
+    """Every proxy route of the plan, and no other: on Docker the proxying container's routes label (path, port and
+    target addresses), on AWS the ALB's HTTPS listener (default action: forward) and its forwarding path rules."""
     if inv.backend == "docker":
-        hosts = inv.docker_hosts
-        for host in inv.plan.hosts:
-            have = {route[0] for route in hosts[host.name].routes} if host.name in hosts else set()
-            for route in host.routes:
-                if route.path not in have:
-                    report(f"no route {route.path} on '{host.name}' to the {route.role} nodes ({', '.join(route.targets)}); "
-                           f"the host must proxy {route.path} (catalog: role {route.role}, frontend_path)", lab)
-        return
+        _docker_routes(inv, report)
+    else:
+        _alb_routes(inv, report)
+
+
+def _route_key(row) -> tuple:
+    path, port, targets = row
+    return path, int(port), tuple(sorted(tuple(t) for t in targets))
+
+
+def _docker_routes(inv: Inventory, report: Report) -> None:
+    hosts = inv.docker_hosts
+    for host in inv.docker_hosts.values():
+        for problem in host.malformed:
+            report(f"container '{host.res.name}': {problem}; the program writes it from the plan", host.res.urn)
+    for host in inv.plan.hosts:
+        container = hosts.get(host.name)
+        if container is None:
+            continue                                          # a missing host is reported above
+        try:
+            have = {_route_key(row) for row in container.routes}
+        except (TypeError, ValueError):
+            report(f"container '{container.res.name}': its routes are not [path, port, [[target, address], ...]]", container.res.urn)
+            continue
+        want = {_route_key(row) for row in inv.plan.route_rows(host.name)}
+        for path, port, targets in sorted(want - have):
+            report(f"no route {path} on '{host.name}' to {', '.join(f'{t} ({a})' for t, a in targets)} port {port}; "
+                   f"the host must proxy {path} there (catalog: frontend_path)", container.res.urn)
+        for path, port, targets in sorted(have - want):
+            report(f"route {path} on '{host.name}' to {', '.join(f'{t} ({a})' for t, a in targets)} port {port} is not "
+                   "in the plan; remove it", container.res.urn)
+
+
+def _alb_routes(inv: Inventory, report: Report) -> None:
+    lab = inv.lab.urn
     paths = {route.path: route.role for host in inv.plan.hosts if host.primary in inv.balancers for route in host.routes}
+    if not paths:
+        return
+    https = [l for l in inv.of_type(A_LISTENER) if l.get("port") == 443 and l.get("protocol") == "HTTPS"]
+    if not inv.of_type(A_ALB) or not https:
+        report(f"no HTTPS listener on port 443 on the load balancer; the plan routes {', '.join(sorted(paths))} through it", lab)
+        return
+    https_urns = {l.urn for l in https}
     for path, role in sorted(paths.items()):
-        if not _alb_route(inv, path):
-            report(f"no load balancer route {path} for the {role} nodes; the ALB must forward {path} "
-                   f"(catalog: role {role}, frontend_path)", lab)
+        if path == "/":
+            ok = any(_forwards(l.get("defaultActions", [])) for l in https)
+        else:
+            ok = any(path in c.get("pathPattern", {}).get("values", []) and _forwards(r.get("actions", []))
+                     and set(r.deps.get("listenerArn", [])) & https_urns
+                     for r in inv.of_type(A_RULE) for c in r.get("conditions", []))
+        if not ok:
+            report(f"no load balancer route {path} for the {role} nodes: the HTTPS listener must forward {path} to "
+                   f"the {role} target group (catalog: role {role}, frontend_path)", lab)
 
 
-def _alb_route(inv: Inventory, path: str) -> bool:
-    if not inv.of_type(A_ALB):
-        return False
-    if path == "/":
-        return any(listener.get("port") == 443 for listener in inv.of_type(A_LISTENER))
-    return any(path in c.get("pathPattern", {}).get("values", []) for r in inv.of_type(A_RULE) for c in r.get("conditions", []))
+def _forwards(actions) -> bool:
+    return any(a.get("type") == "forward" for a in actions or [])
 
 
 # ---- lifecycle-labels ---------------------------------------------------------------------------------------
