@@ -24,12 +24,12 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from abiquo_lab import contract
+from abiquo_lab.catalog import LOAD_BALANCER
 from abiquo_lab.contract import PROTOCOL_NUMBERS, WORLD, port_span
 from abiquo_lab.plan import Flow, Host, Plan
 
 from .nodes import NODE_IMAGE_DIR, NODE_PACKAGES, LabArgs, host_labels, lab_labels, node_env
 
-LOAD_BALANCER = "load-balancer"        # the catalog's exposure of the role rendered as the ALB
 SSM_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 DEBIAN_OWNER = "136693071363"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -48,7 +48,7 @@ class RuleKey:
 def rule_key(flow: Flow, balancers: set[str]) -> Optional[RuleKey]:
     """The ingress rule that admits a flow on AWS, or None when the flow needs no AWS rule (same host, leaving the
     lab, or between the hosts the ALB replaces: their VRRP has no AWS counterpart)."""
-    if flow.local or flow.egress or (flow.src_role == flow.dst_role and flow.src_role in balancers):
+    if flow.local or flow.egress or flow.from_outside or (flow.src_role == flow.dst_role and flow.src_role in balancers):
         return None
     src = "world" if flow.public else flow.src_role
     return RuleKey(flow.dst_role, src, flow.protocol, flow.port, flow.port_end if flow.port_end else flow.port)
@@ -70,7 +70,7 @@ def egress_rules(plan: Plan) -> dict[tuple, list[Flow]]:
     rules: dict[tuple, list[Flow]] = {}
     balancers = plan.exposed_roles(LOAD_BALANCER)
     for flow in plan.flows:
-        if flow.local or flow.public or (flow.src_role == flow.dst_role and flow.src_role in balancers):
+        if flow.local or flow.public or flow.from_outside or (flow.src_role == flow.dst_role and flow.src_role in balancers):
             continue
         dst = "world" if flow.egress else flow.dst_role
         rules.setdefault((flow.src_role, dst, flow.protocol, flow.port, flow.port_end or flow.port), []).append(flow)
@@ -310,11 +310,14 @@ def _sort_key(key: RuleKey) -> tuple:
 
 
 def _check_supported(plan: Plan) -> None:
-    """The lab spec rejects a public role AWS cannot expose (catalog: exposure); this guards the renderer itself."""
-    unexposed = sorted({h.primary for h in plan.hosts if h.public and h.runtime.exposure != LOAD_BALANCER})
+    """Only the load balancer faces the world on AWS. The lab spec refuses anything else first (catalog: exposure);
+    this guards the renderer itself, flow by flow, so no rule ever opens another group to the world."""
+    unexposed = sorted({f"{f.id} → {f.dst_role}" for f in plan.flows if f.public
+                        for member in (plan.vip(f.dst).members if plan.vip(f.dst) else [f.dst])
+                        if plan.host(member).runtime.exposure != LOAD_BALANCER})
     if unexposed:
-        raise contract.InputError(f"backend aws: public role(s) {', '.join(unexposed)} cannot be exposed on AWS; "
-                                  "only roles the catalog exposes as a load-balancer are public there")
+        raise contract.InputError(f"backend aws: public flow(s) {', '.join(unexposed)} would open a host other than the "
+                                  "load balancer to the world; only roles the catalog exposes as a load-balancer are public there")
 
 
 NODE_FILES = ("entrypoint.sh", "lab-agent", "lab-health")

@@ -15,7 +15,8 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from abiquo_lab import contract
-from abiquo_lab.plan import Host
+from abiquo_lab.catalog import PUBLISHED
+from abiquo_lab.plan import Host, Plan
 
 from .nodes import NODE_IMAGE_DIR, LabArgs, host_allow_rules, host_labels, lab_labels, node_env
 
@@ -32,7 +33,6 @@ class DockerBackend:
         self.networks = {z.name: self._network(z) for z in self.plan.zones}
         self.image = self._image()
         self.db_password = random.RandomPassword(f"{name}-db-password", length=24, special=False, opts=self.opts)
-        self._public_index = 0
         self._endpoints: dict[str, str] = {}
 
     # ---- shared objects -------------------------------------------------------------------------
@@ -101,18 +101,20 @@ class DockerBackend:
         return [host.name] + [v.name for v in self.plan.vips_of(host.name) if v.zone == zone]
 
     def _published(self, host: Host) -> Optional[list[docker.ContainerPortArgs]]:
-        if host.runtime.exposure != "published":
+        """Every port the plan's public flows reach on a host the catalog exposes as published: the frontend's 443
+        and 80 on the https_port/http_port settings, any other (websockify's 41337) on its own number; the n-th
+        host publishing a port adds n-1, in plan order."""
+        if host.runtime.exposure != PUBLISHED:
             return None
-        index, self._public_index = self._public_index, self._public_index + 1
         ports = []
-        inbound = self.plan.inbound(host.name)
-        for internal, setting in contract.FRONTEND_PORTS.items():
-            if any(f.public and f.port == internal for f in inbound):
-                external = getattr(self.settings, setting) + index
-                ports.append(docker.ContainerPortArgs(internal=internal, external=external, ip=self.settings.publish_address,
-                                                      protocol="tcp"))
-                if internal == 443:
-                    self._endpoints[host.name] = f"https://{self.settings.publish_address}:{external}"
+        for protocol, internal in _public_ports(self.plan, host):
+            setting = contract.FRONTEND_PORTS.get(internal)
+            base = getattr(self.settings, setting) if setting else internal
+            external = base + [h.name for h in self.plan.hosts if (protocol, internal) in _public_ports(self.plan, h)].index(host.name)
+            ports.append(docker.ContainerPortArgs(internal=internal, external=external, ip=self.settings.publish_address,
+                                                  protocol=protocol))
+            if setting == "https_port":
+                self._endpoints[host.name] = f"https://{self.settings.publish_address}:{external}"
         return ports or None
 
     def finish(self) -> None:
@@ -120,6 +122,15 @@ class DockerBackend:
 
     def endpoints(self) -> dict[str, str]:
         return dict(self._endpoints)
+
+
+def _public_ports(plan: Plan, host: Host) -> list[tuple[str, int]]:
+    """(protocol, port) of the public flows ending on a published host: the frontend's listener ports first."""
+    if host.runtime.exposure != PUBLISHED:
+        return []
+    found = {(f.protocol, f.port) for f in plan.inbound(host.name) if f.public and f.port is not None}
+    order = list(contract.FRONTEND_PORTS)
+    return sorted(found, key=lambda item: (order.index(item[1]) if item[1] in order else len(order), item))
 
 
 def _label_args(cls, mapping: dict[str, str]) -> list:

@@ -13,6 +13,7 @@ from abiquo_lab.labspec import LabConfigError, load_stack, read_stack_config
 from abiquo_lab.labspec import STACKS_DIR
 from abiquo_lab import contract as labels
 from components.aws_backend import WORLD, egress_rules, ingress_rules
+from components.program import main as program
 
 AWS_STACKS = ["aws-distributed", "aws-ha"]
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -152,3 +153,27 @@ def test_missing_certificate_is_a_clear_error_and_registers_nothing():
     with pytest.raises(LabConfigError):
         from abiquo_lab.labspec import check_spec
         check_spec({**config, "aws": {**config["aws"], "certificate_arn": "arn:aws:iam::1:cert/x"}})
+
+
+
+def test_only_the_load_balancer_ever_faces_the_world():
+    """The renderer's own guard, flow by flow (the lab spec refuses such stacks first, see test_errors)."""
+    from abiquo_lab.contract import InputError
+    from components.aws_backend import _check_supported
+    plan = build_plan(load_stack("aws-ha"))
+    _check_supported(plan)
+    public = next(f for f in plan.flows if f.public)
+    to_rs = public.model_copy(update={"id": "A05", "dst": "rs-dc1", "dst_role": "rs", "dst_kind": "host", "port": 8009, "port_end": 8009})
+    with pytest.raises(InputError, match="public flow\\(s\\) A05 → rs would open a host other than the load balancer"):
+        _check_supported(plan.model_copy(update={"flows": plan.flows + [to_rs]}))
+
+
+def test_flows_from_tenant_vms_render_no_rule_and_break_nothing():
+    """DHCP (B14) and collectd (A49) come from tenant VMs, which the lab does not have: no security-group rule,
+    no required flow, not probed -- on AWS this was a KeyError in the renderer."""
+    from labctl.check.analyzer import analyze_in_process
+    config = {**read_stack_config("aws-ha"), "switches": {"dhcp": "isc", "collectd_metrics": True}}
+    recording = record_program("aws-ha", config, program, preview=True)
+    assert not [r for r in recording.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+                if r.inputs.get("description", "").startswith(("B14", "A49"))]
+    assert [v for v in analyze_in_process(recording) if v.level == "mandatory"] == []

@@ -148,3 +148,18 @@ def test_database_password_is_generated_and_stays_secret(preview):
         assert len(secret) == 1 and r.secret_paths == [f"envs[{secret[0]}]"], r.name
         assert not any(e.startswith("LAB_DB_PASSWORD=") for e in r.inputs["envs"])
         assert "mock-" not in json.dumps(r.inputs)
+
+
+
+def test_a_published_role_publishes_its_own_public_ports_and_checks_clean():
+    """websockify (noVNC, 5.x) is public on 41337: published at its own number on the publish address; the pack
+    accepts world ingress there because the plan has that public flow (A45), and nowhere else."""
+    from components.program import main as program
+    from labctl.check.analyzer import analyze_in_process
+    from labctl.preview import record_program
+    from abiquo_lab.labspec import read_stack_config
+    config = {**read_stack_config("docker-ha"), "version": "5.4", "switches": {"novnc": True}}
+    recording = record_program("docker-ha", config, program, preview=True)
+    ws = next(r for r in recording.by_type("docker:index/container:Container") if r.inputs["hostname"] == "ws")
+    assert ws.inputs["ports"] == [{"internal": 41337, "external": 41337, "ip": "127.0.0.1", "protocol": "tcp"}]
+    assert [v for v in analyze_in_process(recording) if v.level == "mandatory"] == []

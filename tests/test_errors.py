@@ -14,10 +14,16 @@ NOVNC_ON_AWS = ("config:\n  abiquo-lab:lab: {name: b, backend: aws, layout: dist
                 "switches: {novnc: true}, aws: {certificate_arn: 'arn:aws:acm:eu-west-1:123456789012:certificate/x'}}\n")
 
 
+AM_DIRECT = "config:\n  abiquo-lab:lab: {name: b, backend: %s, layout: distributed, switches: {am_direct: true}%s}\n"
+ACM = ", aws: {certificate_arn: 'arn:aws:acm:eu-west-1:123456789012:certificate/x'}"
+
+
 @pytest.fixture
 def stacks(tmp_path):
     (tmp_path / "Pulumi.bad.yaml").write_text(BAD_STACK)
     (tmp_path / "Pulumi.novnc.yaml").write_text(NOVNC_ON_AWS)
+    (tmp_path / "Pulumi.amdocker.yaml").write_text(AM_DIRECT % ("docker", ""))
+    (tmp_path / "Pulumi.amaws.yaml").write_text(AM_DIRECT % ("aws", ACM))
     (tmp_path / "Pulumi.latin.yaml").write_bytes(b"config:\n  abiquo-lab:lab:\n    name: \xff\n")
     (tmp_path / "bad.json").write_text("{bad")
     (tmp_path / "list.json").write_text("[1]")
@@ -33,8 +39,11 @@ CASES = {  # name: (argv with {dir}, environment, exit status, words the message
     "invalid stack, matrix": (["matrix", "--stack", "bad"], {}, 2, "lab.nodes.api"),
     "invalid stack, graph": (["graph", "--stack", "bad"], {}, 2, "lab.nodes.api"),
     "a public role the backend cannot expose": (["preview", "--stack", "novnc"], {}, 2,
-                                                "lab.switches.novnc: role websockify is public and backend 'aws' cannot expose it"),
+                                                "lab.switches.novnc: role websockify is public, and backend 'aws' cannot expose role websockify (it can on: docker)"),
     "the same, at validate": (["validate", "--stack", "novnc"], {}, 2, "lab.switches.novnc"),
+    "users straight to RS on AWS": (["preview", "--stack", "amaws"], {}, 2, "lab.switches.am_direct: A05 lets users reach "
+                                    "role rs directly, and backend 'aws' cannot expose role rs (it can on: none)"),
+    "users straight to RS on Docker": (["validate", "--stack", "amdocker"], {}, 2, "lab.switches.am_direct: A05 lets users"),
     "not UTF-8": (["validate", "--stack", "latin"], {}, 2, "Pulumi.latin.yaml: not UTF-8 text"),
     "unknown row": (["explain", "A17"], {}, 2, "unknown row 'A17'; valid rows: A01"),
     "unknown role": (["roles", "rabbit"], {}, 2, "unknown role 'rabbit'; valid roles: api"),

@@ -61,8 +61,8 @@ CASES = {
     "M after 6.2": (base_config(version="6.2", switches={"m": True}),
                     ["lab.switches.m: M (outbound API) was removed in 6.2; cannot be true with version 6.2"]),
     "noVNC on aws cannot be exposed": (base_config(backend="aws", version="5.4", switches={"novnc": True}, aws={"certificate_arn": ACM}), [
-        "lab.switches.novnc: role websockify is public and backend 'aws' cannot expose it (it can on: docker); turn it "
-        "off or use one of those backends"]),
+        "lab.switches.novnc: role websockify is public, and backend 'aws' cannot expose role websockify (it can on: "
+        "docker); turn it off or use one of those backends"]),
     "unknown colocation": (base_config(colocate={"mysql_on_rs": True}),
                            ["lab.colocate.mysql_on_rs: unknown setting; allowed here: ui_with_api, mysql_on_datanode, dhcp_on_rs, "
                             "redis_on_rs"]),

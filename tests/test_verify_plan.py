@@ -135,3 +135,12 @@ def test_matrix_marks_only_the_cells_with_a_mismatch():
         "api-1   !1/2        .",
         "rs-dc1  - x1/1      .",
     ]
+
+
+
+def test_flows_from_tenant_vms_are_listed_as_not_probed():
+    from abiquo_lab.labspec import check_spec, read_stack_config
+    plan = build_plan(check_spec({**read_stack_config("docker-distributed"), "switches": {"dhcp": "isc"}}))
+    probes = verify.ProbePlan(plan)
+    from_vms = [o for o in probes.not_probed if o.ids == "B14"]
+    assert from_vms and all(o.detail == "source outside the lab" for o in from_vms)

@@ -12,14 +12,14 @@ from pydantic import ValidationError
 from ..contract import InputError
 
 from .catalog import Catalog, UnknownNameError
-from .model import BACKENDS, LAYOUTS, PROBE_CLIENTS, PROTOCOLS, parse_port
+from .model import BACKENDS, LAYOUTS, LOAD_BALANCER, PROBE_CLIENTS, PROTOCOLS, PUBLISHED, parse_port
 
 CATALOG_FILE = Path(__file__).with_name("catalog.yaml")
 CATALOG_ENV = "ABIQUO_LAB_CATALOG"      # another catalog file for every stage (program, pack, commands): try a change
 
 __all__ = ["Catalog", "CatalogError", "UnknownNameError", "load_catalog", "default_catalog", "catalog_path",
            "CATALOG_FILE", "CATALOG_ENV",
-           "BACKENDS", "LAYOUTS", "PROBE_CLIENTS", "PROTOCOLS", "parse_port"]
+           "BACKENDS", "LAYOUTS", "LOAD_BALANCER", "PROBE_CLIENTS", "PROTOCOLS", "PUBLISHED", "parse_port"]
 
 
 class CatalogError(InputError):

@@ -4,14 +4,14 @@ from __future__ import annotations
 import re
 import string
 from functools import cached_property
-from typing import Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from pydantic import Field, model_validator
 
 from ..contract import InputError
 from . import expr
-from .model import (BACKENDS, BASE_FACTS, LAYOUTS, Colocation, Connection, Constraint, Layout, Role, Strict, Switch, Vip, Zone,
-                    parse_port)
+from .model import (BACKENDS, BASE_FACTS, LAYOUTS, Colocation, Connection, Constraint, HostTemplate, Layout, Role, Strict,
+                    Switch, Vip, Zone, parse_port)
 
 
 class UnknownNameError(InputError, KeyError):
@@ -89,6 +89,20 @@ class Catalog(Strict):
         """The scalable host kinds, in the catalog's order (every layout gives each a count)."""
         first = next(iter(self.layouts.values()), None)
         return list(first.nodes) if first else []
+
+    def placed(self, layout: str, facts: Mapping[str, Any]) -> list[tuple["HostTemplate", list[str]]]:
+        """The layout's host templates that apply, each with the roles it places (template, host-role and role
+        conditions evaluated with the lab's facts); templates that place no role are left out."""
+        found = []
+        for template in self.layouts[layout].hosts:
+            if template.when and not expr.evaluate(template.when, facts):
+                continue
+            roles = [hr.role for hr in template.host_roles()
+                     if (not hr.when or expr.evaluate(hr.when, facts))
+                     and not (self.role(hr.role).enabled_when and not expr.evaluate(self.role(hr.role).enabled_when, facts))]
+            if roles:
+                found.append((template, roles))
+        return found
 
     def node_roles(self) -> dict[str, str]:
         """node kind -> the role its hosts carry first (from the layouts whose hosts are counted by that kind)."""

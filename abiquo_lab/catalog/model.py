@@ -15,7 +15,7 @@ BASE_FACTS = frozenset({"layout", "backend", "version", "datacenters", "regions"
 PROTOCOLS = ("tcp", "udp", "vrrp")
 # The protocol clients verify can speak (labctl/live/probe.py implements each; a test holds it to this list).
 PROBE_CLIENTS = ("agent", "echo", "tcp", "http", "https", "redis", "mysql", "amqp", "zk", "nfs", "rpcbind")
-EXPOSURES = ("published", "load-balancer")
+PUBLISHED, LOAD_BALANCER = EXPOSURES = ("published", "load-balancer")   # ports on the host | the cloud's load balancer
 _PORT_RE = re.compile(r"^(?:(\d+)(?:-(\d+))?|\$([a-z_][a-z0-9_]*))$")
 
 

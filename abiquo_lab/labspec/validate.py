@@ -278,16 +278,22 @@ def _check_constraints(catalog: Catalog, facts: Mapping[str, Any], problems: lis
 
 
 def _check_exposure(spec: LabSpec, catalog: Catalog, facts: Mapping[str, Any], problems: list[Problem]) -> None:
-    """A public role the lab places must have a way to be reached on its backend (catalog: exposure)."""
-    placed = {hr.role for template in catalog.layouts[spec.layout].hosts
-              if not template.when or expr.evaluate(template.when, facts)
-              for hr in template.host_roles() if not hr.when or expr.evaluate(hr.when, facts)}
-    for role in catalog.internal_roles:
-        if not role.public or role.name not in placed or spec.backend in role.exposure:
-            continue
-        if role.enabled_when and not expr.evaluate(role.enabled_when, facts):
-            continue
-        because = sorted(expr.names(role.enabled_when) & {s.name for s in catalog.switches}) if role.enabled_when else []
+    """Whatever users reach must be exposable on the lab's backend (catalog: exposure): a public role the lab
+    places, and the destination of every public flow (a row from the world, e.g. A05 with am_direct to RS)."""
+    placed = {role for _, roles in catalog.placed(spec.layout, facts) for role in roles}
+    switch_names = {s.name for s in catalog.switches}
+
+    def refuse(role, why: str, conditions: list) -> None:
+        because = sorted({n for text in conditions if text for n in expr.names(text)} & switch_names)
         field_name = f"switches.{because[0]}" if because else "backend"
-        problems.append(Problem(f"{ROOT}.{field_name}", f"role {role.name} is public and backend {spec.backend!r} cannot "
-                                f"expose it (it can on: {', '.join(role.exposure) or 'none'}); turn it off or use one of those backends"))
+        problems.append(Problem(f"{ROOT}.{field_name}", f"{why}, and backend {spec.backend!r} cannot expose role "
+                                f"{role.name} (it can on: {', '.join(role.exposure) or 'none'}); turn it off or use one of those backends"))
+    for role in catalog.internal_roles:
+        if role.public and role.name in placed and spec.backend not in role.exposure:
+            refuse(role, f"role {role.name} is public", [role.enabled_when])
+    for row in catalog.encoded:
+        for edge in row.edges:
+            role = catalog.role(edge.to)
+            if (catalog.role(edge.from_).world and role.name in placed and spec.backend not in role.exposure
+                    and not role.public and (not edge.when or expr.evaluate(edge.when, facts))):
+                refuse(role, f"{row.id} lets users reach role {role.name} directly", [edge.when])

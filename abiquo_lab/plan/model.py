@@ -94,6 +94,12 @@ class Flow(Frozen):
     def network(self) -> bool:
         return not self.local
 
+    @property
+    def from_outside(self) -> bool:
+        """From outside the lab but not from users (tenant VMs): nothing in the lab sends it, so no backend renders
+        a rule for it, no check can require it and verify does not probe it."""
+        return self.src.startswith(EXTERNAL_PREFIX) and not self.public
+
 
 class AllowEntry(Frozen):
     """One inbound allowlist entry of a host: who may connect to which port."""

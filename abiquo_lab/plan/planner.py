@@ -46,29 +46,12 @@ def zone_network(zone: str, kind: str, site: Optional[str]) -> str:
 # ---- hosts -------------------------------------------------------------------------------------
 def _hosts(checked: CheckedSpec, catalog: Catalog, facts: Mapping[str, Any]) -> list[dict]:
     drafts: list[dict] = []
-    for template in catalog.layouts[checked.spec.layout].hosts:
-        if template.when and not expr.evaluate(template.when, facts):
-            continue
-        roles = _template_roles(template, catalog, facts)
-        if not roles:
-            continue
+    for template, roles in catalog.placed(checked.spec.layout, facts):
         zone_kind = catalog.zone(template.zone).kind
         runtime = host_runtime(roles, catalog, facts)
         for name, site in _instances(template, checked, facts):
             drafts.append({**_draft(name, template, roles, site, zone_kind, checked, catalog), "runtime": runtime})
     return drafts
-
-
-def _template_roles(template: HostTemplate, catalog: Catalog, facts: Mapping[str, Any]) -> list[str]:
-    roles = []
-    for hr in template.host_roles():
-        role = catalog.role(hr.role)
-        if hr.when and not expr.evaluate(hr.when, facts):
-            continue
-        if role.enabled_when and not expr.evaluate(role.enabled_when, facts):
-            continue
-        roles.append(role.name)
-    return roles
 
 
 def host_runtime(roles: list[str], catalog: Catalog, facts: Mapping[str, Any]) -> Runtime:
@@ -290,11 +273,9 @@ def allowlist(plan: Plan, host_name: str) -> list[AllowEntry]:
     hosts = {h.name: h for h in plan.hosts}
     grouped: dict[tuple, list[str]] = defaultdict(list)
     for flow in plan.inbound(host_name):
-        if flow.local:
+        if flow.local or flow.from_outside:  # same host: no rule; from tenant VMs: no lab source
             continue
-        if flow.src.startswith(EXTERNAL_PREFIX):
-            if not flow.public:
-                continue                     # from outside the lab but not users (tenant VMs): no lab source
+        if flow.public:
             source, source_host = "any", flow.src
         else:
             src = hosts[flow.src]

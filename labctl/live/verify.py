@@ -114,8 +114,9 @@ class ProbePlan:
         self.probes[key] = Probe(key, src, dst, address, port, protocol, client, expect, list(ids), timeout)
 
     def _documented(self, flow: Flow) -> None:
-        if flow.port is None or flow.dst_kind == "external" or flow.protocol not in ("tcp", "udp"):
-            why = "no port (VRRP)" if flow.port is None else "destination outside the lab"
+        if flow.port is None or flow.dst_kind == "external" or flow.from_outside or flow.protocol not in ("tcp", "udp"):
+            why = ("no port (VRRP)" if flow.port is None else "source outside the lab" if flow.from_outside
+                   else "destination outside the lab")
             self.not_probed.append(Outcome(flow.id, flow.src, flow.dst, flow.ports_text, flow.protocol, "-", "open",
                                            "not probed", why))
             return

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from abiquo_lab.catalog import LOAD_BALANCER
 from abiquo_lab.contract import LAB_TYPE, WORLD, label, parse_span
 
 D_NETWORK, D_CONTAINER = "docker:index/network:Network", "docker:index/container:Container"
@@ -52,9 +53,6 @@ def from_policy_resources(resources) -> list[Res]:
     """PolicyResource objects (pulumi_policy) -> Res."""
     return [Res(r.resource_type, r.name, r.urn, r.props, r.parent.urn if r.parent else None,
                 {k: [d.urn for d in v] for k, v in (r.property_dependencies or {}).items()}) for r in resources]
-
-
-LOAD_BALANCER = "load-balancer"      # the catalog's exposure of a role the AWS backend renders as the ALB
 
 
 def _intent_of(spec_text: str, lab_name: str):

@@ -27,7 +27,7 @@ def _covers(port: Optional[int], port_end: Optional[int], flow) -> bool:
 
 def required_flows(inv: Inventory, config: dict) -> list:
     extra = set(config.get("requireRows", []))
-    return [f for f in inv.plan.flows if (f.required or f.id in extra) and not f.local and not f.egress]
+    return [f for f in inv.plan.flows if (f.required or f.id in extra) and not f.local and not f.egress and not f.from_outside]
 
 
 def _members(inv: Inventory, flow) -> list[str]:
@@ -82,7 +82,7 @@ def _required_docker(inv: Inventory, flow, report: Report) -> None:
 def aws_rule_of(flow, balancers: set[str]) -> Optional[tuple]:
     """(group role, peer role or 'world', protocol, port, port_end) that must admit the flow on AWS; None if none
     (same host, leaving the lab, or between the hosts the ALB stands for)."""
-    if flow.local or flow.egress or (flow.src_role == flow.dst_role and flow.src_role in balancers):
+    if flow.local or flow.egress or flow.from_outside or (flow.src_role == flow.dst_role and flow.src_role in balancers):
         return None
     return (flow.dst_role, "world" if flow.public else flow.src_role, flow.protocol, flow.port, flow.port_end or flow.port)
 
@@ -145,9 +145,11 @@ def _beyond_docker(inv: Inventory, config: dict, report: Report) -> None:
                 report(f"allowlist entry {proto}/{port_span(port, port_end)} from {source} ({src_name}) on container '{host.res.name}' maps to "
                        f"no catalog flow (claimed: {ids or '-'}); remove it or allow it in the pack config "
                        f"(nothing-beyond-intent.extraAllowedFlows)", host.res.urn)
-            if source == "any" and port not in LISTENER_PORTS:
-                report(f"container '{host.res.name}' admits the world on {proto}/{port}: world ingress is only for the "
-                       f"frontend listener ports {LISTENER_PORTS}", host.res.urn)
+            public_ports = sorted({f.port for f in inbound if f.public and f.port is not None})
+            if source == "any" and not (port is not None and (proto, port) in {(f.protocol, f.port) for f in inbound if f.public}):
+                report(f"container '{host.res.name}' admits the world on {proto}/{port_span(port, port_end)}: world ingress "
+                       f"is only for the documented public flows to this host "
+                       f"({', '.join(map(str, public_ports)) or 'none'})", host.res.urn)
         for p in host.res.get("ports", []) or []:
             internal = int(p.get("internal", 0))
             if not any(f.public and f.port == internal for f in inbound):
