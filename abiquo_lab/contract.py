@@ -62,7 +62,8 @@ UNSET = "unset"                              # expires-at when no TTL was given
 # ---- network facts --------------------------------------------------------------------------------------------
 WORLD = ("0.0.0.0/0", "::/0")                # "anyone", IPv4 and IPv6
 FRONTEND_ZONE = "frontend"                   # the catalog zone that holds the public entry points (and nothing else)
-FRONTEND_PORTS = {443: "https_port", 80: "http_port"}   # the frontend's listener ports -> Docker publish setting
+HTTPS_PORT, HTTP_PORT = 443, 80              # the frontend's listeners (A02, A01: HTTP only redirects to HTTPS)
+FRONTEND_PORTS = {HTTPS_PORT: "https_port", HTTP_PORT: "http_port"}   # listener port -> Docker publish setting
 PROTOCOL_NUMBERS = {"tcp": "tcp", "udp": "udp", "vrrp": "112"}   # as security-group rules write them
 
 

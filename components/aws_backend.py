@@ -272,13 +272,13 @@ class AwsBackend:
         alb_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=self.alb))
         groups = {route.path: self._target_group(route, alb_opts) for route in host.routes}
         default = groups.get("/") or next(iter(groups.values()))
-        https = aws.lb.Listener(f"{self.alb_name}-https", load_balancer_arn=self.alb.arn, port=443, protocol="HTTPS",
+        https = aws.lb.Listener(f"{self.alb_name}-https", load_balancer_arn=self.alb.arn, port=contract.HTTPS_PORT, protocol="HTTPS",
                                 ssl_policy=TLS_POLICY, certificate_arn=self.settings.certificate_arn,
                                 default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=default.arn)],
                                 tags=self._tags(f"{self.plan.lab}-https"), opts=alb_opts)
-        aws.lb.Listener(f"{self.alb_name}-http", load_balancer_arn=self.alb.arn, port=80, protocol="HTTP",
+        aws.lb.Listener(f"{self.alb_name}-http", load_balancer_arn=self.alb.arn, port=contract.HTTP_PORT, protocol="HTTP",
                         default_actions=[aws.lb.ListenerDefaultActionArgs(type="redirect", redirect=aws.lb.ListenerDefaultActionRedirectArgs(
-                            port="443", protocol="HTTPS", status_code="HTTP_301"))],
+                            port=str(contract.HTTPS_PORT), protocol="HTTPS", status_code="HTTP_301"))],
                         tags=self._tags(f"{self.plan.lab}-http"), opts=alb_opts)
         for priority, route in enumerate(sorted((r for r in host.routes if r.path != "/"), key=lambda r: -len(r.path)), 10):
             aws.lb.ListenerRule(f"{self.alb_name}-rule-{route.path.strip('/')}", listener_arn=https.arn, priority=priority,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import Callable, Optional
 
 import pulumi
 
@@ -14,7 +14,7 @@ from .nodes import LabArgs
 from .renderer import Renderer
 from .roles import RoleArgs, component_class
 
-RENDERERS: dict[str, type] = {"docker": DockerBackend, "aws": AwsBackend}
+RENDERERS: dict[str, Callable[[str, LabArgs, pulumi.ResourceOptions], Renderer]] = {"docker": DockerBackend, "aws": AwsBackend}
 
 __all__ = ["Lab", "LabArgs", "RENDERERS"]
 

@@ -13,7 +13,7 @@ from typing import Callable, Optional, Sequence
 from abiquo_lab.catalog import default_catalog
 from abiquo_lab.contract import (EXIT_FAIL, EXIT_OK, EXIT_USAGE, MANAGED_BY, MANAGED_BY_PULUMI, InputError, LabError,
                                   expiry)
-from abiquo_lab.labspec import STACKS_DIR, LabConfigError, load_stack, stack_names
+from abiquo_lab.labspec import STACKS_DIR, load_stack, stack_names
 from abiquo_lab.plan import build_plan
 
 from .views import graph, report, views
@@ -57,13 +57,23 @@ def cmd_explain(args) -> int:
     return EXIT_OK
 
 
+def _stacks(args) -> list[str]:
+    """--stack S, or with --all every stack file in the stacks folder (none found is bad input, not a pass)."""
+    if not args.all:
+        return [args.stack]
+    found = stack_names(args.stacks_dir)
+    if not found:
+        raise InputError(f"--all: no stack files (Pulumi.<stack>.yaml) in {args.stacks_dir}")
+    return found
+
+
 def cmd_validate(args) -> int:
-    stacks = stack_names(args.stacks_dir) if args.all else [args.stack]
+    stacks = _stacks(args)
     failed = 0
     for stack in stacks:
         try:
             plan = build_plan(load_stack(stack, stacks_dir=args.stacks_dir))
-        except LabConfigError as exc:
+        except InputError as exc:                            # a broken stack file: report it, go on to the others
             failed += 1
             print(f"{stack}: {exc}", file=sys.stderr)
             continue
@@ -184,7 +194,7 @@ def cmd_teardown(args) -> int:
 def cmd_check(args) -> int:
     from .check import analyzer, output
     from .preview import record_stack
-    stacks = stack_names(args.stacks_dir) if args.all else [args.stack]
+    stacks = _stacks(args)
     user = analyzer.load_user_config(args.config)
     analyzer.policy_config(user)                        # unknown policy names: a clear error before anything runs
     recordings = []

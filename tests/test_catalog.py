@@ -193,7 +193,7 @@ def test_capabilities_are_named_one_by_one():
 
 def test_a_constraint_names_only_known_facts_and_switches():
     msg = _broken(lambda d: d["constraints"].append({"when": "api_count > 1", "field": "nodes.api", "message": "x"}))
-    assert "constraints[3].when: unknown name(s) api_count in 'api_count > 1'" in msg
+    assert "constraints[4].when: unknown name(s) api_count in 'api_count > 1'" in msg
 
 
 def test_runtime_lookups(catalog):

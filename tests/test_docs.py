@@ -35,3 +35,17 @@ def test_files_outside_python_agree_with_the_contract():
     dockerfile = (root / "images" / "node" / "Dockerfile").read_text()
     keys = set(re.findall(r"(\S+)=\"\$\{?\w+\}?\"|(\S+)=\"true\"", dockerfile.split("LABEL", 1)[1].splitlines()[0]))
     assert {k for pair in keys for k in pair if k} == {contract.MANAGED, contract.LAB, contract.STACK}
+
+
+
+def test_every_start_hook_and_probe_client_the_catalog_names_exists():
+    """The catalog names the node image's start hooks and verify's protocol clients; both must be implemented."""
+    import re
+
+    from abiquo_lab.catalog import PROBE_CLIENTS, default_catalog
+    from labctl.live import probe
+    root = Path(__file__).resolve().parents[1]
+    defined = set(re.findall(r"^start_([a-z0-9_]+)\(\)", (root / "images" / "node" / "entrypoint.sh").read_text(), re.M))
+    hooks = {svc.start for role in default_catalog().roles for svc in role.services if svc.start}
+    assert hooks and hooks <= defined, hooks - defined
+    assert set(PROBE_CLIENTS) == set(probe.CLIENTS)

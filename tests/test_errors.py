@@ -53,6 +53,8 @@ CASES = {  # name: (argv with {dir}, environment, exit status, words the message
     "bad ttl": (["realize", "--stack", "docker-ha", "--ttl", "4 hours"], {}, 2, "--ttl: '4 hours' is not a duration"),
     "catalog file missing": (["validate", "--all"], {CATALOG_ENV: "{dir}/none.yaml"}, 2, "catalog: cannot read {dir}/none.yaml"),
     "catalog not YAML": (["matrix", "--catalog"], {CATALOG_ENV: "{dir}/catalog.yaml"}, 2, "catalog: {dir}/catalog.yaml is not valid YAML"),
+    "validate --all over no stacks": (["--stacks-dir", "{dir}/empty", "validate", "--all"], {}, 2, "--all: no stack files"),
+    "check --all over no stacks": (["--stacks-dir", "{dir}/empty", "check", "--all"], {}, 2, "--all: no stack files"),
     "up with a bad name": (["up", "Bad_Name", "--from", "docker-ha", "--ttl", "4h"], {}, 2, "lab name 'Bad_Name'"),
 }
 
@@ -63,7 +65,8 @@ def test_every_error_is_a_message_and_an_exit_status(case, stacks, capsys, monke
     for key, value in env.items():
         monkeypatch.setenv(key, value.format(dir=stacks))
     argv = [a.format(dir=stacks) for a in argv]
-    code = main(["--stacks-dir", str(stacks), *argv] if argv[0] != "up" else argv)
+    (stacks / "empty").mkdir(exist_ok=True)
+    code = main(argv if argv[0] in ("up", "--stacks-dir") else ["--stacks-dir", str(stacks), *argv])
     err = capsys.readouterr().err
     assert code == status, err
     assert words.format(dir=stacks) in err and "Traceback" not in err
@@ -87,3 +90,20 @@ def test_the_shipped_catalog_file_is_the_default(monkeypatch):
     from abiquo_lab.catalog import catalog_path
     assert catalog_path() == str(CATALOG_FILE)
     assert main(["validate", "--stack", "docker-ha"]) == 0
+
+
+
+def test_a_relative_catalog_path_reaches_the_policy_pack(tmp_path, monkeypatch, capsys):
+    """The pack runs in its own folder: a relative ABIQUO_LAB_CATALOG must still name the same file there."""
+    (tmp_path / "copy.yaml").write_text(CATALOG_FILE.read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(CATALOG_ENV, "copy.yaml")
+    assert main(["check", "--stack", "docker-distributed"]) == 0, capsys.readouterr().err
+
+
+def test_validate_all_goes_on_after_a_broken_stack(tmp_path, capsys):
+    (tmp_path / "Pulumi.a-latin.yaml").write_bytes(b"config:\n  abiquo-lab:lab:\n    name: \xff\n")
+    (tmp_path / "Pulumi.b-good.yaml").write_text("config:\n  abiquo-lab:lab: {name: g, backend: docker, layout: distributed}\n")
+    code = main(["--stacks-dir", str(tmp_path), "validate", "--all"])
+    out, err = capsys.readouterr()
+    assert code == 2 and "Pulumi.a-latin.yaml: not UTF-8" in err and "b-good: ok" in out

@@ -41,7 +41,8 @@ def default_catalog() -> Catalog:
 
 
 def catalog_path() -> str:
-    return os.environ.get(CATALOG_ENV) or str(CATALOG_FILE)
+    """The catalog file every stage reads, absolute (the policy pack runs in another folder)."""
+    return os.path.abspath(os.environ.get(CATALOG_ENV) or str(CATALOG_FILE))
 
 
 @lru_cache(maxsize=4)

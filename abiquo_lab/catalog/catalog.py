@@ -104,6 +104,11 @@ class Catalog(Strict):
                 found.append((template, roles))
         return found
 
+    def broken_constraints(self, facts: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(field, message) of every constraint the facts break (the lab spec and the policy pack both ask)."""
+        return [(rule.field, rule.message.format_map(dict(facts))) for rule in self.constraints
+                if expr.evaluate(rule.when, facts)]
+
     def node_roles(self) -> dict[str, str]:
         """node kind -> the role its hosts carry first (from the layouts whose hosts are counted by that kind)."""
         found: dict[str, str] = {}

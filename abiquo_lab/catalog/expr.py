@@ -9,11 +9,13 @@ import ast
 from functools import lru_cache
 from typing import Any, Mapping
 
+from ..contract import InputError
+
 _ALLOWED = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.Compare,
             ast.Name, ast.Load, ast.Constant, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 
 
-class ExpressionError(ValueError):
+class ExpressionError(InputError):
     """A condition that cannot be parsed or names something unknown."""
 
 

@@ -8,6 +8,7 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
+from ..catalog.model import BACKENDS, LAYOUTS
 from ..contract import parse_ttl
 
 NAME = r"^[a-z][a-z0-9-]{0,23}$"
@@ -44,8 +45,8 @@ class AwsSettings(Strict):
 
 class LabSpec(Strict):
     name: str = Field(pattern=NAME)
-    backend: Literal["docker", "aws"]
-    layout: Literal["monolithic", "distributed", "ha"]
+    backend: Literal[BACKENDS]                # the catalog model's names: one definition
+    layout: Literal[LAYOUTS]
     version: str = Field("6.1", pattern=r"^\d+\.\d+(\.\d+)?$")
     nodes: dict[str, Optional[StrictInt]] = {}   # node kind -> count (kinds and defaults from the catalog's layout)
     colocate: dict[str, StrictBool] = {}         # co-location choice -> on/off (names and defaults from the catalog)

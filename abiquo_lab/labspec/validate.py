@@ -159,9 +159,6 @@ def _node_counts(spec: LabSpec, catalog: Catalog, problems: list[Problem]) -> di
 def _check_sites(spec: LabSpec, problems: list[Problem]) -> None:
     if not spec.datacenters:
         problems.append(Problem(f"{ROOT}.datacenters", "needs at least one datacenter (each gets RS, BPM and NFS) (got [])"))
-    if spec.layout == "monolithic" and len(spec.datacenters) > 1:
-        problems.append(Problem(f"{ROOT}.datacenters", f"layout 'monolithic' has exactly one datacenter on its server "
-                                                       f"(got {len(spec.datacenters)}: {', '.join(spec.datacenters)})"))
     for field_name in ("datacenters", "regions"):
         names = getattr(spec, field_name)
         if len(names) > MAX_SITES:
@@ -272,9 +269,7 @@ def _switches(spec: LabSpec, catalog: Catalog, facts: Mapping[str, Any], problem
 
 def _check_constraints(catalog: Catalog, facts: Mapping[str, Any], problems: list[Problem]) -> None:
     """The catalog's rules over the resolved settings (e.g. more than one API needs ZooKeeper)."""
-    for rule in catalog.constraints:
-        if expr.evaluate(rule.when, facts):
-            problems.append(Problem(f"{ROOT}.{rule.field}", rule.message.format_map(dict(facts))))
+    problems += [Problem(f"{ROOT}.{field_name}", message) for field_name, message in catalog.broken_constraints(facts)]
 
 
 def _check_exposure(spec: LabSpec, catalog: Catalog, facts: Mapping[str, Any], problems: list[Problem]) -> None:

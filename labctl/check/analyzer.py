@@ -185,7 +185,9 @@ class PackProcess:
         import grpc
         from pulumi.runtime.proto import analyzer_pb2_grpc
         self.engine = _Engine()
-        env = dict(os.environ, PULUMI_PROJECT=PROJECT, PULUMI_STACK=self.stack, PULUMI_DRY_RUN="true")
+        from abiquo_lab.catalog import CATALOG_ENV, catalog_path
+        env = dict(os.environ, PULUMI_PROJECT=PROJECT, PULUMI_STACK=self.stack, PULUMI_DRY_RUN="true",
+                   **{CATALOG_ENV: catalog_path()})          # absolute: the pack runs in its own folder
         self.proc = subprocess.Popen([self.python, "-u", "-m", "pulumi.policy", f"127.0.0.1:{self.engine.port}", "."],
                                      cwd=self.pack_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
         line = self.proc.stdout.readline().strip()
@@ -286,9 +288,13 @@ def analyze_grpc(recording: Recording, user_config: Optional[dict] = None, pack_
 def analyze_many_grpc(recordings: list[Recording], user_config: Optional[dict] = None,
                       pack_dir: Path = PACK_DIR) -> list[list[Violation]]:
     """One pack process, configured once, analyzing several recordings in turn (as `labctl check --all`)."""
-    with PackProcess(pack_dir, stack=recordings[0].stack if recordings else "check") as pack:
-        pack.configure(pack.info(), user_config)
-        return [pack.analyze(recording) for recording in recordings]
+    import grpc
+    try:
+        with PackProcess(pack_dir, stack=recordings[0].stack if recordings else "check") as pack:
+            pack.configure(pack.info(), user_config)
+            return [pack.analyze(recording) for recording in recordings]
+    except grpc.RpcError as exc:                       # the pack itself failed: say what it said, no gRPC traceback
+        raise LabError(f"the policy pack failed: {exc.details() if hasattr(exc, 'details') else exc}") from None
 
 
 def load_user_config(path: Optional[str]) -> Optional[dict]:

@@ -28,8 +28,9 @@ STACK_CHECKS = {
     "required-connections": ("Every required documented connection of the lab is allowed.", sp.required_connections),
     "nothing-beyond-intent": ("Every allowlist entry and ingress rule maps to a documented connection; world ingress "
                               "only on the frontend listener ports.", sp.nothing_beyond_intent),
-    "layout-completeness": ("The layout has what the docs require: HA has 2+ API nodes, ZooKeeper and load balancers; "
-                            "every datacenter has RS, BPM and NFS; every public region has PRS.", sp.layout_completeness),
+    "layout-completeness": ("Every container or instance is a planned host with its roles and site, together they carry "
+                            "every host the plan places and no more, the catalog's constraints hold for the nodes counted "
+                            "(more than one API needs ZooKeeper), and every planned route exists.", sp.layout_completeness),
     "lifecycle-labels": ("Every taggable resource carries the lab, owner and expires-at labels/tags.", sp.lifecycle_labels),
 }
 RESOURCE_CHECKS = {

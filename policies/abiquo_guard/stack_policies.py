@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from abiquo_lab.contract import FRONTEND_PORTS, LIFECYCLE, port_span
+from abiquo_lab.contract import FRONTEND_PORTS, HTTPS_PORT, LIFECYCLE, port_span
 
 from .inventory import A_ALB, A_EGRESS, A_INSTANCE, A_LISTENER, A_RULE, D_CONTAINER, D_NETWORK, Inventory
 
@@ -250,16 +250,15 @@ def _present(inv: Inventory) -> dict[tuple, list[str]]:
 
 def _constraints_on_present(inv: Inventory, present: dict[tuple, list[str]], report: Report) -> None:
     """The catalog's constraints (e.g. more than one API needs ZooKeeper) with the node counts the resources show."""
-    from abiquo_lab.catalog import default_catalog, expr
+    from abiquo_lab.catalog import default_catalog
     catalog = default_catalog()
     facts = dict(inv.checked.facts)
     for kind, role in catalog.node_roles().items():
         if role not in inv.balancers:
             count = sum(len(names) for (r, _, _), names in present.items() if r == role)
             facts[f"{kind}_nodes"], facts[f"{kind}_cluster"] = count, count > 1
-    for rule in catalog.constraints:
-        if expr.evaluate(rule.when, facts):
-            report(f"lab.{rule.field}: {rule.message.format_map(facts)} (counted from the stack's resources)", inv.lab.urn)
+    for field_name, message in catalog.broken_constraints(facts):
+        report(f"lab.{field_name}: {message} (counted from the stack's resources)", inv.lab.urn)
 
 
 def _routes_present(inv: Inventory, report: Report) -> None:
@@ -304,9 +303,9 @@ def _alb_routes(inv: Inventory, report: Report) -> None:
     paths = {route.path: route.role for host in inv.plan.hosts if host.primary in inv.balancers for route in host.routes}
     if not paths:
         return
-    https = [l for l in inv.of_type(A_LISTENER) if l.get("port") == 443 and l.get("protocol") == "HTTPS"]
+    https = [l for l in inv.of_type(A_LISTENER) if l.get("port") == HTTPS_PORT and l.get("protocol") == "HTTPS"]
     if not inv.of_type(A_ALB) or not https:
-        report(f"no HTTPS listener on port 443 on the load balancer; the plan routes {', '.join(sorted(paths))} through it", lab)
+        report(f"no HTTPS listener on port {HTTPS_PORT} on the load balancer; the plan routes {', '.join(sorted(paths))} through it", lab)
         return
     https_urns = {l.urn for l in https}
     for path, role in sorted(paths.items()):
