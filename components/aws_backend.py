@@ -312,9 +312,8 @@ def _sort_key(key: RuleKey) -> tuple:
 def _check_supported(plan: Plan) -> None:
     """Only the load balancer faces the world on AWS. The lab spec refuses anything else first (catalog: exposure);
     this guards the renderer itself, flow by flow, so no rule ever opens another group to the world."""
-    unexposed = sorted({f"{f.id} → {f.dst_role}" for f in plan.flows if f.public
-                        for member in (plan.vip(f.dst).members if plan.vip(f.dst) else [f.dst])
-                        if plan.host(member).runtime.exposure != LOAD_BALANCER})
+    balancers = plan.exposed_roles(LOAD_BALANCER)           # world rules go on the destination role's group
+    unexposed = sorted({f"{f.id} → {f.dst_role}" for f in plan.flows if f.public and f.dst_role not in balancers})
     if unexposed:
         raise contract.InputError(f"backend aws: public flow(s) {', '.join(unexposed)} would open a host other than the "
                                   "load balancer to the world; only roles the catalog exposes as a load-balancer are public there")

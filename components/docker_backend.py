@@ -15,8 +15,7 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from abiquo_lab import contract
-from abiquo_lab.catalog import PUBLISHED
-from abiquo_lab.plan import Host, Plan
+from abiquo_lab.plan import Host
 
 from .nodes import NODE_IMAGE_DIR, LabArgs, host_allow_rules, host_labels, lab_labels, node_env
 
@@ -101,36 +100,18 @@ class DockerBackend:
         return [host.name] + [v.name for v in self.plan.vips_of(host.name) if v.zone == zone]
 
     def _published(self, host: Host) -> Optional[list[docker.ContainerPortArgs]]:
-        """Every port the plan's public flows reach on a host the catalog exposes as published: the frontend's 443
-        and 80 on the https_port/http_port settings, any other (websockify's 41337) on its own number; the n-th
-        host publishing a port adds n-1, in plan order."""
-        if host.runtime.exposure != PUBLISHED:
-            return None
-        ports = []
-        for protocol, internal in _public_ports(self.plan, host):
-            setting = contract.FRONTEND_PORTS.get(internal)
-            base = getattr(self.settings, setting) if setting else internal
-            external = base + [h.name for h in self.plan.hosts if (protocol, internal) in _public_ports(self.plan, h)].index(host.name)
-            ports.append(docker.ContainerPortArgs(internal=internal, external=external, ip=self.settings.publish_address,
-                                                  protocol=protocol))
-            if setting == "https_port":
-                self._endpoints[host.name] = f"https://{self.settings.publish_address}:{external}"
-        return ports or None
+        """The ports the plan publishes for the host (Host.published), on the publish address."""
+        for item in host.published:
+            if item.setting == "https_port":
+                self._endpoints[host.name] = f"https://{self.settings.publish_address}:{item.external}"
+        return [docker.ContainerPortArgs(internal=item.internal, external=item.external, ip=self.settings.publish_address,
+                                         protocol=item.protocol) for item in host.published] or None
 
     def finish(self) -> None:
         """Nothing waits for all hosts on Docker."""
 
     def endpoints(self) -> dict[str, str]:
         return dict(self._endpoints)
-
-
-def _public_ports(plan: Plan, host: Host) -> list[tuple[str, int]]:
-    """(protocol, port) of the public flows ending on a published host: the frontend's listener ports first."""
-    if host.runtime.exposure != PUBLISHED:
-        return []
-    found = {(f.protocol, f.port) for f in plan.inbound(host.name) if f.public and f.port is not None}
-    order = list(contract.FRONTEND_PORTS)
-    return sorted(found, key=lambda item: (order.index(item[1]) if item[1] in order else len(order), item))
 
 
 def _label_args(cls, mapping: dict[str, str]) -> list:

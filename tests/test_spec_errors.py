@@ -105,6 +105,30 @@ def test_a_zone_network_too_small_for_its_hosts_names_the_setting():
     build_plan(check_spec(base_config(zone_prefix=28)))          # a distributed lab fits in /28 zone networks
 
 
+@pytest.mark.parametrize("docker, words", [
+    ({"https_port": 8443, "http_port": 8442}, "lab.docker.http_port: lb-2 would publish 80/tcp on 8443, which lb-1 (443/tcp) "
+                                              "already publishes; published ports must not overlap"),
+    ({"https_port": 8080, "http_port": 8080}, "lab.docker.http_port: lb-1 would publish 80/tcp on 8080, which lb-1 (443/tcp)"),
+    ({"https_port": 65535}, "lab.docker.https_port: lb-2 would publish 443/tcp on 65536, past 65535"),
+])
+def test_published_ports_of_one_lab_never_collide(docker, words):
+    from abiquo_lab.plan import build_plan
+    with pytest.raises(LabConfigError) as err:
+        build_plan(check_spec(base_config(layout="ha", docker=docker)))
+    assert any(words in str(p) for p in err.value.problems), err.value.problems
+
+
+def test_a_published_port_of_another_role_cannot_collide_either():
+    from abiquo_lab.plan import build_plan
+    with pytest.raises(LabConfigError, match=r"lab.docker: ws would publish 41337/tcp on 41337, which lb-1 \(80/tcp\)"):
+        build_plan(check_spec(base_config(layout="ha", version="5.4", switches={"novnc": True}, docker={"http_port": 41337})))
+
+
+def test_webmks_direct_is_named_as_the_switch_that_asks_for_it():
+    with pytest.raises(LabConfigError, match=r"lab.switches.webmks_direct: B16 lets users reach role hypervisor directly"):
+        check_spec(base_config(switches={"hypervisor": "vmware", "webmks_direct": True}))
+
+
 def test_a_public_role_is_accepted_where_its_backend_can_expose_it():
     checked = check_spec(base_config(version="5.4", switches={"novnc": True}))
     assert checked.switches["novnc"] is True

@@ -144,3 +144,5 @@ def test_flows_from_tenant_vms_are_listed_as_not_probed():
     probes = verify.ProbePlan(plan)
     from_vms = [o for o in probes.not_probed if o.ids == "B14"]
     assert from_vms and all(o.detail == "source outside the lab" for o in from_vms)
+    from labctl.views.views import flow_rows
+    assert {r["kind"] for r in flow_rows(plan) if r["id"] == "B14"} == {"from-outside"}     # matrix/explain say so

@@ -279,7 +279,9 @@ def _check_exposure(spec: LabSpec, catalog: Catalog, facts: Mapping[str, Any], p
     switch_names = {s.name for s in catalog.switches}
 
     def refuse(role, why: str, conditions: list) -> None:
-        because = sorted({n for text in conditions if text for n in expr.names(text)} & switch_names)
+        named = {n for text in conditions if text for n in expr.names(text)} & switch_names
+        turned_on = sorted(n for n in named if facts.get(n) is True)       # the bool switch that asks for it, first
+        because = turned_on or sorted(named)
         field_name = f"switches.{because[0]}" if because else "backend"
         problems.append(Problem(f"{ROOT}.{field_name}", f"{why}, and backend {spec.backend!r} cannot expose role "
                                 f"{role.name} (it can on: {', '.join(role.exposure) or 'none'}); turn it off or use one of those backends"))

@@ -40,6 +40,14 @@ class Runtime(Frozen):
     exposure: Optional[str] = None     # how the backend exposes this public host: published | load-balancer
 
 
+class Published(Frozen):
+    """A port a Docker host publishes on the machine for a public flow."""
+    protocol: Literal["tcp", "udp"]
+    internal: int
+    external: int
+    setting: Optional[str] = None      # the docker setting it derives from (https_port / http_port), if any
+
+
 class Host(Frozen):
     name: str
     kind: str
@@ -54,6 +62,7 @@ class Host(Frozen):
     public: bool = False           # carries a public role (frontend, websockify)
     routes: list[Route] = []
     runtime: Runtime = Runtime()
+    published: list[Published] = []    # Docker: what the host publishes (public flows on a published host)
 
     @property
     def site(self) -> Optional[str]:

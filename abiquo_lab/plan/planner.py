@@ -8,7 +8,9 @@ from typing import Any, Iterable, Mapping, Optional
 from ..catalog import Catalog, default_catalog, expr, parse_port
 from ..catalog.model import Connection, Edge, HostTemplate, Role
 from ..labspec import CheckedSpec, LabConfigError, Problem
-from .model import EXTERNAL_PREFIX, AllowEntry, Flow, Host, Plan, Route, Runtime, Vip, ZoneNet
+from ..catalog import PUBLISHED
+from ..contract import FRONTEND_PORTS
+from .model import EXTERNAL_PREFIX, AllowEntry, Flow, Host, Plan, Published, Route, Runtime, Vip, ZoneNet
 
 FIRST_HOST_OFFSET = 10     # .1 is the gateway; .2-.9 are kept for virtual addresses
 FIRST_VIP_OFFSET = 5
@@ -25,8 +27,9 @@ def build_plan(checked: CheckedSpec, catalog: Optional[Catalog] = None) -> Plan:
     used = {zone for h in hosts for zone in h.interfaces} | {v["zone"] for v in vips.values()}
     zones = [z for z in zones if z.name in used]          # carving stays stable; unused networks are not built
     vip_models = [Vip(name=v["name"], role=v["role"], zone=v["zone"], address=v["address"], members=v["members"]) for v in vips.values()]
-    return Plan(lab=checked.name, backend=checked.spec.backend, layout=checked.spec.layout, version=checked.spec.version,
+    plan = Plan(lab=checked.name, backend=checked.spec.backend, layout=checked.spec.layout, version=checked.spec.version,
                 owner=checked.spec.owner, switches=dict(checked.switches), zones=zones, hosts=hosts, vips=vip_models, flows=flows)
+    return _with_publications(plan, checked) if checked.spec.backend == "docker" else plan
 
 
 # ---- zones -------------------------------------------------------------------------------------
@@ -263,6 +266,53 @@ def _routes(drafts: list[dict], flows: list[Flow], catalog: Catalog) -> dict[str
     for (src, role, port), targets in sorted(grouped.items()):
         result[src].append(Route(path=catalog.role(role).frontend_path, role=role, port=port, targets=targets))
     return result
+
+
+# ---- what Docker publishes on the machine ----------------------------------------------------------------------
+def _with_publications(plan: Plan, checked: CheckedSpec) -> Plan:
+    """Every port the plan's public flows reach on a host the catalog exposes as published: the frontend's
+    listener ports on the https_port/http_port settings, any other (websockify's 41337) on its own number; the n-th
+    host publishing a port adds n-1, in plan order. Two publications on one external port, or one past 65535,
+    are refused naming the setting: they would collide on the machine."""
+    settings = checked.spec.docker_settings
+    ports = {h.name: _public_ports(plan, h) for h in plan.hosts}
+    published: dict[str, list[Published]] = {}
+    for host in plan.hosts:
+        for protocol, internal in ports[host.name]:
+            setting = FRONTEND_PORTS.get(internal)
+            index = [h.name for h in plan.hosts if (protocol, internal) in ports[h.name]].index(host.name)
+            external = (getattr(settings, setting) if setting else internal) + index
+            published.setdefault(host.name, []).append(Published(protocol=protocol, internal=internal, external=external,
+                                                                 setting=setting))
+    _refuse_collisions(published, checked)
+    return plan.model_copy(update={"hosts": [h.model_copy(update={"published": published.get(h.name, [])}) for h in plan.hosts]})
+
+
+def _public_ports(plan: Plan, host: Host) -> list[tuple[str, int]]:
+    """(protocol, port) of the public flows ending on a published host: the frontend's listener ports first."""
+    if host.runtime.exposure != PUBLISHED:
+        return []
+    found = {(f.protocol, f.port) for f in plan.inbound(host.name) if f.public and f.port is not None}
+    order = list(FRONTEND_PORTS)
+    return sorted(found, key=lambda item: (order.index(item[1]) if item[1] in order else len(order), item))
+
+
+def _refuse_collisions(published: dict[str, list[Published]], checked: CheckedSpec) -> None:
+    problems, taken = [], {}
+    for host, items in published.items():
+        for item in items:
+            where = f"lab.docker.{item.setting}" if item.setting else "lab.docker"
+            key = (item.protocol, item.external)
+            if item.external > 65535:
+                problems.append(Problem(where, f"{host} would publish {item.internal}/{item.protocol} on {item.external}, "
+                                               "past 65535; choose a lower port"))
+            elif key in taken:
+                problems.append(Problem(where, f"{host} would publish {item.internal}/{item.protocol} on {item.external}, "
+                                               f"which {taken[key]} already publishes; published ports must not overlap "
+                                               "(several frontends take consecutive ports from https_port and http_port)"))
+            taken.setdefault(key, f"{host} ({item.internal}/{item.protocol})")
+    if problems:
+        raise LabConfigError(problems, f"lab {checked.name!r}")
 
 
 # ---- allowlists ------------------------------------------------------------------------------------

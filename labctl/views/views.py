@@ -20,6 +20,8 @@ def flow_rows(plan: Plan) -> list[dict[str, Any]]:
 def _flow_kind(flow) -> str:
     if flow.local:
         return "local"
+    if flow.from_outside:
+        return "from-outside"          # tenant VMs: no source in a lab, so no rule, not probed
     if flow.public:
         return "public"
     if flow.egress:
