@@ -66,9 +66,4 @@ def node_env(plan: Plan, host: Host, allow_rows: list[list[str]]) -> dict[str, s
             "LAB_ALLOW": json.dumps(allow_rows, separators=(",", ":")),
             "LAB_LISTEN": " ".join(listen_ports(plan, host)),
             "LAB_START": " ".join(host.runtime.start), "LAB_REAL": " ".join(host.runtime.holds),
-            "LAB_ROUTES": json.dumps(route_rows(plan, host), separators=(",", ":"))}
-
-
-def route_rows(plan: Plan, host: Host) -> list[list]:
-    """The host's proxy routes as the node reads them (Plan.route_rows)."""
-    return plan.route_rows(host.name)
+            "LAB_ROUTES": json.dumps(plan.route_rows(host.name), separators=(",", ":"))}

@@ -199,7 +199,7 @@ def test_a_constraint_names_only_known_facts_and_switches():
 def test_runtime_lookups(catalog):
     assert catalog.node_kinds == ["frontend", "ui", "api", "datanode", "monitoring"]
     assert {"ui_with_api", "api_nodes", "datanode_cluster", "version"} <= catalog.fact_names
-    assert catalog.exposed("aws", "load-balancer") == ["frontend"]
+    assert [r.name for r in catalog.roles if r.exposure.get("aws") == "load-balancer"] == ["frontend"]
     ports = catalog.datastore_ports()
     assert ports[("tcp", 3306)] == "mysql" and ports[("tcp", 6379)] == "redis" and ports[("udp", 2049)] == "nfs"
     assert ("tcp", 443) not in ports and ("tcp", 8009) not in ports

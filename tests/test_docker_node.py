@@ -86,10 +86,9 @@ def test_real_services_answer_through_the_allowlist(lab):
 def test_frontend_haproxy_config_from_the_plans_routes_is_valid(docker_client, node_image):
     from abiquo_lab.plan import build_plan
     from abiquo_lab.labspec import load_stack
-    from components.nodes import route_rows
     plan = build_plan(load_stack("docker-ha"))
     lb = plan.host("lb-1")
-    routes = json.dumps(route_rows(plan, lb))
+    routes = json.dumps(plan.route_rows(lb.name))
     script = ("mkdir -p /etc/lab && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=t -keyout /tmp/k -out /tmp/c "
               "2>/dev/null && cat /tmp/c /tmp/k > /etc/lab/frontend.pem && lab-agent --haproxy-config > /tmp/h.cfg "
               "&& cat /tmp/h.cfg && haproxy -c -f /tmp/h.cfg")

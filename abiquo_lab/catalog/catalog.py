@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from ..contract import InputError
 from . import expr
-from .model import (BACKENDS, BASE_FACTS, LAYOUTS, Colocation, Connection, Constraint, HostTemplate, Layout, Role, Strict,
+from .model import (BASE_FACTS, LAYOUTS, Colocation, Connection, Constraint, HostTemplate, Layout, Role, Strict,
                     Switch, Vip, Zone, parse_port)
 
 
@@ -119,25 +119,21 @@ class Catalog(Strict):
                     found.setdefault(kind, template.primary or template.host_roles()[0].role)
         return found
 
-    def name_types(self) -> dict:
-        """The type of every name a condition may use: facts and switches (see expr.check_types)."""
-        types: dict = {"layout": tuple(self.layouts), "backend": BACKENDS, "version": "version", "datacenters": "int",
-                       "regions": "int", **{c.name: "bool" for c in self.colocations}}
+    def fact_types(self) -> dict:
+        """The type of every fact (see expr.check_types): the base facts, the colocations, each node kind's count."""
+        types: dict = {**BASE_FACTS, **{c.name: "bool" for c in self.colocations}}
         for kind in self.node_kinds:
             types[f"{kind}_nodes"], types[f"{kind}_cluster"] = "int", "bool"
-        for sw in self.switches:
-            types[sw.name] = tuple(sw.allowed) if sw.type == "enum" else sw.type
         return types
+
+    def name_types(self) -> dict:
+        """The type of every name a condition may use: the facts, then the switches."""
+        return {**self.fact_types(), **{sw.name: tuple(sw.allowed) if sw.type == "enum" else sw.type for sw in self.switches}}
 
     @property
     def fact_names(self) -> frozenset[str]:
         """Facts a condition may use besides the switches."""
-        return frozenset(BASE_FACTS | {c.name for c in self.colocations}
-                         | {f"{kind}_{what}" for kind in self.node_kinds for what in ("nodes", "cluster")})
-
-    def exposed(self, backend: str, how: str) -> list[str]:
-        """Roles a backend exposes that way: exposed('aws', 'load-balancer') -> ['frontend']."""
-        return [r.name for r in self.roles if r.exposure.get(backend) == how]
+        return frozenset(self.fact_types())
 
     def datastore_ports(self) -> dict[tuple[str, int], str]:
         """(protocol, port) -> service, of every datastore service (port switches at their defaults)."""

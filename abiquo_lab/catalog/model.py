@@ -11,7 +11,7 @@ LAYOUTS = ("monolithic", "distributed", "ha")
 BACKENDS = ("docker", "aws")
 # Facts every lab has; the catalog adds <kind>_nodes, <kind>_cluster for its node kinds and its colocations
 # (Catalog.fact_names). The lab spec computes them (abiquo_lab.labspec.validate).
-BASE_FACTS = frozenset({"layout", "backend", "version", "datacenters", "regions"})
+BASE_FACTS = {"layout": LAYOUTS, "backend": BACKENDS, "version": "version", "datacenters": "int", "regions": "int"}  # name -> type
 PROTOCOLS = ("tcp", "udp", "vrrp")
 # The protocol clients verify can speak (labctl/live/probe.py implements each; a test holds it to this list).
 PROBE_CLIENTS = ("agent", "echo", "tcp", "http", "https", "redis", "mysql", "amqp", "zk", "nfs", "rpcbind")

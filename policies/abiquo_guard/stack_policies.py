@@ -240,11 +240,9 @@ def _present(inv: Inventory) -> dict[tuple, list[str]]:
     """(role, datacenter, region) -> names of the resources carrying it, by their labels/tags: every container or
     instance counts, so a second one claiming a planned host's name is one too many, not a duplicate overlooked."""
     found: dict[tuple, list[str]] = {}
-    kind = D_CONTAINER if inv.backend == "docker" else A_INSTANCE
-    carriers = [(r, r.label("roles").split(), r.label("datacenter"), r.label("region")) for r in inv.of_type(kind)]
-    for res, roles, dc, region in carriers:
-        for role in roles:
-            found.setdefault((role, dc or "", region or ""), []).append(res.name)
+    for res in _machines(inv):
+        for role in res.label("roles").split():
+            found.setdefault((role, res.label("datacenter"), res.label("region")), []).append(res.name)
     return found
 
 
