@@ -32,6 +32,10 @@ class DockerBackend:
         self.networks = {z.name: self._network(z) for z in self.plan.zones}
         self.image = self._image()
         self.db_password = random.RandomPassword(f"{name}-db-password", length=24, special=False, opts=self.opts)
+        brokers = [h for h in self.plan.hosts if "rabbitmq" in h.runtime.start]
+        self.erlang_cookie = random.RandomPassword(      # the RabbitMQ cluster's shared secret
+            f"{name}-erlang-cookie", length=32, special=False, upper=True, lower=False, numeric=False,
+            opts=self.opts) if len(brokers) > 1 else None
         self._endpoints: dict[str, str] = {}
 
     # ---- shared objects -------------------------------------------------------------------------
@@ -41,11 +45,16 @@ class DockerBackend:
             name=f"{self.plan.lab}-{zone.name}",
             driver="bridge",
             internal=zone.zone != contract.FRONTEND_ZONE,          # only the frontend network reaches the host's published ports
-            ipam_configs=[docker.NetworkIpamConfigArgs(subnet=zone.cidr, gateway=_gateway(zone.cidr))],
+            ipam_configs=[docker.NetworkIpamConfigArgs(subnet=zone.cidr, gateway=_gateway(zone.cidr),
+                                                       aux_address=self._reserved(zone.name))],
             labels=_label_args(docker.NetworkLabelArgs, {**self.base_labels, contract.ZONE: zone.name,
                                                          contract.DATACENTER: zone.site if zone.kind == "datacenter" else "",
                                                          contract.REGION: zone.site if zone.kind == "region" else ""}),
             opts=self.opts)
+
+    def _reserved(self, zone: str) -> Optional[dict[str, str]]:
+        """The zone's VIP addresses, reserved in Docker's IPAM: never handed to a container (keepalived holds them)."""
+        return {vip.name: vip.address for vip in self.plan.vips if vip.zone == zone} or None
 
     def _image(self) -> docker.Image:
         return docker.Image(
@@ -82,7 +91,11 @@ class DockerBackend:
             ports=published,
             envs=[*(f"{key}={value}" for key, value in env.items()),
                   *([f"LAB_HTTPS_PORT={https}"] if https else []),       # where HTTP redirects to, seen from outside
-                  pulumi.Output.secret(pulumi.Output.concat("LAB_DB_PASSWORD=", self.db_password.result))],  # secret end to end
+                  pulumi.Output.secret(pulumi.Output.concat("LAB_DB_PASSWORD=", self.db_password.result)),  # secret end to end
+                  *([pulumi.Output.secret(pulumi.Output.concat("LAB_ERLANG_COOKIE=", self.erlang_cookie.result))]
+                    if self.erlang_cookie and "rabbitmq" in host.runtime.start else [])],
+            hosts=[docker.ContainerHostArgs(host=vip.name, ip=vip.address) for vip in self.plan.vips] or None,  # one address
+            sysctls={"net.ipv4.ip_nonlocal_bind": "1"} if self.plan.vips_of(host.name) else None,  # the proxy binds the VIP
             labels=_label_args(docker.ContainerLabelArgs, container_labels),
             healthcheck=docker.ContainerHealthcheckArgs(tests=["CMD", "/usr/local/bin/lab-health"], interval="1s",
                                                         timeout="5s", retries=180, start_period="2s"),
@@ -97,7 +110,7 @@ class DockerBackend:
         return dict(host.runtime.tmpfs) or None
 
     def _aliases(self, host: Host, zone: str) -> list[str]:
-        return [host.name] + [v.name for v in self.plan.vips_of(host.name) if v.zone == zone]
+        return [host.name]        # a VIP's name is in every container's hosts file: its one address, not the members
 
     def _published(self, host: Host) -> Optional[list[docker.ContainerPortArgs]]:
         """The ports the plan publishes for the host (Host.published), on the publish address."""

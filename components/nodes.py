@@ -14,6 +14,7 @@ from abiquo_lab.plan import AllowEntry, Host, Plan, allowlist
 
 
 NODE_IMAGE_DIR = Path(__file__).resolve().parents[1] / "images" / "node"   # the node software, on every backend
+TRANSIENT_CLIENT = "reach"       # a port whose listener comes and goes (Galera IST/SST): health does not wait for it
 NODE_PACKAGES = NODE_IMAGE_DIR.joinpath("packages.txt").read_text().split()  # its Debian packages (image and user data)
 
 
@@ -41,8 +42,10 @@ def host_labels(host: Host) -> dict[str, str]:
 
 
 def allow_rules(entries: list[AllowEntry]) -> list[list[str]]:
-    """The allowlist as compact rows [protocol, source, port span, ids]: read by the entrypoint and by policies."""
-    return [[e.protocol, e.source, contract.port_span(e.port, e.port_end), ",".join(e.ids)] for e in entries]
+    """The allowlist as compact rows [protocol, source, port span, ids] (+ destination address when the entry admits a
+    VIP's address only): read by the entrypoint and by policies."""
+    return [[e.protocol, e.source, contract.port_span(e.port, e.port_end), ",".join(e.ids)]
+            + ([e.destination] if e.destination else []) for e in entries]
 
 
 def host_allow_rules(plan: Plan, host: Host) -> list[list[str]]:
@@ -50,20 +53,47 @@ def host_allow_rules(plan: Plan, host: Host) -> list[list[str]]:
 
 
 def listen_ports(plan: Plan, host: Host) -> list[str]:
-    """Ports the host serves ('tcp/8009', 'tcp/5900-5999'): every flow that ends on it or on a VIP it carries."""
+    """Ports the host serves ('tcp/8009', 'tcp/5900-5999'): every flow that ends on it or on a VIP it carries, but
+    the VIP's proxy listeners (the proxy binds those on the VIP's address alone)."""
+    proxied = {(vip.name, "tcp", lst.port) for vip in plan.vips_of(host.name) for lst in vip.listeners}
     ports = set()
     for f in plan.inbound(host.name):
-        if f.port is not None:
+        if f.port is not None and (f.dst, f.protocol, f.port) not in proxied:
             ports.add((f.protocol, f.port, contract.port_span(f.port, f.port_end)))
     return [f"{proto}/{span}" for proto, _, span in sorted(ports)]
+
+
+def cluster_env(plan: Plan, host: Host) -> dict[str, str]:
+    """What the node's clustered software needs to find its peers (empty for a host outside any cluster):
+    LAB_PEERS    {role: [[host, address], ...]} for each of its roles carried by more than one host
+    LAB_VIPS     [[name, address, prefix length, router id, [[member, address], ...]], ...]: the VIPs it may hold
+    LAB_VIP_PROXY  [[vip address, port, backend port, check, [[member, address], ...]], ...]: what the proxy forwards"""
+    zones = {z.name: z for z in plan.zones}
+    peers = {role: [[h.name, h.address] for h in plan.hosts_with(role)] for role in host.roles if len(plan.hosts_with(role)) > 1}
+    vips, proxy = [], []
+    for vip in plan.vips_of(host.name):
+        members = [[m, plan.host(m).interfaces.get(vip.zone, plan.host(m).address)] for m in vip.members]
+        prefix = int(zones[vip.zone].cidr.rpartition("/")[2]) if vip.zone in zones else 32
+        vips.append([vip.name, vip.address, prefix, vip.router_id, members])
+        proxy += [[vip.address, lst.port, lst.backend_port, lst.check, members] for lst in vip.listeners]
+    if not (peers or vips):
+        return {}
+    return {"LAB_PEERS": _compact(peers), "LAB_VIPS": _compact(vips), "LAB_VIP_PROXY": _compact(proxy)}
+
+
+def _compact(value) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def node_env(plan: Plan, host: Host, allow_rows: list[list[str]]) -> dict[str, str]:
     """The node software's settings (images/node/entrypoint.sh reads them), the same on every backend:
     LAB_ALLOW the inbound allowlist rows, LAB_LISTEN the ports served, LAB_START the start hooks of the real
-    software and LAB_REAL the ports it holds (the role agent answers the rest), LAB_ROUTES the proxy routes."""
-    return {"LAB_HOST": host.name, "LAB_ROLES": " ".join(host.roles),
-            "LAB_ALLOW": json.dumps(allow_rows, separators=(",", ":")),
+    software and LAB_REAL the ports it holds (the role agent answers the rest), LAB_TRANSIENT those held only at
+    times, LAB_ROUTES the proxy routes, LAB_ADDRESS(ES) its home (all) addresses; and cluster_env."""
+    return {"LAB_HOST": host.name, "LAB_ROLES": " ".join(host.roles), "LAB_ADDRESS": host.address,
+            "LAB_ADDRESSES": " ".join(host.interfaces.values()),
+            "LAB_ALLOW": _compact(allow_rows),
             "LAB_LISTEN": " ".join(listen_ports(plan, host)),
             "LAB_START": " ".join(host.runtime.start), "LAB_REAL": " ".join(host.runtime.holds),
-            "LAB_ROUTES": json.dumps(plan.route_rows(host.name), separators=(",", ":"))}
+            "LAB_TRANSIENT": " ".join(port for port, client in host.runtime.clients.items() if client == TRANSIENT_CLIENT),
+            "LAB_ROUTES": _compact(plan.route_rows(host.name)), **cluster_env(plan, host)}

@@ -150,6 +150,20 @@ def test_database_password_is_generated_and_stays_secret(preview):
         assert "mock-" not in json.dumps(r.inputs)
 
 
+@pytest.mark.parametrize("preview", [False, True])
+def test_the_rabbitmq_cluster_cookie_is_a_secret_on_the_brokers_alone(preview):
+    """HA: one Erlang cookie (a generated Pulumi secret) for the RabbitMQ cluster, on the datanodes only."""
+    rec = record_stack("docker-ha", preview=preview)
+    cookies = [r for r in rec.by_type("random:index/randomPassword:RandomPassword") if "erlang-cookie" in r.name]
+    assert len(cookies) == 1
+    plan = build_plan(load_stack("docker-ha"))
+    for r in rec.by_type(CONTAINER):
+        brokers = "rabbitmq" in plan.host(r.inputs["hostname"]).runtime.start
+        assert len(r.secret_paths) == (2 if brokers else 1), r.name
+        assert not any(str(e).startswith("LAB_ERLANG_COOKIE=") for e in r.inputs["envs"])
+        assert r.secret_paths == [f"envs[{i}]" for i, e in enumerate(r.inputs["envs"]) if e == "[secret]"]
+
+
 
 def test_a_published_role_publishes_its_own_public_ports_and_checks_clean():
     """websockify (noVNC, 5.x) is public on 41337: published at its own number on the publish address; the pack

@@ -25,7 +25,7 @@ def valid_specs(draw):
         config["aws"] = {"certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc"}
     if layout == "ha":
         config["nodes"] = {"frontend": draw(st.integers(1, 3)), "ui": draw(st.integers(1, 3)),
-                           "api": draw(st.integers(2, 4)), "datanode": draw(st.integers(1, 3)), "monitoring": draw(st.integers(1, 3))}
+                           "api": draw(st.integers(2, 4)), "datanode": draw(st.sampled_from([1, 3, 5])), "monitoring": draw(st.integers(1, 3))}
     switches = {"monitoring": draw(st.booleans()), "hypervisor": draw(st.sampled_from(["none", "kvm", "vmware"])),
                 "dhcp": draw(st.sampled_from(["none", "isc", "dnsmasq"])), "external_storage": draw(st.booleans()),
                 "rabbitmq_via_vip": draw(st.booleans()), "api_behind": draw(st.sampled_from(["lb", "ui"])),

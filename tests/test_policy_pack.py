@@ -433,3 +433,33 @@ def test_an_unlabelled_extra_container_is_not_invisible(recordings):
     rec.records.append(stray)
     found = analyze_in_process(rec)                                  # and no crash in the other policies
     assert any(f"'{stray.name}' has no host label" in m for m in _messages(found, "layout-completeness"))
+
+
+def _rewrite_allowlist(record, change):
+    for item in record.inputs["labels"]:
+        if item["label"] == ALLOWLIST:
+            item["value"] = json.dumps([change(row) for row in json.loads(item["value"])])
+
+
+def test_a_vip_only_flow_admitted_on_the_members_own_address_is_caught(recordings):
+    """HA: API nodes reach Redis only through the services VIP (A14). An allowlist row that drops the VIP's address
+    admits api-1 to datanode-1's own Redis, which no flow asks for: nothing-beyond-intent names it."""
+    rec = copy.deepcopy(recordings[("docker-ha", True)])
+    plan = build_plan(load_stack("docker-ha"))
+    vip = plan.vip("services-vip").address
+    node = _container(rec, "datanode-1")
+    _rewrite_allowlist(node, lambda row: row[:4] if row[2] == "6379" and len(row) == 5 else row)
+    found = _messages(analyze_in_process(rec), "nothing-beyond-intent")
+    api = plan.host("api-1").interfaces["data"]
+    assert any(f"tcp/6379 from {api}" in m and "datanode-1" in m for m in found), found
+    assert vip not in " ".join(found)
+
+
+def test_a_vip_flow_admitted_only_on_another_address_is_missing(recordings):
+    """The VIP flow's row must name the VIP's address (or none): a row for some other address does not carry it."""
+    rec = copy.deepcopy(recordings[("docker-ha", True)])
+    for member in ("datanode-1", "datanode-2", "datanode-3"):
+        _rewrite_allowlist(_container(rec, member), lambda row: row[:4] + ["10.99.99.99"] if len(row) == 5 and row[2] == "6379" else row)
+    found = _messages(analyze_in_process(rec), "required-connections")
+    assert any("A14" in m for m in found), found
+    assert _messages(analyze_in_process(rec), "nothing-beyond-intent")

@@ -40,12 +40,29 @@ def test_forbidden_probes_cover_every_served_port_not_open_to_the_source(planned
         for dst in plan.hosts:
             if src is dst:
                 continue
-            targets = {dst.name, *(v.name for v in plan.vips_of(dst.name))}
+            vips = {v.name for v in plan.vips_of(dst.name)}
             for protocol, port in verify.served_ports(plan, dst):
+                # on the host's own address: what ends on the host itself, or public ingress (also via its VIP)
                 opened = any(f.protocol == protocol and f.port <= port <= (f.port_end or f.port)
-                             and (f.public or f.src == src.name) for f in plan.flows
-                             if f.dst in targets and f.port is not None)
+                             and (f.public or f.src == src.name and f.dst == dst.name) for f in plan.flows
+                             if (f.dst == dst.name or f.dst in vips) and f.port is not None)
                 assert ((src.name, dst.name, protocol, port) in closed) is (not opened), (src.name, dst.name, protocol, port)
+
+
+def test_a_vip_is_probed_closed_for_every_host_without_a_flow_to_it():
+    """HA: the services VIP answers only the documented clients on their ports: rs-dc1 (AMQP and Redis only) is probed
+    silent on the VIP's MariaDB port, and api-1 is probed silent on datanode-1's own Redis and MariaDB."""
+    plan = build_plan(load_stack("docker-ha"))
+    probes = verify.ProbePlan(plan).probes.values()
+    vip = plan.vip("services-vip")
+    closed = {(p.src, p.address, p.port) for p in probes if p.expect == "closed"}
+    opened = {(p.src, p.dst, p.port) for p in probes if p.expect == "open"}
+    for port in (3306, 5672, 6379):
+        assert ("api-1", "services-vip", port) in opened
+    assert ("rs-dc1", vip.address, 3306) in closed
+    assert {("rs-dc1", "services-vip", 5672), ("rs-dc1", "services-vip", 6379)} <= opened
+    assert ("api-1", plan.host("datanode-1").interfaces["data"], 6379) in closed
+    assert ("api-1", plan.host("datanode-1").interfaces["data"], 3306) in closed
 
 
 def test_no_probe_is_both_open_and_closed(planned):
@@ -62,8 +79,10 @@ def test_real_services_get_their_own_clients():
     plan = build_plan(load_stack("docker-ha"))
     clients = {(p.dst, p.port): p.client for p in verify.ProbePlan(plan).probes.values() if p.expect == "open"}
     assert clients[("services-vip", 6379)] == "redis"
-    assert clients[("datanode-1", 5672)] == "amqp" and clients[("datanode-1", 2181)] == "zk"
-    assert clients[("datanode-1", 3306)] == "mysql"
+    assert clients[("services-vip", 5672)] == "amqp" and clients[("datanode-1", 2181)] == "zk"
+    assert clients[("services-vip", 3306)] == "mysql" and clients[("datanode-1", 3306)] == "mysql"
+    assert clients[("datanode-1", 26379)] == "redis" and clients[("datanode-1", 4567)] == "tcp"
+    assert clients[("datanode-1", 4444)] == clients[("datanode-1", 35672)] == "reach"     # listeners come and go
     assert {clients[("nfs-dc1", 2049)], clients[("nfs-dc1", 111)]} == {"nfs", "rpcbind"}
     assert clients[("rs-dc1", 8009)] == "agent"
 

@@ -14,7 +14,13 @@ BACKENDS = ("docker", "aws")
 BASE_FACTS = {"layout": LAYOUTS, "backend": BACKENDS, "version": "version", "datacenters": "int", "regions": "int"}  # name -> type
 PROTOCOLS = ("tcp", "udp", "vrrp")
 # The protocol clients verify can speak (labctl/live/probe.py implements each; a test holds it to this list).
-PROBE_CLIENTS = ("agent", "echo", "tcp", "http", "https", "redis", "mysql", "amqp", "zk", "nfs", "rpcbind")
+# "reach": the firewall passes it, a listener may come and go (Galera IST/SST, the ZooKeeper leader's port): a
+# connection or a refusal passes, silence fails.
+PROBE_CLIENTS = ("agent", "echo", "tcp", "reach", "http", "https", "redis", "mysql", "amqp", "zk", "nfs", "rpcbind")
+# How a VIP's proxy tells which members may take traffic (images/node/lab-agent renders each as HAProxy checks):
+#   tcp a connect; amqp the AMQP greeting; redis-master Redis answering role:master (one at a time);
+#   galera a Galera node Synced and ready (wsrep_local_state 4, wsrep_ready ON), one writer at a time.
+VIP_CHECKS = ("tcp", "amqp", "redis-master", "galera")
 PUBLISHED, LOAD_BALANCER = EXPOSURES = ("published", "load-balancer")   # ports on the host | the cloud's load balancer
 _PORT_RE = re.compile(r"^(?:(\d+)(?:-(\d+))?|\$([a-z_][a-z0-9_]*))$")
 
@@ -37,6 +43,12 @@ def parse_port(item: Union[int, str]) -> tuple[Optional[int], Optional[int], Opt
     return start, end, None
 
 
+class VipBackend(Strict):
+    """Where a VIP's proxy sends a service's traffic on each member, and how it picks the members that may take it."""
+    port: str                            # '6379/tcp': the port the software holds on every member
+    check: Literal[VIP_CHECKS]
+
+
 class Service(Strict):
     name: str
     ports: list[str]
@@ -46,6 +58,7 @@ class Service(Strict):
     holds: list[str] = []                # ports the real software binds; the role agent answers the others
     clients: dict[str, Literal[PROBE_CLIENTS]] = {}   # verify's protocol client per held port
     datastore: bool = False              # holds data: never published to the host or the world
+    vip_backend: Optional["VipBackend"] = None   # reached through its role's VIP: the proxy's backend port and check
 
     @field_validator("ports", "holds")
     @classmethod
@@ -153,6 +166,7 @@ class NodeCount(Strict):
     max: Optional[int] = None              # default: the catalog's max_nodes
     fixed: bool = False                    # the layout has exactly `default`
     below_min: Optional[str] = None        # a hint for a stack that asks for fewer than `min`
+    quorum: bool = False                   # a majority-quorum cluster (Galera, ZooKeeper, Sentinel): 1 or an odd count
 
     @model_validator(mode="after")
     def _default_in_bounds(self) -> "NodeCount":
@@ -186,6 +200,8 @@ class Vip(Strict):
     name: str
     role: str
     when: str
+    holder: str = Field(pattern=r"^[a-z][a-z0-9_]*$")   # the start hook that holds the address (keepalived, VRRP)
+    proxy: str = Field(pattern=r"^[a-z][a-z0-9_]*$")    # the start hook forwarding the role's vip_backend services
     description: str
     sources: list[str] = []
 

@@ -136,6 +136,10 @@ def _node_counts(spec: LabSpec, catalog: Catalog, problems: list[Problem]) -> di
         elif given < bound.min:
             hint = f"; {bound.below_min}" if bound.below_min else ""
             problems.append(Problem(path, f"layout {spec.layout!r} needs at least {bound.min} {kind} nodes{hint} (got {given})"))
+        elif bound.quorum and given > 1 and given % 2 == 0:
+            allowed = ", ".join(str(n) for n in range(1, top + 1) if n == 1 or n % 2)
+            problems.append(Problem(path, f"{given} {kind} nodes cannot keep a majority when half of them fail or are cut "
+                                          f"off (the cluster has no arbitrator); allowed: {allowed} (got {given})"))
         counts[kind] = given
     for colocation in catalog.colocations:
         if not spec.colocate.get(colocation.name):

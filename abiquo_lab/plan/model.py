@@ -70,12 +70,27 @@ class Host(Frozen):
         return self.datacenter or self.region
 
 
+class VipListener(Frozen):
+    """A port the VIP's proxy listens on, and where it sends the traffic: the backend port on each member it picks."""
+    port: int
+    backend_port: int
+    check: str                     # how it picks members (catalog VIP_CHECKS)
+
+
 class Vip(Frozen):
     name: str
     role: str
     zone: str
-    address: str
+    address: str                   # reserved in the zone network: never a host's address
     members: list[str]
+    holder: str                    # start hook that holds the address on one member at a time
+    proxy: str                     # start hook that forwards the listeners
+    listeners: list[VipListener] = []
+
+    @property
+    def router_id(self) -> int:
+        """The VRRP virtual router id: the address's last octet (unique per zone network, which is one segment)."""
+        return int(self.address.rsplit(".", 1)[1])
 
 
 class Flow(Frozen):
@@ -111,9 +126,10 @@ class Flow(Frozen):
 
 
 class AllowEntry(Frozen):
-    """One inbound allowlist entry of a host: who may connect to which port."""
+    """One inbound allowlist entry of a host: who may connect to which port (and to which address, for a VIP)."""
     source: str                    # an address, or "any" for public ingress
     source_host: str               # host name or "@user"
+    destination: Optional[str] = None   # a VIP's address when the flow goes to the VIP only; None: the host itself
     port: Optional[int]
     port_end: Optional[int]
     protocol: Literal["tcp", "udp", "vrrp"]
@@ -144,6 +160,10 @@ class Plan(Frozen):
     def vips_of(self, host_name: str) -> list[Vip]:
         """The virtual addresses a host is a member of."""
         return [v for v in self.vips if host_name in v.members]
+
+    def direct(self, host_name: str) -> list[Flow]:
+        """Flows that end on the host itself (not on a VIP it carries)."""
+        return [f for f in self.flows if f.dst == host_name]
 
     def inbound(self, host_name: str) -> list[Flow]:
         """Flows that end on the host or on a VIP it is a member of (local flows included)."""

@@ -10,7 +10,7 @@ from ..catalog.model import Connection, Edge, HostTemplate, Role
 from ..labspec import CheckedSpec, LabConfigError, Problem
 from ..catalog import PUBLISHED
 from ..contract import FRONTEND_PORTS
-from .model import EXTERNAL_PREFIX, AllowEntry, Flow, Host, Plan, Published, Route, Runtime, Vip, ZoneNet
+from .model import EXTERNAL_PREFIX, AllowEntry, Flow, Host, Plan, Published, Route, Runtime, Vip, VipListener, ZoneNet
 
 FIRST_HOST_OFFSET = 10     # .1 is the gateway; .2-.9 are kept for virtual addresses
 FIRST_VIP_OFFSET = 5
@@ -23,10 +23,11 @@ def build_plan(checked: CheckedSpec, catalog: Optional[Catalog] = None) -> Plan:
     drafts = _hosts(checked, catalog, facts)
     vips = _vips(catalog, facts, drafts, zones)
     flows = _flows(catalog, facts, drafts, vips)
+    vip_models = [Vip(**v, listeners=_vip_listeners(v, flows, catalog)) for v in vips.values()]
+    _add_vip_hooks(drafts, vip_models)
     hosts = _addressed_hosts(drafts, flows, vips, zones, catalog, checked)
     used = {zone for h in hosts for zone in h.interfaces} | {v["zone"] for v in vips.values()}
     zones = [z for z in zones if z.name in used]          # carving stays stable; unused networks are not built
-    vip_models = [Vip(name=v["name"], role=v["role"], zone=v["zone"], address=v["address"], members=v["members"]) for v in vips.values()]
     plan = Plan(lab=checked.name, backend=checked.spec.backend, layout=checked.spec.layout, version=checked.spec.version,
                 owner=checked.spec.owner, switches=dict(checked.switches), zones=zones, hosts=hosts, vips=vip_models, flows=flows)
     return _with_publications(plan, checked) if checked.spec.backend == "docker" else plan
@@ -118,8 +119,35 @@ def _vips(catalog: Catalog, facts: Mapping[str, Any], drafts: list[dict], zones:
         address = str(cidrs[zone].network_address + FIRST_VIP_OFFSET + used[zone])
         used[zone] += 1
         vips[vip.role] = {"name": vip.name, "role": vip.role, "zone": zone, "address": address,
-                          "members": [m["name"] for m in members]}
+                          "members": [m["name"] for m in members], "holder": vip.holder, "proxy": vip.proxy}
     return vips
+
+
+def _vip_listeners(vip: dict, flows: list[Flow], catalog: Catalog) -> list[VipListener]:
+    """The VIP's proxy listeners: every port a flow reaches on the VIP whose service the catalog sends to a backend
+    (vip_backend). Other ports on the VIP are served on every member by what serves them there."""
+    found: dict[int, VipListener] = {}
+    services = {svc.name: svc for svc in catalog.role(vip["role"]).services}
+    for flow in flows:
+        svc = services.get(flow.service or "")
+        if flow.dst != vip["name"] or flow.port is None or svc is None or svc.vip_backend is None:
+            continue
+        backend_port = int(svc.vip_backend.port.partition("/")[0])
+        found.setdefault(flow.port, VipListener(port=flow.port, backend_port=backend_port, check=svc.vip_backend.check))
+    return [found[port] for port in sorted(found)]
+
+
+def _add_vip_hooks(drafts: list[dict], vips: list[Vip]) -> None:
+    """A VIP's members start its proxy (when it has listeners) and then its holder, after their own software."""
+    for draft in drafts:
+        hooks = []
+        for vip in vips:
+            if draft["name"] in vip.members:
+                hooks += ([vip.proxy] if vip.listeners else []) + [vip.holder]
+        if hooks:
+            runtime = draft["runtime"]
+            start = runtime.start + [h for h in dict.fromkeys(hooks) if h not in runtime.start]
+            draft["runtime"] = runtime.model_copy(update={"start": start})
 
 
 # ---- flows -------------------------------------------------------------------------------------
@@ -331,8 +359,11 @@ def allowlist(plan: Plan, host_name: str) -> list[AllowEntry]:
             src = hosts[flow.src]
             arrival = plan.vip(flow.dst).zone if flow.dst in vips else host.zone
             source, source_host = src.interfaces.get(arrival, src.address), src.name
-        key = (source, source_host, flow.port, flow.port_end, flow.protocol)
+        # to a VIP: only to its address (the member's own address stays closed); public ingress arrives through the
+        # published port on the member's own address
+        destination = plan.vip(flow.dst).address if flow.dst in vips and not flow.public else None
+        key = (source, source_host, flow.port, flow.port_end, flow.protocol, destination)
         if flow.id not in grouped[key]:
             grouped[key].append(flow.id)
-    return [AllowEntry(source=k[0], source_host=k[1], port=k[2], port_end=k[3], protocol=k[4], ids=ids)
-            for k, ids in sorted(grouped.items(), key=lambda kv: (kv[0][4], kv[0][2] or 0, kv[0][1]))]
+    return [AllowEntry(source=k[0], source_host=k[1], port=k[2], port_end=k[3], protocol=k[4], destination=k[5], ids=ids)
+            for k, ids in sorted(grouped.items(), key=lambda kv: (kv[0][4], kv[0][2] or 0, kv[0][1], kv[0][5] or ""))]

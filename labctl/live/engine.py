@@ -125,7 +125,7 @@ class Engine:
     def _ipam_pool(config: dict):
         import docker
         return docker.types.IPAMPool(subnet=config.get("subnet"), gateway=config.get("gateway"),
-                                     iprange=config.get("ipRange"))
+                                     iprange=config.get("ipRange"), aux_addresses=config.get("auxAddress") or None)
 
     def image(self, record: Record) -> str:
         raw = record.raw_inputs
@@ -147,7 +147,8 @@ class Engine:
         host_config = self.api.create_host_config(
             init=raw.get("init"), restart_policy=_restart(raw.get("restart")),
             cap_add=(raw.get("capabilities") or {}).get("adds"), cap_drop=(raw.get("capabilities") or {}).get("drops"),
-            tmpfs=raw.get("tmpfs"), privileged=bool(raw.get("privileged", False)),
+            tmpfs=raw.get("tmpfs"), privileged=bool(raw.get("privileged", False)), sysctls=raw.get("sysctls") or None,
+            extra_hosts={h["host"]: h["ip"] for h in raw.get("hosts") or []} or None,
             network_mode=raw.get("networkMode") or (networks[0]["name"] if networks else None),
             port_bindings={f"{p['internal']:.0f}/{p.get('protocol', 'tcp')}": (p.get("ip", "0.0.0.0"), int(p["external"]))
                            for p in ports} or None)

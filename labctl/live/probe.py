@@ -12,6 +12,7 @@ Clients speak just enough of each protocol to show the service answers, not just
   rpcbind ONC RPC NULL call to portmapper v2 (program 100000)
   agent   the role agent's one-line HTTP answer "ok <host> <port>"
   http    any HTTP status line;  https: a TLS handshake;  tcp: connect;  echo: UDP echo
+  reach   connect or refused (the firewall passed it; the listener comes and goes)
 A probe that expects "closed" only needs the connection (or datagram) to go unanswered.
 """
 import concurrent.futures
@@ -141,6 +142,15 @@ def probe_tcp(p):
         return True, "connected"
 
 
+def probe_reach(p):
+    """The firewall passes it: a connection, or a refusal (nothing listens there now), answers; silence does not."""
+    try:
+        with _connect(p["address"], p["port"], p["timeout"]):
+            return True, "connected"
+    except ConnectionRefusedError:
+        return True, "refused: reachable, nothing listening now"
+
+
 def probe_echo(p):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(p["timeout"])
@@ -151,13 +161,14 @@ def probe_echo(p):
 
 CLIENTS = {"redis": probe_redis, "mysql": probe_mysql, "amqp": probe_amqp, "zk": probe_zk,
            "nfs": lambda p: probe_rpc(p, "nfs"), "rpcbind": lambda p: probe_rpc(p, "rpcbind"),
-           "agent": probe_agent, "http": probe_http, "https": probe_https, "tcp": probe_tcp, "echo": probe_echo}
+           "agent": probe_agent, "http": probe_http, "https": probe_https, "tcp": probe_tcp, "reach": probe_reach,
+           "echo": probe_echo}
 
 
 def run_one(p):
     client = p["client"]
-    if p.get("expect") == "closed" and p["protocol"] == "tcp":
-        client = "tcp"                       # the connection itself is what must fail
+    if p.get("expect") == "closed" and p["protocol"] == "tcp" and client != "reach":
+        client = "tcp"                       # the connection itself is what must fail (for reach, a refusal too)
     try:
         answered, detail = CLIENTS[client](p)
     except (OSError, subprocess.SubprocessError, ValueError) as exc:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
+from abiquo_lab.contract import parse_span
 from abiquo_lab.plan import Flow, Host, Plan
 
 from . import probe as probe_module
@@ -66,10 +67,20 @@ def client_for(hosts: Iterable[Host], protocol: str, port: int) -> str:
     """Where a host runs the real software on the port, its protocol client (the catalog's services: clients);
     elsewhere the role agent answers (TCP) or echoes (UDP)."""
     for host in hosts:
-        client = host.runtime.clients.get(f"{protocol}/{port}")
-        if client:
-            return client
+        for key, client in host.runtime.clients.items():
+            proto, _, span = key.partition("/")
+            start, end = parse_span(span)
+            if proto == protocol and start <= port <= end:
+                return client
     return "agent" if protocol == "tcp" else "echo"
+
+
+def _vip_client(plan: Plan, flow: Flow) -> str:
+    """On a VIP's proxy listener, the protocol of the service behind it (its backend port's client)."""
+    vip = plan.vip(flow.dst)
+    listener = next((lst for lst in vip.listeners if lst.port == flow.port), None)
+    port = listener.backend_port if listener else flow.port
+    return client_for([plan.host(m) for m in vip.members], flow.protocol, port)
 
 
 def _address_from(plan: Plan, src: Host, dst: Host) -> str:
@@ -102,9 +113,13 @@ class ProbePlan:
         for dst in plan.hosts:
             public = [f for f in inbound[dst.name] if f.public]
             for src in plan.hosts:
-                if src.name != dst.name:
-                    allowed = [f for f in inbound[dst.name] if f.src == src.name]
+                if src.name != dst.name:           # on its own address only what ends on the host itself (not its VIP)
+                    allowed = [f for f in inbound[dst.name] if f.src == src.name and f.dst == dst.name]
                     self._forbidden(src, dst, allowed, public, served[dst.name])
+        for vip in plan.vips:
+            to_vip = [f for f in plan.flows if f.dst == vip.name]
+            for src in plan.hosts:
+                self._forbidden_vip(src, vip, to_vip)
 
     def _add(self, src, dst, address, port, protocol, client, expect, ids, timeout):
         key = f"{src}>{address}:{protocol}/{port}"
@@ -120,7 +135,8 @@ class ProbePlan:
             self.not_probed.append(Outcome(flow.id, flow.src, flow.dst, flow.ports_text, flow.protocol, "-", "open",
                                            "not probed", why))
             return
-        client = client_for(_dst_hosts(self.plan, flow), flow.protocol, flow.port)
+        client = (_vip_client(self.plan, flow) if flow.dst_kind == "vip"
+                  else client_for(_dst_hosts(self.plan, flow), flow.protocol, flow.port))
         if flow.public:
             for member in self.plan.vip(flow.dst).members if flow.dst_kind == "vip" else [flow.dst]:
                 self._add("@host", member, member, flow.port, flow.protocol, client, "open", [flow.id], OPEN_TIMEOUT)
@@ -129,7 +145,7 @@ class ProbePlan:
         if flow.local:
             address = "127.0.0.1"
         elif flow.dst_kind == "vip":
-            address = flow.dst                       # the VIP is a network alias: any live member may answer
+            address = flow.dst                       # the VIP's name: one address (hosts file), its holder answers
         else:
             address = _address_from(self.plan, src, self.plan.host(flow.dst))
         self._add(src.name, flow.dst, address, flow.port, flow.protocol, client, "open", [flow.id], OPEN_TIMEOUT)
@@ -143,6 +159,17 @@ class ProbePlan:
                 continue
             self._add(src.name, dst.name, _address_from(self.plan, src, dst), port, protocol,
                       client_for([dst], protocol, port), "closed", [why], CLOSED_TIMEOUT)
+
+    def _forbidden_vip(self, src: Host, vip, to_vip: list[Flow]) -> None:
+        """Every port served on the VIP that no flow opens to src, probed on the VIP's address."""
+        allowed = [f for f in to_vip if f.src == src.name or f.public]
+        if vip.zone not in src.interfaces or src.name in vip.members:
+            return          # no route to the VIP's network, or a member (its own address may be the VIP): not probed
+        why = f"not {','.join(sorted({f.id for f in allowed}))}" if allowed else "no flow"
+        for protocol, port in _served(to_vip):
+            if not any(f.protocol == protocol and _in_span(port, f) for f in allowed):
+                self._add(src.name, vip.name, vip.address, port, protocol, "tcp" if protocol == "tcp" else "echo",
+                          "closed", [why], CLOSED_TIMEOUT)
 
     def by_source(self) -> dict[str, list[Probe]]:
         grouped: dict[str, list[Probe]] = {}

@@ -136,10 +136,12 @@ class Inventory:
         allow = []
         for row in _json_list(res, "allowlist", malformed):
             try:
-                proto, source, port, ids = row
-                allow.append((proto, source, *parse_span(port), ids))
+                proto, source, port, ids, *destination = row
+                if len(destination) > 1:
+                    raise ValueError(row)
+                allow.append((proto, source, *parse_span(port), ids, destination[0] if destination else None))
             except (TypeError, ValueError):
-                malformed.append(f"allowlist row {row!r} is not [protocol, source, port, ids]")
+                malformed.append(f"allowlist row {row!r} is not [protocol, source, port, ids] or [..., VIP address]")
         return DockerHost(res, name, res.label("roles").split(), res.label("datacenter"), res.label("region"),
                           self._attached(res), allow, _json_list(res, "routes", malformed), malformed)
 

@@ -74,7 +74,9 @@ def _required_docker(inv: Inventory, flow, report: Report) -> None:
                    f"'{src.res.name}' to the network of zone {inv.plan.host(member).zone}", dst.res.urn)
             continue
         sources = {src.addresses[n] for n in shared}
-        if not any(a[0] == flow.protocol and (a[1] in sources or a[1] == "any") and _covers(a[2], a[3], flow) for a in dst.allow):
+        destination = inv.plan.vip(flow.dst).address if flow.dst_kind == "vip" else None
+        if not any(a[0] == flow.protocol and (a[1] in sources or a[1] == "any") and _covers(a[2], a[3], flow)
+                   and a[5] in (None, destination) for a in dst.allow):
             report(f"{what}: the allowlist of container '{dst.res.name}' does not admit {'/'.join(sorted(sources))} on "
                    f"{flow.protocol}/{flow.ports_text}; add the entry the plan gives for {flow.id}", dst.res.urn)
 
@@ -129,14 +131,18 @@ def _beyond_docker(inv: Inventory, config: dict, report: Report) -> None:
     hosts = inv.docker_hosts
     address_host = {addr: h.name for h in hosts.values() for addr in h.addresses.values()}
     for host in hosts.values():
-        targets = {host.name, *(v.name for v in inv.plan.vips_of(host.name))}
+        vip_address = {v.address: v.name for v in inv.plan.vips_of(host.name)}
+        targets = {host.name, *vip_address.values()}
         inbound = [f for t in targets for f in inv.flows_to(t) if not f.local]
-        by_source: dict[tuple, list] = {}                # (source host or "any", protocol) -> flows: no scan per entry
-        for f in inbound:
-            by_source.setdefault(("any" if f.public else f.src, f.protocol), []).append(f)
-        for proto, source, port, port_end, ids in host.allow:
+        by_source: dict[tuple, list] = {}   # (source host or "any", protocol, where) -> flows: no scan per entry
+        for f in inbound:                   # where: the VIP for a flow to it (public ones arrive on the host itself)
+            where = f.dst if f.dst_kind == "vip" and not f.public else host.name
+            by_source.setdefault(("any" if f.public else f.src, f.protocol, where), []).append(f)
+        for proto, source, port, port_end, ids, destination in host.allow:
             src_name = "@user" if source == "any" else address_host.get(source, source)
-            candidates = by_source.get(("any" if source == "any" else src_name, proto), [])
+            # an entry without a destination admits the host's own address: only flows to the host itself justify it
+            where = vip_address.get(destination, f"unknown address {destination}") if destination else host.name
+            candidates = by_source.get(("any" if source == "any" else src_name, proto, where), [])
             ok = any(port is None or f.port is not None and f.port <= port and (port_end or port) <= (f.port_end or f.port)
                      for f in candidates)
             src_roles = hosts[src_name].roles if src_name in hosts else []
