@@ -291,8 +291,12 @@ class AwsBackend:
         slug = route.path.strip("/") or "root"
         group = aws.lb.TargetGroup(f"{self.alb_name}-tg-{slug}", port=route.port, protocol="HTTP", target_type="instance",
                                    vpc_id=self.vpc.id,
+                                   # as fast as the ALB allows (5 s, 2 checks each way), and a short drain: a dead
+                                   # UI or API node leaves the group within ~10 s (the Docker frontend also retries)
                                    health_check=aws.lb.TargetGroupHealthCheckArgs(protocol="HTTP", path="/", matcher="200-399",
-                                                                                  interval=15, healthy_threshold=2),
+                                                                                  interval=5, timeout=2, healthy_threshold=2,
+                                                                                  unhealthy_threshold=2),
+                                   deregistration_delay=5,
                                    tags=self._tags(f"{self.plan.lab}-{slug}", **{contract.ROLE: route.role}), opts=opts)
         for target in route.targets:
             members = self.plan.vip(target).members if self.plan.vip(target) else [target]

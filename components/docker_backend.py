@@ -97,8 +97,9 @@ class DockerBackend:
             hosts=[docker.ContainerHostArgs(host=vip.name, ip=vip.address) for vip in self.plan.vips] or None,  # one address
             sysctls={"net.ipv4.ip_nonlocal_bind": "1"} if self.plan.vips_of(host.name) else None,  # the proxy binds the VIP
             labels=_label_args(docker.ContainerLabelArgs, container_labels),
-            healthcheck=docker.ContainerHealthcheckArgs(tests=["CMD", "/usr/local/bin/lab-health"], interval="1s",
-                                                        timeout="5s", retries=180, start_period="2s"),
+            # every 2 s: each check is an exec in the container, and an HA lab has 16 of them on 2 cores
+            healthcheck=docker.ContainerHealthcheckArgs(tests=["CMD", "/usr/local/bin/lab-health"], interval="2s",
+                                                        timeout="5s", retries=90, start_period="2s"),
             wait=True, wait_timeout=300,
             opts=opts)
         return container

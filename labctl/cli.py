@@ -163,18 +163,30 @@ def cmd_verify(args) -> int:
     if not engine.labelled(client, lab=plan.lab)["containers"]:
         raise LabError(f"lab {plan.lab!r} has no containers on this engine; build it first: "
                            f"labctl realize --stack {args.stack} (or pulumi up --stack {args.stack})")
+    from .live import cluster, faults
+    in_force = faults.faults_in_force(client, plan.lab)
+    if in_force:                       # their hosts' flows are expected to fail; say why before anything else
+        _say("faults in force: " + "; ".join(f.describe() for f in in_force))
+    down = frozenset(f.host for f in in_force if f.host and f.kind in faults.HOST_KINDS and f.kind != "loss")
+    clusters = cluster.settle(client, plan, down=down, timeout=args.settle, progress=_say) if cluster.clustered_hosts(plan) else []
     outcomes = verify.Verifier(client, plan, progress=_say).run()
     counts = verify.summary(outcomes)
+    counts["clusters_fail"] = sum(not c.ok for c in clusters)
     shown = [o for o in outcomes if o.failed] if args.failures_only else outcomes
     if args.format == "json":
-        print(json.dumps({"lab": plan.lab, "summary": counts, "outcomes": verify.rows(shown)}, indent=2))
+        print(json.dumps({"lab": plan.lab, "summary": counts, "faults": [f.row() for f in in_force],
+                          "clusters": [vars(c) for c in clusters], "outcomes": verify.rows(shown)}, indent=2))
     elif args.format == "matrix":
         sys.stdout.write(verify.matrix(outcomes))
     else:
         sys.stdout.write(report.render(verify.rows(shown), verify.COLUMNS, args.format))
+        for check in clusters if not args.failures_only else [c for c in clusters if not c.ok]:
+            print(check.line())
         print(f"documented: {counts['open_pass']} answered, {counts['open_fail']} failed; forbidden: "
-              f"{counts['closed_pass']} unanswered, {counts['closed_fail']} answered; not probed: {counts['not_probed']}")
-    return EXIT_FAIL if counts["open_fail"] or counts["closed_fail"] else EXIT_OK
+              f"{counts['closed_pass']} unanswered, {counts['closed_fail']} answered; not probed: {counts['not_probed']}"
+              + (f"; clusters: {len(clusters) - counts['clusters_fail']} whole, {counts['clusters_fail']} not" if clusters else "")
+              + (f"; faults in force: {len(in_force)}" if in_force else ""))
+    return EXIT_FAIL if counts["open_fail"] or counts["closed_fail"] or counts["clusters_fail"] else EXIT_OK
 
 
 def cmd_teardown(args) -> int:
@@ -188,6 +200,33 @@ def cmd_teardown(args) -> int:
                            "with `labctl down NAME` or `pulumi destroy`, so its state stays true; --force removes it anyway")
     counts = engine.teardown(client, lab=lab, images=not args.keep_images, progress=_say)
     print(f"lab {lab}: removed " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    return EXIT_OK
+
+
+def cmd_fault(args) -> int:
+    from .live import faults
+    if not args.stack:
+        raise InputError("fault: --stack S is required (the stack of the running lab)")
+    plan = _plan(args)
+    if args.action == "ls":
+        client = _docker()
+        found = faults.faults_in_force(client, plan.lab)
+        if args.format != "table" or found:
+            sys.stdout.write(report.render([f.row() for f in found], faults.COLUMNS + (["record"] if args.format == "json" else []),
+                                           args.format))
+        else:
+            print(f"lab {plan.lab}: no faults recorded")
+        return EXIT_OK
+    if args.action == "heal":
+        target = faults.heal_target(plan, args.target, args.all)        # bad input: before the engine is touched
+        faults.heal(_docker(), plan, target, say=print)
+        return EXIT_OK
+    if args.action == "partition":
+        values = [args.zone_a, args.zone_b]
+    else:
+        values = [args.host, args.pct] if args.action == "loss" else [args.host]
+    request = faults.request(plan, args.action, values)                 # bad input: before the engine is touched
+    print(faults.inject(_docker(), plan, request, stack=args.stack))
     return EXIT_OK
 
 
@@ -306,10 +345,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", "-f", choices=report.FORMATS + ("matrix",), default="table",
                    help="a row per probe (table/markdown/csv/json) or a host x host matrix")
     p.add_argument("--failures-only", action="store_true", help="list only mismatches (the summary counts all)")
+    p.add_argument("--settle", type=float, default=90.0, metavar="SECONDS",
+                   help="how long clusters may take to become whole (Galera, Redis, RabbitMQ, ZooKeeper, VIPs) (default 90)")
     p = command("teardown", cmd_teardown, "remove every Docker object labelled with the lab (from labels alone)", stack="optional")
     p.add_argument("--lab", help="lab name, when the stack file is gone")
     p.add_argument("--keep-images", action="store_true", help="keep the lab's node image")
     p.add_argument("--force", action="store_true", help="also remove a lab made by Pulumi (its state goes stale)")
+    p = command("fault", cmd_fault, "inject a fault into a running Docker lab, heal it, list the faults in force (each "
+                                    "fault is recorded on the lab as a labelled volume)", stack="optional")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def fault_action(name: str, help_text: str) -> argparse.ArgumentParser:
+        a = actions.add_parser(name, help=help_text, description=help_text.replace("%%", "%"))
+        a.add_argument("--stack", "-s", default=argparse.SUPPRESS, help="stack name (stacks/Pulumi.<stack>.yaml)")
+        return a
+
+    host_help = "a host of the stack's plan (container <lab>-<host>)"
+    fault_action("stop", "docker stop the host's container (heal: docker start)").add_argument("host", metavar="HOST", help=host_help)
+    fault_action("kill", "docker kill the host's container (heal: docker start)").add_argument("host", metavar="HOST", help=host_help)
+    fault_action("pause", "docker pause the host's container (heal: unpause)").add_argument("host", metavar="HOST", help=host_help)
+    fault_action("isolate", "cut the host off, both directions, open connections too: nft table inet abiquo_fault_isolate "
+                            "in the container drops all but loopback (heal: delete the table)").add_argument(
+        "host", metavar="HOST", help=host_help)
+    a = fault_action("partition", "cut two zone networks apart: each host whose home zone is ZONE_A drops packets to and "
+                                  "from the addresses of ZONE_B's hosts and virtual IPs, and the other way round")
+    a.add_argument("zone_a", metavar="ZONE_A", help="a zone network of the plan (e.g. core, data, dc-dc1)")
+    a.add_argument("zone_b", metavar="ZONE_B", help="another zone network")
+    a = fault_action("loss", "drop PCT%% of the host's packets, both directions (nft numgen; no delay: no netem here)")
+    a.add_argument("host", metavar="HOST", help=host_help)
+    a.add_argument("pct", metavar="PCT", help="share of packets dropped, a whole number from 1 to 100")
+    a = fault_action("heal", "heal recorded faults and remove their records: HOST heals every fault on that host (stop, "
+                             "kill, pause, isolate, loss) but not the partitions of its zone; ZONE_A ZONE_B heals "
+                             "that partition; --all heals every fault of the lab")
+    a.add_argument("target", nargs="*", metavar="TARGET", help="HOST, or ZONE_A ZONE_B")
+    a.add_argument("--all", action="store_true", help="every fault of the lab")
+    a = fault_action("ls", "the faults recorded on the lab: kind, target, since, and whether each is in force now")
+    a.add_argument("--format", "-f", choices=report.FORMATS, default="table")
     p = command("check", cmd_check, "run the policy pack on a stack offline (mocks + the pack over gRPC); exit 1 on a "
                                     "mandatory violation", stack="optional")
     p.add_argument("--all", action="store_true", help="every stack in the stacks folder")

@@ -177,3 +177,15 @@ def test_flows_from_tenant_vms_render_no_rule_and_break_nothing():
     assert not [r for r in recording.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
                 if r.inputs.get("description", "").startswith(("B14", "A49"))]
     assert [v for v in analyze_in_process(recording) if v.level == "mandatory"] == []
+
+
+def test_target_groups_check_fast_and_drain_briefly():
+    """A dead UI or API node leaves the ALB's target group quickly: checks every 5 s (the ALB's minimum), two
+    failures to go, two successes to come back, 5 s of draining."""
+    from labctl.preview import record_stack
+    groups = record_stack("aws-ha", preview=False).by_type("aws:lb/targetGroup:TargetGroup")
+    assert groups
+    for group in groups:
+        check = group.inputs["healthCheck"]
+        assert (check["interval"], check["timeout"], check["healthyThreshold"], check["unhealthyThreshold"]) == (5, 2, 2, 2)
+        assert group.inputs["deregistrationDelay"] == 5

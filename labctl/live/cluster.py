@@ -4,6 +4,7 @@ holds each VIP. Read from inside the members (docker exec); used by `labctl veri
 """
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import time
 from dataclasses import dataclass
@@ -70,20 +71,21 @@ def clustered_hosts(plan: Plan) -> list[str]:
 
 
 def member_views(client, plan: Plan, hosts: Optional[list[str]] = None) -> dict[str, Optional[dict]]:
-    """host -> its view (None when the container is not running or does not answer)."""
-    views = {}
-    for name in hosts if hosts is not None else clustered_hosts(plan):
-        views[name] = None
-        try:
-            container = client.containers.get(f"{plan.lab}-{name}")
-            if container.status != "running":
-                continue
-            code, output = container.exec_run(["python3", "-c", MEMBER_VIEW], demux=True)
-            if code == 0 and output[0]:
-                views[name] = json.loads(output[0])
-        except Exception:  # noqa: BLE001 - a member that cannot be read is reported as down, never raises
-            views[name] = None
-    return views
+    """host -> its view (None when the container is not running or does not answer); members read in parallel."""
+    names = hosts if hosts is not None else clustered_hosts(plan)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+        return dict(zip(names, pool.map(lambda name: _member_view(client, plan, name), names)))
+
+
+def _member_view(client, plan: Plan, name: str) -> Optional[dict]:
+    try:
+        container = client.containers.get(f"{plan.lab}-{name}")
+        if container.status != "running":
+            return None
+        code, output = container.exec_run(["python3", "-c", MEMBER_VIEW], demux=True)
+        return json.loads(output[0]) if code == 0 and output[0] else None
+    except Exception:  # noqa: BLE001 - a member that cannot be read is reported as down, never raises
+        return None
 
 
 def judge(plan: Plan, views: dict[str, Optional[dict]], down: frozenset[str] = frozenset()) -> list[ClusterCheck]:
