@@ -323,7 +323,11 @@ def _check_supported(plan: Plan) -> None:
                                   "load balancer to the world; only roles the catalog exposes as a load-balancer are public there")
 
 
-NODE_FILES = ("entrypoint.sh", "lab-agent", "lab-health")
+NODE_FILES = ("entrypoint.sh", "lab-agent", "lab-health", "lab-galera-check")
+# What AWS leaves out of the node settings: the plan's addresses are Docker's (an AWS instance gets its own), so the
+# software binds every address and the clusters' peer lists and VIPs are not given (their hooks then start the
+# services standalone; keepalived cannot move an address inside a VPC). See the README, "HA and faults".
+AWS_UNSET = ("LAB_ADDRESS", "LAB_ADDRESSES", "LAB_PEERS", "LAB_VIPS", "LAB_VIP_PROXY")
 
 
 def user_data(plan: Plan, host: Host, db_password: str) -> str:
@@ -333,6 +337,7 @@ def user_data(plan: Plan, host: Host, db_password: str) -> str:
     import gzip
     env = {**node_env(plan, host, [["tcp", "any", "1-65535", "sg"], ["udp", "any", "1-65535", "sg"]]),
            "LAB_DB_PASSWORD": db_password}
+    env = {key: value for key, value in env.items() if key not in AWS_UNSET}
     files = "\n".join(
         f"echo {base64.b64encode(gzip.compress((NODE_IMAGE_DIR / f).read_bytes(), mtime=0)).decode()} | base64 -d | gunzip "
         f"> /usr/local/bin/{f} && chmod 0755 /usr/local/bin/{f}" for f in NODE_FILES)

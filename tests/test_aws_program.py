@@ -189,3 +189,17 @@ def test_target_groups_check_fast_and_drain_briefly():
         check = group.inputs["healthCheck"]
         assert (check["interval"], check["timeout"], check["healthyThreshold"], check["unhealthyThreshold"]) == (5, 2, 2, 2)
         assert group.inputs["deregistrationDelay"] == 5
+
+
+def test_user_data_installs_the_node_software_without_dockers_addresses():
+    """The AWS user data installs the same packages and node files (the Galera check included) and leaves out the
+    plan's Docker addresses and cluster peers, which an AWS instance does not have."""
+    from components.aws_backend import AWS_UNSET, NODE_FILES, user_data
+    from components.nodes import NODE_PACKAGES
+    plan = build_plan(load_stack("aws-ha"))
+    datanode = plan.hosts_with("datanode")[0]
+    text = user_data(plan, datanode, "pw")
+    assert all(package in text for package in ("keepalived", "galera-4", "rsync")) and set(NODE_PACKAGES) <= set(text.split())
+    assert "/usr/local/bin/lab-galera-check" in text and "lab-galera-check" in NODE_FILES
+    assert not any(f"\n{key}=" in text for key in AWS_UNSET)
+    assert datanode.address not in text

@@ -73,6 +73,7 @@ start_redis() {
 
 start_sentinel() {
   local all; all=$(peers datanode)
+  [ -n "$all" ] || { log "sentinel: no peers (LAB_PEERS), not started"; return 0; }
   local count; count=$(echo "$all" | wc -w)
   cat > /var/lib/redis-lab/sentinel.conf <<CFG
 port 26379
@@ -94,6 +95,7 @@ CFG
 GALERA=""
 start_galera() {
   local all; all=$(peers mysql)
+  [ -n "$all" ] || { log "galera: no peers (LAB_PEERS), MariaDB runs standalone"; return 0; }
   cat > /etc/mysql/mariadb.conf.d/60-lab-galera.cnf <<CFG
 [mysqld]
 binlog_format=ROW
@@ -247,12 +249,14 @@ start_frontend() {
 
 # ---- a VIP: the proxy forwarding its services (HAProxy, checks per service) and keepalived holding the address
 start_vip_proxy() {
+  [ "${LAB_VIP_PROXY:-[]}" != "[]" ] || { log "vip proxy: no listeners (LAB_VIP_PROXY), not started"; return 0; }
   mkdir -p /etc/lab
   python3 /usr/local/bin/lab-agent --vip-proxy-config > /etc/lab/vip-proxy.cfg
   haproxy -D -f /etc/lab/vip-proxy.cfg -p /run/lab-vip-proxy.pid
 }
 
 start_keepalived() {
+  [ "${LAB_VIPS:-[]}" != "[]" ] || { log "keepalived: no VIPs (LAB_VIPS), not started"; return 0; }
   mkdir -p /etc/keepalived
   python3 /usr/local/bin/lab-agent --keepalived-config > /etc/keepalived/keepalived.conf
   keepalived --dont-fork --log-console --use-file /etc/keepalived/keepalived.conf >/var/log/keepalived.log 2>&1 &
