@@ -78,6 +78,12 @@ CASES = {
                                   ["lab.colocate.mysql_on_datanode: Input should be a valid boolean (got 0)"]),
     "not a mapping": (["x"], ["lab: must be a mapping of settings (got list)"]),
     "missing name": ({"backend": "docker", "layout": "ha"}, ["lab.name: required setting is missing"]),
+    "datanode cluster without a majority": (base_config(layout="ha", nodes={"datanode": 2}), [
+        "lab.nodes.datanode: 2 datanode nodes cannot keep a majority when half of them fail or are cut off (the cluster "
+        "has no arbitrator); allowed: 1, 3, 5, 7, 9, 11, 13, 15 (got 2)"]),
+    "distributed datanodes without a majority": (base_config(nodes={"datanode": 4}), [
+        "lab.nodes.datanode: 4 datanode nodes cannot keep a majority when half of them fail or are cut off (the cluster "
+        "has no arbitrator); allowed: 1, 3, 5, 7, 9, 11, 13, 15 (got 4)"]),
     "several problems at once": (base_config(layout="ha", nodes={"api": 0}, datacenters=["dc1", "dc1"], version="6.2", switches={"m": True}),
                                  ["lab.datacenters: duplicate name(s): dc1", "lab.nodes.api: must be between 1 and 16 (got 0)",
                                   "lab.switches.m: M (outbound API) was removed in 6.2; cannot be true with version 6.2"]),
