@@ -160,3 +160,28 @@ def test_defaults_follow_the_layout():
     assert checked.switches["zookeeper"] is True and checked.switches["m"] is True
     assert check_spec(base_config(version="6.2")).switches["m"] is False
     assert check_spec(base_config()).switches["zookeeper"] is False
+
+
+@pytest.mark.parametrize("layout, switches, words", [
+    ("distributed", {"redis_port": 3306}, "lab.switches.redis_port: 3306/tcp puts redis (A14) on the port mysql already "
+                                          "serves on datanode-1; choose another port"),
+    ("ha", {"redis_port": 3306}, "lab.switches.redis_port: 3306/tcp puts redis (A14) on the port maxscale already serves "
+                                 "on services-vip; choose another port"),
+    ("ha", {"maxscale_port": 5672}, "lab.switches.maxscale_port: 5672/tcp puts maxscale (B06) on the port rabbitmq "
+                                    "already serves on services-vip; choose another port"),
+])
+def test_a_switch_that_puts_a_service_on_anothers_port_is_refused(layout, switches, words):
+    """No silent clash: one port at one destination, one service (a VIP's listeners included)."""
+    from abiquo_lab.plan import build_plan
+    with pytest.raises(LabConfigError) as err:
+        build_plan(check_spec(base_config(layout=layout, switches=switches)))
+    assert words in [str(p) for p in err.value.problems], err.value.problems
+
+
+def test_services_that_share_a_port_by_design_are_not_clashes():
+    """M runs in the API's Tomcat (8009), Galera and MySQL are one MariaDB (3306), Sentinel talks to Redis on 6379:
+    the shipped stacks and the defaults plan without a clash."""
+    from abiquo_lab.plan import build_plan
+    for layout in ("monolithic", "distributed", "ha"):
+        build_plan(check_spec(base_config(layout=layout)))
+    build_plan(check_spec(base_config(layout="ha", switches={"redis_port": 6380, "maxscale_port": 4006})))

@@ -23,6 +23,7 @@ def build_plan(checked: CheckedSpec, catalog: Optional[Catalog] = None) -> Plan:
     drafts = _hosts(checked, catalog, facts)
     vips = _vips(catalog, facts, drafts, zones)
     flows = _flows(catalog, facts, drafts, vips)
+    _refuse_port_clashes(flows, catalog, checked)
     vip_models = [Vip(**v, listeners=_vip_listeners(v, flows, catalog)) for v in vips.values()]
     _add_vip_hooks(drafts, vip_models)
     hosts = _addressed_hosts(drafts, flows, vips, zones, catalog, checked)
@@ -230,6 +231,27 @@ def _ports(edge: Edge, facts: Mapping[str, Any]) -> list[tuple[Optional[int], Op
             start = end = int(facts[ref])
         result.append((start, end))
     return result
+
+
+def _refuse_port_clashes(flows: list[Flow], catalog: Catalog, checked: CheckedSpec) -> None:
+    """A switch that puts a service on a port another service already serves at the same destination (a host or a
+    VIP) would make one answer for the other: refused at validate, naming the switch and both services."""
+    switched = {(row.id, edge.to, edge.service): parse_port(item)[2] for row in catalog.encoded for edge in row.edges
+                for item in edge.ports if parse_port(item)[2]}
+    served: dict[tuple, dict[tuple, str]] = defaultdict(dict)       # (dst, protocol, port) -> (service, switch) -> row
+    for flow in flows:
+        if flow.port is not None and flow.dst_kind != "external" and not flow.local:
+            switch = switched.get((flow.id, flow.dst_role, flow.service))
+            served[(flow.dst, flow.protocol, flow.port)].setdefault((flow.service or "", switch), flow.id)
+    problems = set()
+    for (dst, protocol, port), entries in served.items():
+        for (service, switch), row in entries.items():
+            others = sorted({s for s, other in entries if s != service and other != switch})
+            if switch and others:
+                problems.add(Problem(f"lab.switches.{switch}", f"{port}/{protocol} puts {service} ({row}) on the port "
+                                     f"{', '.join(others)} already serves on {dst}; choose another port"))
+    if problems:
+        raise LabConfigError(sorted(problems, key=str), f"lab {checked.name!r}")
 
 
 # ---- addresses and interfaces -------------------------------------------------------------------
