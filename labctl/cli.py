@@ -140,8 +140,13 @@ def cmd_realize(args) -> int:
     expires = _ttl_expiry(args.ttl)                      # bad input: a clear error before anything is touched
     plan = _plan(args)
     client = _docker()
-    if engine.labelled(client, lab=plan.lab)["containers"]:
+    from .live import preflight
+    owners = preflight.owner_problems(client, plan, args.stack)
+    if owners:                                           # another stack's lab: never offer to tear it down
+        raise InputError(owners[0])
+    if engine.labelled(client, lab=plan.lab, stack=args.stack)["containers"]:
         raise LabError(f"lab {plan.lab!r} already has containers; run: labctl teardown --stack {args.stack}")
+    preflight.check(client, plan, args.stack, load_stack(args.stack, stacks_dir=args.stacks_dir).spec.docker_settings.publish_address)
     recording = engine.record_for_engine(args.stack, stacks_dir=args.stacks_dir, expires_at=expires)
     try:
         done = engine.Engine(client, progress=_say).realize(recording)
@@ -167,7 +172,7 @@ def cmd_verify(args) -> int:
     in_force = faults.faults_in_force(client, plan.lab)
     if in_force:                       # their hosts' flows are expected to fail; say why before anything else
         _say("faults in force: " + "; ".join(f.describe() for f in in_force))
-    down = frozenset(f.host for f in in_force if f.host and f.kind in faults.HOST_KINDS and f.kind != "loss")
+    down = frozenset(f.host for f in in_force if f.in_force and f.host and f.kind in faults.HOST_KINDS and f.kind != "loss")
     clusters = cluster.settle(client, plan, down=down, timeout=args.settle, progress=_say) if cluster.clustered_hosts(plan) else []
     outcomes = verify.Verifier(client, plan, progress=_say).run()
     counts = verify.summary(outcomes)
@@ -192,13 +197,14 @@ def cmd_verify(args) -> int:
 def cmd_teardown(args) -> int:
     from .live import engine
     lab = _plan(args).lab if args.stack else args.lab
+    stack = args.stack or None                           # --stack S removes only S's objects, never another stack's lab
     client = _docker()
-    by_pulumi = [c.name for c in engine.labelled(client, lab=lab)["containers"]
+    by_pulumi = [c.name for c in engine.labelled(client, lab=lab, stack=stack)["containers"]
                  if c.labels.get(MANAGED_BY, MANAGED_BY_PULUMI) == MANAGED_BY_PULUMI]
     if by_pulumi and not args.force:
         raise LabError(f"lab {lab!r} was made by Pulumi ({len(by_pulumi)} containers, e.g. {by_pulumi[0]}): remove it "
                            "with `labctl down NAME` or `pulumi destroy`, so its state stays true; --force removes it anyway")
-    counts = engine.teardown(client, lab=lab, images=not args.keep_images, progress=_say)
+    counts = engine.teardown(client, lab=lab, stack=stack, images=not args.keep_images, progress=_say)
     print(f"lab {lab}: removed " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
     return EXIT_OK
 
@@ -219,7 +225,7 @@ def cmd_fault(args) -> int:
         return EXIT_OK
     if args.action == "heal":
         target = faults.heal_target(plan, args.target, args.all)        # bad input: before the engine is touched
-        faults.heal(_docker(), plan, target, say=print)
+        faults.heal(_docker(), plan, target, say=print, stack=args.stack)
         return EXIT_OK
     if args.action == "partition":
         values = [args.zone_a, args.zone_b]

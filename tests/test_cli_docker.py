@@ -31,3 +31,69 @@ def test_teardown_refuses_a_pulumi_made_lab_unless_forced(docker_client, capsys)
     finally:
         for c in docker_client.containers.list(all=True, filters={"label": f"abiquo-lab.lab={lab}"}):
             c.remove(force=True)
+
+
+# ---- a lab belongs to one stack; conflicts are found before anything is created ------------------------------------
+def _stack(folder, stack, name, pool, https=23443, http=23080):
+    import yaml
+    (folder / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": {"abiquo-lab:lab": {
+        "name": name, "backend": "docker", "layout": "monolithic", "address_pool": pool,
+        "docker": {"https_port": https, "http_port": http}}}}))
+
+
+def _made_by(client, stack):
+    from labctl.live import engine
+    return {kind: [o.name for o in objs] for kind, objs in engine.labelled(client, stack=stack).items() if objs}
+
+
+@pytest.fixture
+def neighbour(docker_client):
+    """Another stack's lab named 'nb-own' on this engine (a labelled network and container stand for it)."""
+    import uuid
+    run = uuid.uuid4().hex[:6]
+    labels = {"abiquo-lab.managed": "true", "abiquo-lab.lab": "nb-own", "abiquo-lab.stack": "theirs",
+              "abiquo-lab.test-run": run}
+    import docker
+    net = docker_client.networks.create("nb-own-core", internal=True, labels=labels, ipam=docker.types.IPAMConfig(
+        pool_configs=[docker.types.IPAMPool(subnet="10.247.0.0/24", gateway="10.247.0.1")]))
+    box = docker_client.containers.create("debian:bookworm-slim", ["sleep", "60"], name="nb-own-server", labels=labels)
+    try:
+        yield net, box
+    finally:
+        for c in docker_client.containers.list(all=True, filters={"label": f"abiquo-lab.test-run={run}"}):
+            c.remove(force=True)
+        for n in docker_client.networks.list(filters={"label": f"abiquo-lab.test-run={run}"}):
+            n.remove()
+
+
+def test_realize_refuses_a_lab_name_another_stack_owns_and_teardown_spares_it(docker_client, neighbour, tmp_path, capsys):
+    _stack(tmp_path, "mine", "nb-own", "10.246.0.0/16")
+    assert labctl(["--stacks-dir", str(tmp_path), "realize", "--stack", "mine"]) == 2
+    err = capsys.readouterr().err
+    assert "lab.name: lab 'nb-own' belongs to stack theirs on this engine" in err and "Traceback" not in err
+    assert not _made_by(docker_client, "mine")                                     # nothing created
+    assert labctl(["--stacks-dir", str(tmp_path), "teardown", "--stack", "mine"]) == 0
+    assert docker_client.containers.get(neighbour[1].id) and docker_client.networks.get(neighbour[0].id)   # spared
+    assert labctl(["--stacks-dir", str(tmp_path), "fault", "--stack", "mine", "stop", "server"]) == 2
+    assert "belongs to stack theirs, not mine" in capsys.readouterr().err
+    assert docker_client.containers.get(neighbour[1].id).status == "created"      # untouched
+
+
+def test_realize_refuses_a_pool_overlapping_a_docker_network(docker_client, neighbour, tmp_path, capsys):
+    _stack(tmp_path, "overlap", "ovl-lab", "10.247.0.0/16")
+    assert labctl(["--stacks-dir", str(tmp_path), "realize", "--stack", "overlap"]) == 2
+    err = capsys.readouterr().err
+    assert "lab.address_pool: zone network" in err and "overlaps Docker network nb-own-core (10.247.0.0/24, lab nb-own)" in err
+    assert not _made_by(docker_client, "overlap")
+
+
+def test_realize_refuses_a_published_port_in_use(docker_client, tmp_path, capsys):
+    import socket
+    _stack(tmp_path, "busy", "busy-lab", "10.245.0.0/16", https=23443)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 23443))
+        taken.listen(1)
+        assert labctl(["--stacks-dir", str(tmp_path), "realize", "--stack", "busy"]) == 2
+    err = capsys.readouterr().err
+    assert "lab.docker.https_port: server would publish 443/tcp on 127.0.0.1:23443, which is in use" in err
+    assert not _made_by(docker_client, "busy")

@@ -112,10 +112,10 @@ def test_a_lab_that_is_not_running_is_a_failure_with_a_hint(ha, capsys, monkeypa
 # ---- what a fault is made of (pure) ---------------------------------------------------------------------------------
 def test_requests_are_normalized_and_named(ha):
     part = faults.request(ha, "partition", ["data", "core"])
-    assert part.target == ("core", "data") and faults.record_name("ha", part) == "ha-fault-partition-core_data"
+    assert part.target == ("core", "data") and faults.record_name("ha", part) == "ha.fault.partition.core_data"
     assert faults.request(ha, "partition", ["core", "data"]) == part
     loss = faults.request(ha, "loss", ["api-1", "30"])
-    assert loss.target == ("api-1", 30) and faults.record_name("ha", loss) == "ha-fault-loss-api-1"
+    assert loss.target == ("api-1", 30) and faults.record_name("ha", loss) == "ha.fault.loss.api-1"
     assert faults.table_name("partition", part.target) == "abiquo_fault_partition_core_data"
     with pytest.raises(InputError, match="fault kind 'melt' is unknown; kinds: stop, kill, pause, isolate, loss, partition"):
         faults.request(ha, "melt", ["api-1"])
@@ -343,7 +343,7 @@ def test_isolate_cuts_new_open_and_outbound_connections_and_heal_restores_them(h
     _watch(a1, ADDR["c1"])
     assert not _connects(c1, ADDR["a1"]), "the isolated host still reaches out"
     assert _arrived(a1) == 0, "packets from the isolated host still leave it"
-    record = _volumes(lab)[f"{lab['plan'].lab}-fault-isolate-c1"]
+    record = _volumes(lab)[f"{lab['plan'].lab}.fault.isolate.c1"]
     assert record[contract.FAULT] == "isolate" and json.loads(record[contract.FAULT_TARGET]) == ["c1"]
     assert record[contract.OWNER] == "fault-test" and record[contract.MANAGED] == "true"
     assert contract.parse_stamp(record[contract.FAULT_SINCE]) is not None
@@ -374,7 +374,7 @@ def test_partition_cuts_a_from_b_and_its_vip_but_not_c(healed):
     assert not _connects(a1, VIP), "A still reaches B's virtual IP"
     assert _connects(a1, ADDR["c1"]) and _connects(c1, ADDR["a1"]) and _connects(b1, ADDR["c1"]), "C was cut too"
     assert _states(lab) == {"partition za | zb": faults.IN_FORCE}
-    assert list(_volumes(lab)) == [f"{lab['plan'].lab}-fault-partition-za_zb"]
+    assert list(_volumes(lab)) == [f"{lab['plan'].lab}.fault.partition.za_zb"]
 
     assert _heal(lab, "a1") == ["no faults recorded on a1"]             # heal HOST leaves its zone's partitions alone
     assert not _connects(a1, ADDR["b1"])
@@ -392,7 +392,7 @@ def test_loss_100_drops_everything_and_is_recorded(healed):
     _watch(b1, ADDR["a1"])
     assert not _connects(a1, ADDR["b1"]) and not _connects(b1, ADDR["a1"])
     assert _arrived(b1) == 0, "packets still leave the host"
-    record = _volumes(lab)[f"{lab['plan'].lab}-fault-loss-a1"]
+    record = _volumes(lab)[f"{lab['plan'].lab}.fault.loss.a1"]
     assert record[contract.FAULT] == "loss" and json.loads(record[contract.FAULT_TARGET]) == ["a1", 100]
     assert _states(lab) == {"loss a1 100%": faults.IN_FORCE}
     with pytest.raises(LabError, match="loss a1 100% is already recorded .*heal it first"):
@@ -412,7 +412,7 @@ def test_stop_kill_pause_and_heal_bring_the_container_back(healed):
         time.sleep(0.5)                                                 # a restart policy would have brought it back
         c1.reload()
         assert c1.status == status, kind
-        assert list(_volumes(lab)) == [f"{lab['plan'].lab}-fault-{kind}-c1"]
+        assert list(_volumes(lab)) == [f"{lab['plan'].lab}.fault.{kind}.c1"]
         assert _states(lab) == {f"{kind} c1": faults.IN_FORCE}
         with pytest.raises(LabError, match=f"c1: container .* is {status}; isolate needs it running"):
             _inject(lab, "isolate", "c1")
@@ -469,3 +469,11 @@ def test_teardown_leaves_no_fault_record(lab):
             c.remove(force=True)
         for v in client.volumes.list(filters={"label": f"{contract.LAB}={name}"}):
             v.remove(force=True)
+
+
+def test_record_names_of_two_labs_never_collide():
+    """Lab names, hosts and zones hold no dot: with dots between the parts, lab a's `stop rs-fault-kill-rs-z` and lab
+    a-fault-stop-rs's `kill rs-z` get different records (with dashes they were one volume)."""
+    one = faults.record_name("a", faults.Request("stop", ("rs-fault-kill-rs-z",)))
+    two = faults.record_name("a-fault-stop-rs", faults.Request("kill", ("rs-z",)))
+    assert one != two and one.split(".")[0] == "a" and two.split(".")[0] == "a-fault-stop-rs"

@@ -165,3 +165,17 @@ def test_flows_from_tenant_vms_are_listed_as_not_probed():
     assert from_vms and all(o.detail == "source outside the lab" for o in from_vms)
     from labctl.views.views import flow_rows
     assert {r["kind"] for r in flow_rows(plan) if r["id"] == "B14"} == {"from-outside"}     # matrix/explain say so
+
+
+@pytest.mark.parametrize("stack", ["docker-ha", "aws-ha"])
+def test_a_vips_proxy_reaches_every_member_on_each_backend_port(stack):
+    """The proxy runs on whichever member holds the VIP and forwards to every member: each member pair has a flow on
+    every listener's backend port (else the holder reaches only its own software)."""
+    plan = build_plan(load_stack(stack))
+    for vip in plan.vips:
+        for listener in vip.listeners:
+            for a in vip.members:
+                for b in vip.members:
+                    if a != b:
+                        assert any(f.src == a and f.dst == b and f.port <= listener.backend_port <= (f.port_end or f.port)
+                                   for f in plan.flows if f.port is not None), (vip.name, listener, a, b)

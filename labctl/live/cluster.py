@@ -25,18 +25,22 @@ hooks = os.environ.get("LAB_START", "").split()
 view = {"addresses": [line.split()[3].split("/")[0] for line in run(["ip", "-o", "-4", "addr"]).splitlines()]}
 if "galera" in hooks:
     rows = dict(line.split("\t") for line in run(["mariadb", "-uroot", "-N", "-B", "-e",
-                "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_size','wsrep_ready','wsrep_local_state_comment','wsrep_cluster_status')"]).splitlines() if "\t" in line)
+                "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_size','wsrep_ready','wsrep_local_state_comment','wsrep_cluster_status','wsrep_cluster_state_uuid')"]).splitlines() if "\t" in line)
     view["galera"] = rows
 if "sentinel" in hooks:
     info = dict(line.split(":", 1) for line in run(["redis-cli", "-h", me, "INFO", "replication"]).replace("\r", "").splitlines() if ":" in line)
     view["redis"] = {"role": info.get("role", "down"), "replicas": int(info.get("connected_slaves", 0) or 0),
                      "master_host": info.get("master_host", ""), "link": info.get("master_link_status", "")}
     view["sentinel_master"] = run(["redis-cli", "-h", me, "-p", "26379", "SENTINEL", "get-master-addr-by-name", "abiquo"]).split("\n")[0].strip()
+    fields = run(["redis-cli", "-h", me, "-p", "26379", "SENTINEL", "master", "abiquo"]).split("\n")
+    view["sentinel_peers"] = int(dict(zip(fields[::2], fields[1::2])).get("num-other-sentinels", "-1") or -1)
 if "rabbitmq" in hooks and os.environ.get("LAB_PEERS"):
     try:
-        view["rabbitmq"] = json.loads(run(["rabbitmqctl", "cluster_status", "--formatter", "json"], 20) or "{}").get("running_nodes", [])
+        status = json.loads(run(["rabbitmqctl", "cluster_status", "--formatter", "json"], 20) or "{}")
     except ValueError:
-        view["rabbitmq"] = []
+        status = {}
+    view["rabbitmq"] = status.get("running_nodes", [])
+    view["rabbitmq_partitions"] = status.get("partitions", {}) or {}
 if "zookeeper" in hooks and os.environ.get("LAB_PEERS"):
     import socket
     try:
@@ -46,6 +50,20 @@ if "zookeeper" in hooks and os.environ.get("LAB_PEERS"):
         view["zookeeper"] = next((l.split(":", 1)[1].strip() for l in text.splitlines() if l.startswith("Mode:")), "down")
     except OSError:
         view["zookeeper"] = "down"
+if "vip_proxy" in hooks and os.path.exists("/run/lab-vip-proxy.sock"):
+    import socket
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(2); s.connect("/run/lab-vip-proxy.sock"); s.sendall(b"show stat\n")
+            text = b"".join(iter(lambda: s.recv(65536), b"")).decode(errors="replace")
+        proxy = {}
+        for line in text.splitlines()[1:]:
+            cells = line.split(",")
+            if len(cells) > 17 and cells[1] not in ("FRONTEND", "BACKEND"):
+                proxy.setdefault(cells[0], {})[cells[1]] = cells[17]
+        view["proxy"] = proxy
+    except OSError:
+        view["proxy"] = {}
 print(json.dumps(view))
 """
 
@@ -90,15 +108,46 @@ def _member_view(client, plan: Plan, name: str) -> Optional[dict]:
 
 def judge(plan: Plan, views: dict[str, Optional[dict]], down: frozenset[str] = frozenset()) -> list[ClusterCheck]:
     """Each cluster's state from the members' views. Members in `down` (a fault in force) are expected out of it:
-    the others must still form the cluster without them."""
+    the others must still form the cluster without them. A member that is not down but could not be read fails
+    every cluster it belongs to."""
     checks = []
     up = {name: view for name, view in views.items() if view is not None and name not in down}
+    unread = sorted(name for name, view in views.items() if view is None and name not in down)
     for vip in plan.vips:
         holders = [m for m in vip.members if m in up and vip.address in up[m]["addresses"]]
-        checks.append(ClusterCheck(f"vip:{vip.name}", len(holders) == 1,
-                                   f"{vip.address} held by {', '.join(holders) or 'nobody'}"))
+        strays = sorted(h for h, v in up.items() if h not in vip.members and vip.address in v["addresses"])
+        checks.append(ClusterCheck(f"vip:{vip.name}", len(holders) == 1 and not strays,
+                                   f"{vip.address} held by {', '.join(holders + strays) or 'nobody'}"
+                                   + (f" (not members: {', '.join(strays)})" if strays else "")))
+        if vip.listeners and len(holders) == 1:
+            checks.append(_proxy(plan, vip, holders[0], up))
     checks += _galera(plan, up) + _redis(plan, up) + _rabbitmq(plan, up) + _zookeeper(plan, up)
-    return checks
+    return [_with_unread(c, plan, unread) for c in checks]
+
+
+def _with_unread(check: ClusterCheck, plan: Plan, unread: list[str]) -> ClusterCheck:
+    hook = {"galera": "galera", "redis": "sentinel", "sentinel": "sentinel", "rabbitmq": "rabbitmq",
+            "zookeeper": "zookeeper"}.get(check.service)
+    members = _members(plan, hook) if hook else (plan.vip(check.service.split(":", 1)[1]).members
+                                                 if ":" in check.service else [])
+    missing = [m for m in unread if m in members]
+    if not missing:
+        return check
+    return ClusterCheck(check.service, False, f"{check.detail}; not readable (not faulted): {', '.join(missing)}")
+
+
+def _proxy(plan: Plan, vip, holder: str, up: dict) -> ClusterCheck:
+    """The holder's proxy sees the members it should: every member UP for a shared service, one for one writer."""
+    stats = up[holder].get("proxy", {})
+    notes, ok = [], True
+    for listener in vip.listeners:
+        servers = stats.get(f"{listener.check}_{listener.port}", {})
+        live = sorted(m for m in vip.members if m in up)
+        healthy = sorted(m for m, state in servers.items() if state.startswith("UP"))
+        good = (len(healthy) == 1 and healthy[0] in live) if listener.check == "redis-master" else healthy == live
+        ok &= good
+        notes.append(f"{listener.port} {listener.check}: {', '.join(healthy) or 'none'} up")
+    return ClusterCheck(f"proxy:{vip.name}", ok, f"on {holder}: " + "; ".join(notes))
 
 
 def _members(plan: Plan, hook: str) -> list[str]:
@@ -113,9 +162,11 @@ def _galera(plan: Plan, up: dict) -> list[ClusterCheck]:
     live = [m for m in members if m in up]
     states = {m: up[m].get("galera", {}) for m in live}
     ok = bool(live) and all(s.get("wsrep_cluster_size") == str(len(live)) and s.get("wsrep_ready") == "ON"
-                            and s.get("wsrep_local_state_comment") == "Synced" for s in states.values())
-    detail = ", ".join(f"{m} {s.get('wsrep_local_state_comment', 'down')} size {s.get('wsrep_cluster_size', '?')} "
-                       f"ready {s.get('wsrep_ready', '?')}" for m, s in states.items())
+                            and s.get("wsrep_local_state_comment") == "Synced" and s.get("wsrep_cluster_status") == "Primary"
+                            for s in states.values())
+    ok &= len({s.get("wsrep_cluster_state_uuid") for s in states.values()}) == 1        # one cluster, not two
+    detail = ", ".join(f"{m} {s.get('wsrep_cluster_status', 'down')} {s.get('wsrep_local_state_comment', '')} size "
+                       f"{s.get('wsrep_cluster_size', '?')} ready {s.get('wsrep_ready', '?')}" for m, s in states.items())
     return [ClusterCheck("galera", ok, f"{len(live)}/{len(members)} members: {detail}")]
 
 
@@ -124,17 +175,20 @@ def _redis(plan: Plan, up: dict) -> list[ClusterCheck]:
     if not members:
         return []
     live = [m for m in members if m in up]
-    roles = {m: up[m]["redis"] for m in live}
+    roles = {m: up[m].get("redis") or {"role": "down", "replicas": 0, "master_host": "", "link": ""} for m in live}
     masters = [m for m, r in roles.items() if r["role"] == "master"]
     address = {m: plan.host(m).address for m in members}
     master_ok = len(masters) == 1 and roles[masters[0]]["replicas"] == len(live) - 1 and all(
         r["role"] == "slave" and r["master_host"] == address[masters[0]] and r["link"] == "up"
         for m, r in roles.items() if m not in masters)
-    said = {m: up[m]["sentinel_master"] for m in live}
-    sentinel_ok = len(masters) == 1 and all(value == address[masters[0]] for value in said.values())
+    said = {m: up[m].get("sentinel_master", "") for m in live}
+    peers = {m: up[m].get("sentinel_peers", -1) for m in live}
+    sentinel_ok = (len(masters) == 1 and all(value == address[masters[0]] for value in said.values())
+                   and all(n == len(live) - 1 for n in peers.values()))
     return [ClusterCheck("redis", master_ok, f"master {', '.join(masters) or 'none'}; "
                          + ", ".join(f"{m} {r['role']}" for m, r in roles.items())),
-            ClusterCheck("sentinel", sentinel_ok, "sentinels name " + ", ".join(sorted(set(said.values())) or ["nothing"]))]
+            ClusterCheck("sentinel", sentinel_ok, "sentinels name " + ", ".join(sorted(set(said.values())) or ["nothing"])
+                         + "; each sees " + ", ".join(sorted({str(n) for n in peers.values()})) + " other sentinels")]
 
 
 def _rabbitmq(plan: Plan, up: dict) -> list[ClusterCheck]:
@@ -144,9 +198,10 @@ def _rabbitmq(plan: Plan, up: dict) -> list[ClusterCheck]:
     live = [m for m in members if m in up]
     expected = {f"rabbit@{m}" for m in live}
     seen = {m: set(up[m].get("rabbitmq", [])) for m in live}
-    ok = bool(live) and all(nodes == expected for nodes in seen.values())
+    split = {m: up[m].get("rabbitmq_partitions") for m in live if up[m].get("rabbitmq_partitions")}
+    ok = bool(live) and all(nodes == expected for nodes in seen.values()) and not split
     return [ClusterCheck("rabbitmq", ok, ", ".join(f"{m} runs with {len(n)}" for m, n in seen.items())
-                         + f" (expected {len(expected)})")]
+                         + f" (expected {len(expected)})" + (f"; partitions: {split}" if split else ""))]
 
 
 def _zookeeper(plan: Plan, up: dict) -> list[ClusterCheck]:

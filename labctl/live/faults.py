@@ -119,9 +119,10 @@ def container_name(lab: str, host: str) -> str:
 
 
 def record_name(lab: str, request: Request) -> str:
-    """The record's volume name: one per kind and target (a loss's percentage is not part of it: one loss per host)."""
+    """The record's volume name: one per kind and target (a loss's percentage is not part of it: one loss per host).
+    Dots separate the parts: lab, host and zone names cannot hold one, so two labs' records never share a name."""
     what = "_".join(request.target) if request.kind == "partition" else request.target[0]
-    return f"{lab}-fault-{request.kind}-{what}"
+    return f"{lab}.fault.{request.kind}.{what}"
 
 
 def table_name(kind: str, target: Sequence) -> str:
@@ -283,7 +284,16 @@ def _running_lab(client, plan: Plan, stack: Optional[str]) -> dict:
     if not containers:
         raise LabError(f"lab {plan.lab!r} is not running: no containers on this engine; build it first: "
                        f"labctl realize --stack {stack or '<stack>'}")
+    _check_owner(containers, plan, stack)
     return containers
+
+
+def _check_owner(containers: dict, plan: Plan, stack: Optional[str]) -> None:
+    """Another stack's lab of the same name: its hosts are not this plan's, so nothing is done to it."""
+    owners = sorted({c.labels.get(STACK, "?") for c in containers.values()} - {stack}) if stack else []
+    if owners:
+        raise InputError(f"lab {plan.lab!r} on this engine belongs to stack {', '.join(owners)}, not {stack}; use "
+                         f"--stack {owners[0]}")
 
 
 def _container(containers: dict, lab: str, host: str):
@@ -395,7 +405,7 @@ def _apply(containers: dict, plan: Plan, req: Request) -> str:
             for container in done:                    # all or nothing
                 try:
                     _nft(container, drop_table_script(table), container.name)
-                except LabError:
+                except Exception:  # noqa: BLE001 - roll back every host we can; the first error is raised below
                     pass
             raise
         sides = [sum(1 for h in drops if plan.host(h).zone == z) for z in req.target]
@@ -444,6 +454,9 @@ def inject(client, plan: Plan, req: Request, stack: Optional[str] = None) -> str
     labels = {**_ownership(containers, plan.lab, req), FAULT: req.kind, FAULT_TARGET: json.dumps(list(req.target)),
               FAULT_SINCE: stamp(now())}
     volume = client.volumes.create(name=record_name(plan.lab, req), driver="local", labels=labels)
+    volume.reload()
+    if (volume.attrs.get("Labels") or {}).get(LAB) != plan.lab:    # `create` returns an existing volume as it is
+        raise LabError(f"volume {volume.name} exists and is not this lab's fault record; remove it or rename the lab")
     try:
         what = _apply(containers, plan, req)
     except BaseException:
@@ -496,7 +509,7 @@ def _heal_one(containers: dict, plan: Plan, fault: Fault) -> str:
     return f"nft table {table} removed" if present else f"nft table {table} was already gone (container restarted); record removed"
 
 
-def heal(client, plan: Plan, target: HealTarget, say: Optional[Say] = None) -> list[str]:
+def heal(client, plan: Plan, target: HealTarget, say: Optional[Say] = None, stack: Optional[str] = None) -> list[str]:
     """Heals the recorded faults `target` selects (container faults first, then network ones) and removes their
     records; one line per fault, also passed to `say` as it goes. A fault that cannot be healed keeps its record and,
     after the others are done, raises LabError naming it."""
@@ -508,6 +521,7 @@ def heal(client, plan: Plan, target: HealTarget, say: Optional[Say] = None) -> l
         return [line]
     from docker.errors import DockerException
     containers = _lab_containers(client, plan.lab)
+    _check_owner(containers, plan, stack)
     lines, problems = [], []
     for volume, fault in sorted(selected, key=lambda item: item[1].kind not in CONTAINER_KINDS):
         try:
