@@ -175,11 +175,14 @@ def cmd_verify(args) -> int:
     down = frozenset(f.host for f in in_force if f.in_force and f.host and f.kind in faults.HOST_KINDS and f.kind != "loss")
     clusters = cluster.settle(client, plan, down=down, timeout=args.settle, progress=_say) if cluster.clustered_hosts(plan) else []
     outcomes = verify.Verifier(client, plan, progress=_say).run()
+    from components.nodes import host_allow_rules
+    drift = verify.allowlist_drift(client, plan, lambda host: host_allow_rules(plan, host))
     counts = verify.summary(outcomes)
     counts["clusters_fail"] = sum(not c.ok for c in clusters)
+    counts["allowlist_drift"] = len(drift)
     shown = [o for o in outcomes if o.failed] if args.failures_only else outcomes
     if args.format == "json":
-        print(json.dumps({"lab": plan.lab, "summary": counts, "faults": [f.row() for f in in_force],
+        print(json.dumps({"lab": plan.lab, "summary": counts, "faults": [f.row() for f in in_force], "allowlist_drift": drift,
                           "clusters": [vars(c) for c in clusters], "outcomes": verify.rows(shown)}, indent=2))
     elif args.format == "matrix":
         sys.stdout.write(verify.matrix(outcomes))
@@ -187,11 +190,15 @@ def cmd_verify(args) -> int:
         sys.stdout.write(report.render(verify.rows(shown), verify.COLUMNS, args.format))
         for check in clusters if not args.failures_only else [c for c in clusters if not c.ok]:
             print(check.line())
+        for line in drift:
+            print(f"FAIL  allowlist              {line}")
         print(f"documented: {counts['open_pass']} answered, {counts['open_fail']} failed; forbidden: "
               f"{counts['closed_pass']} unanswered, {counts['closed_fail']} answered; not probed: {counts['not_probed']}"
               + (f"; clusters: {len(clusters) - counts['clusters_fail']} whole, {counts['clusters_fail']} not" if clusters else "")
+              + f"; allowlists: {'as planned' if not drift else f'{len(drift)} differences'}"
               + (f"; faults in force: {len(in_force)}" if in_force else ""))
-    return EXIT_FAIL if counts["open_fail"] or counts["closed_fail"] or counts["clusters_fail"] else EXIT_OK
+    failed = counts["open_fail"] or counts["closed_fail"] or counts["clusters_fail"] or counts["allowlist_drift"]
+    return EXIT_FAIL if failed else EXIT_OK
 
 
 def cmd_teardown(args) -> int:

@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 import yaml
 
-from labctl.live import engine, verify
+from labctl.live import cluster, engine, verify
 from abiquo_lab.plan import build_plan
 from abiquo_lab.labspec import load_stack, read_stack_config
 from abiquo_lab.labspec import STACKS_DIR
@@ -42,6 +42,9 @@ def labs(docker_client, stacks_dir):
             recording = engine.record_for_engine(stack, stacks_dir=stacks_dir)
             realized = engine.Engine(docker_client).realize(recording)
             made[stack] = (plan, recording, realized)
+        for plan, _, _ in made.values():                                   # as `labctl verify` does: clusters whole first
+            checks = cluster.settle(docker_client, plan, timeout=120)
+            assert all(c.ok for c in checks), [c.line() for c in checks]
         yield made
     finally:
         for stack in LABS:
@@ -101,6 +104,28 @@ def test_verify_every_documented_flow_answers_and_nothing_else(docker_client, la
     if plan.layout == "ha":
         assert "zk" in real
     assert not any("!" in line for line in verify.matrix(outcomes).splitlines()[:-1])   # the last line is the legend
+
+
+def test_every_node_enforces_its_planned_allowlist_and_drift_is_named(docker_client, labs):
+    """What each node's nftables enforces equals the plan's allowlist, on every host (a VIP's non-holders too); a
+    rule added by hand on one container is named, and nothing else."""
+    from components.nodes import host_allow_rules
+    for plan, _, _ in labs.values():
+        assert verify.allowlist_drift(docker_client, plan, lambda host, p=plan: host_allow_rules(p, host)) == []
+    plan = labs["t-ha"][0]
+    victim = plan.hosts_with("datanode")[-1]
+    container = docker_client.containers.get(f"{plan.lab}-{victim.name}")
+    code, _ = container.exec_run(["nft", "add", "rule", "inet", "abiquo_lab", "input", "tcp", "dport", "6379", "accept"])
+    assert code == 0
+    try:
+        drift = verify.allowlist_drift(docker_client, plan, lambda host: host_allow_rules(plan, host))
+        assert drift == [f"{victim.name}: enforces tcp/6379 from any, which the plan does not give"], drift
+    finally:
+        handle = [line.split("# handle ")[1] for line in container.exec_run(
+            ["nft", "-a", "list", "chain", "inet", "abiquo_lab", "input"]).output.decode().splitlines()
+            if line.strip().startswith("tcp dport 6379 accept")]
+        container.exec_run(["nft", "delete", "rule", "inet", "abiquo_lab", "input", "handle", handle[0]])
+    assert verify.allowlist_drift(docker_client, plan, lambda host: host_allow_rules(plan, host)) == []
 
 
 def _frontend(port, path="/api/"):

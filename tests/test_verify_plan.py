@@ -179,3 +179,50 @@ def test_a_vips_proxy_reaches_every_member_on_each_backend_port(stack):
                     if a != b:
                         assert any(f.src == a and f.dst == b and f.port <= listener.backend_port <= (f.port_end or f.port)
                                    for f in plan.flows if f.port is not None), (vip.name, listener, a, b)
+
+
+CHAIN = """table inet abiquo_lab {
+	chain input {
+		type filter hook input priority filter; policy drop;
+		iif "lo" accept
+		ct state established,related accept
+		ct state invalid drop
+		ip saddr 10.0.0.1 ip daddr 10.0.0.5 tcp dport 6379 accept comment "A14"
+		ip saddr 10.0.0.2 ip protocol vrrp accept comment "B12"
+		tcp dport 5900-5999 accept comment "X"
+	}
+}"""
+
+
+def test_the_enforced_allowlist_is_read_as_rules():
+    rules, stray = verify.enforced_rules(CHAIN)
+    assert rules == {("tcp", "10.0.0.1", "6379", "10.0.0.5"), ("vrrp", "10.0.0.2", "-", None), ("tcp", "any", "5900-5999", None)}
+    assert stray == []
+    assert rules == verify.planned_rules([["tcp", "10.0.0.1", "6379", "A14", "10.0.0.5"], ["vrrp", "10.0.0.2", "-", "B12"],
+                                          ["tcp", "any", "5900-5999", "X"]])
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda t: t.replace(' ip daddr 10.0.0.5', ''), ["enforces tcp/6379 from 10.0.0.1, which", "lacks tcp/6379 from 10.0.0.1 to 10.0.0.5"]),
+    (lambda t: t.replace("policy drop", "policy accept"), ["policy is not drop"]),
+    (lambda t: t.replace('\t\ttcp dport 5900', '\t\tip saddr 10.9.9.9 accept\n\t\ttcp dport 5900'), ["unexpected rule: ip saddr 10.9.9.9 accept"]),
+    (lambda t: t.replace('tcp dport 5900-5999', 'tcp dport 1-65535'), ["enforces tcp/1-65535 from any", "lacks tcp/5900-5999 from any"]),
+])
+def test_allowlist_drift_names_each_difference(edit, words):
+    """What a node enforces is held to the plan on every host (a VIP's non-holders included)."""
+    class Container:
+        status = "running"
+        def __init__(self, text): self.text = text
+        def exec_run(self, cmd): return 0, self.text.encode()
+    class Client:
+        def __init__(self, text): self.containers = self; self.text = text
+        def get(self, name): return Container(self.text)
+    from abiquo_lab.plan import Host, Plan, ZoneNet
+    plan = Plan(lab="t", backend="docker", layout="distributed", version="6.1", owner="o", switches={},
+                zones=[ZoneNet(name="core", zone="core", kind="global", cidr="10.0.0.0/24")],
+                hosts=[Host(name="h", kind="k", roles=["api"], primary="api", zone="core", address="10.0.0.10",
+                            interfaces={"core": "10.0.0.10"})], vips=[], flows=[])
+    rows = [["tcp", "10.0.0.1", "6379", "A14", "10.0.0.5"], ["vrrp", "10.0.0.2", "-", "B12"], ["tcp", "any", "5900-5999", "X"]]
+    assert verify.allowlist_drift(Client(CHAIN), plan, lambda host: rows) == []
+    found = " | ".join(verify.allowlist_drift(Client(edit(CHAIN)), plan, lambda host: rows))
+    assert all(w in found for w in words), found

@@ -16,6 +16,9 @@ BINDS="${LAB_ADDRESSES:-0.0.0.0}"; [ -n "${LAB_ADDRESSES:-}" ] && BINDS="$BINDS 
 peers() { python3 -c 'import json,os,sys; print(" ".join(a for _, a in json.loads(os.environ.get("LAB_PEERS") or "{}").get(sys.argv[1], [])))' "$1"; }
 index_of() { python3 -c 'import json,os,sys; n=[h for h, _ in json.loads(os.environ.get("LAB_PEERS") or "{}").get(sys.argv[1], [])]; print(n.index(os.environ["LAB_HOST"]) + 1 if os.environ["LAB_HOST"] in n else 0)' "$1"; }
 first_word() { echo "$1" | awk '{print $1}'; }
+# work a hook finishes in the background: lab-health stays unhealthy while any is pending
+pending() { mkdir -p /run/lab-pending && touch "/run/lab-pending/$1"; }
+ready() { rm -f "/run/lab-pending/$1"; }
 
 apply_allowlist() {
   local rules
@@ -184,7 +187,8 @@ start_rabbitmq() {
     chown rabbitmq:rabbitmq /var/lib/rabbitmq/.erlang.cookie
     echo "cluster_partition_handling = pause_minority" >> "$conf"
     rabbitmq-server >/var/log/rabbitmq.log 2>&1 &
-    rabbitmq_cluster >/var/log/rabbitmq-cluster.log 2>&1 &
+    pending rabbitmq-cluster
+    { rabbitmq_cluster && ready rabbitmq-cluster; } >/var/log/rabbitmq-cluster.log 2>&1 &
   else
     rabbitmq-server >/var/log/rabbitmq.log 2>&1 &
   fi

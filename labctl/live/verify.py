@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -289,3 +290,61 @@ def matrix(outcomes: list[Outcome]) -> str:
 
 def rows(outcomes: list[Outcome]) -> list[dict]:
     return [asdict(o) for o in outcomes]
+
+
+# ---- what each node enforces, against the plan -------------------------------------------------------------------
+_RULE = re.compile(r"^(?:ip saddr (?P<src>\S+) )?(?:ip daddr (?P<dst>\S+) )?"
+                   r"(?:(?P<proto>tcp|udp) dport (?P<port>\S+)|ip protocol (?P<ipproto>vrrp)) accept\b")
+_FIXED = ('iif "lo" accept', "ct state established,related accept", "ct state invalid drop")
+
+
+def enforced_rules(chain_text: str) -> tuple[set[tuple], list[str]]:
+    """The accept rules an `nft list chain inet abiquo_lab input` shows, as (protocol, source, port span, destination),
+    and every other line that is not the allowlist's fixed preamble (a rule the plan does not give)."""
+    rules, stray = set(), []
+    body = [line.strip() for line in chain_text.splitlines()]
+    if not any(line.startswith("type filter hook input") and "policy drop;" in line for line in body):
+        stray.append("the input chain's policy is not drop")
+    for line in body:
+        if not line or line.startswith(("table ", "chain ", "type filter", "}")) or line in _FIXED:
+            continue
+        m = _RULE.match(line)
+        if not m:
+            stray.append(line)
+            continue
+        proto = m.group("proto") or m.group("ipproto")
+        rules.add((proto, m.group("src") or "any", m.group("port") or "-", m.group("dst")))
+    return rules, stray
+
+
+def planned_rules(rows: list[list[str]]) -> set[tuple]:
+    return {(row[0], row[1], row[2], row[4] if len(row) > 4 else None) for row in rows}
+
+
+def allowlist_drift(client, plan: Plan, rows_of: Callable[[Host], list[list[str]]]) -> list[str]:
+    """Per container: the rules its nftables enforces now that the plan does not give, and those it lacks. Verify's
+    probes reach a VIP's holder only; this reads every member (and every host) directly."""
+    problems = []
+    for host in plan.hosts:
+        try:
+            container = client.containers.get(f"{plan.lab}-{host.name}")
+            if container.status != "running":
+                continue                                # a stopped host fails its flows in the probes
+            code, out = container.exec_run(["nft", "list", "chain", "inet", "abiquo_lab", "input"])
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"{host.name}: cannot read its allowlist ({exc})")
+            continue
+        if code != 0:
+            problems.append(f"{host.name}: no allowlist table in force ({out.decode(errors='replace').strip()[:80]})")
+            continue
+        have, stray = enforced_rules(out.decode(errors="replace"))
+        want = planned_rules(rows_of(host))
+        problems += [f"{host.name}: enforces {_rule_text(r)}, which the plan does not give" for r in sorted(have - want, key=str)]
+        problems += [f"{host.name}: lacks {_rule_text(r)}, which the plan gives" for r in sorted(want - have, key=str)]
+        problems += [f"{host.name}: unexpected rule: {line}" for line in stray]
+    return problems
+
+
+def _rule_text(rule: tuple) -> str:
+    proto, source, port, destination = rule
+    return f"{proto}/{port} from {source}" + (f" to {destination}" if destination else "")
