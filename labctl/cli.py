@@ -183,11 +183,12 @@ def cmd_verify(args) -> int:
     shown = [o for o in outcomes if o.failed] if args.failures_only else outcomes
     if args.format == "json":
         print(json.dumps({"lab": plan.lab, "summary": counts, "faults": [f.row() for f in in_force], "allowlist_drift": drift,
-                          "clusters": [vars(c) for c in clusters], "outcomes": verify.rows(shown)}, indent=2))
+                          "clusters": [vars(c) for c in clusters], "outcomes": verify.rows(shown, typed=True)}, indent=2))
     elif args.format == "matrix":
         sys.stdout.write(verify.matrix(outcomes))
     else:
-        sys.stdout.write(report.render(verify.rows(shown), verify.COLUMNS, args.format))
+        if shown or not args.failures_only:              # nothing failed: --failures-only prints the summary alone
+            sys.stdout.write(report.render(verify.rows(shown), verify.COLUMNS, args.format))
         for check in clusters if not args.failures_only else [c for c in clusters if not c.ok]:
             print(check.line())
         for line in drift:

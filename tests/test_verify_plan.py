@@ -226,3 +226,12 @@ def test_allowlist_drift_names_each_difference(edit, words):
     assert verify.allowlist_drift(Client(CHAIN), plan, lambda host: rows) == []
     found = " | ".join(verify.allowlist_drift(Client(edit(CHAIN)), plan, lambda host: rows))
     assert all(w in found for w in words), found
+
+
+def test_json_rows_carry_ports_as_numbers_and_ids_as_lists():
+    outcome = verify.Outcome("A14,B07", "api-1", "services-vip", "6379", "tcp", "redis", "open", "pass", "PONG")
+    vrrp = verify.Outcome("B12", "lb-1", "lb-2", "-", "vrrp", "-", "open", "not probed", "no port (VRRP)")
+    typed = verify.rows([outcome, vrrp], typed=True)
+    assert typed[0]["port"] == 6379 and typed[0]["ids"] == ["A14", "B07"] and typed[1]["port"] == "-"
+    assert verify.rows([outcome])[0]["port"] == "6379"                   # tables keep the text
+    assert verify.matrix([outcome]).splitlines()[-1].startswith("rows: source host; columns: destination")

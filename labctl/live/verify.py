@@ -284,12 +284,19 @@ def matrix(outcomes: list[Outcome]) -> str:
     head = max(len(s) for s in sources) + 2
     lines = ["".ljust(head) + "".join(t.ljust(width) for t in targets)]
     lines += [s.ljust(head) + "".join(text.get((s, t), ".").ljust(width) for t in targets) for s in sources]
-    legend = "cells: documented answered/probed, then x forbidden silent/probed; '!' = mismatch; '.' = nothing probed"
+    legend = ("rows: source host; columns: destination host or VIP; cells: documented answered/probed, then "
+              "x forbidden silent/probed; '!' = mismatch; '.' = nothing probed")
     return "\n".join(line.rstrip() for line in lines) + "\n" + legend + "\n"
 
 
-def rows(outcomes: list[Outcome]) -> list[dict]:
-    return [asdict(o) for o in outcomes]
+def rows(outcomes: list[Outcome], typed: bool = False) -> list[dict]:
+    """The outcomes as rows; typed (JSON): ports as numbers where they are one, ids as a list."""
+    found = [asdict(o) for o in outcomes]
+    if typed:
+        for row in found:
+            row["port"] = int(row["port"]) if str(row["port"]).isdigit() else row["port"]
+            row["ids"] = row["ids"].split(",")
+    return found
 
 
 # ---- what each node enforces, against the plan -------------------------------------------------------------------
