@@ -185,3 +185,21 @@ def test_services_that_share_a_port_by_design_are_not_clashes():
     for layout in ("monolithic", "distributed", "ha"):
         build_plan(check_spec(base_config(layout=layout)))
     build_plan(check_spec(base_config(layout="ha", switches={"redis_port": 6380, "maxscale_port": 4006})))
+
+
+def test_an_unquoted_version_gets_a_hint():
+    with pytest.raises(LabConfigError) as err:
+        check_spec(base_config(version=6.1))
+    assert [str(p) for p in err.value.problems] == [
+        "lab.version: write the version in quotes, version: '6.1' (YAML reads an unquoted 6.10 as the number 6.1) "
+        "(got the number 6.1)"]
+
+
+def test_a_key_given_twice_in_a_stack_file_is_refused(tmp_path):
+    """YAML keeps the last of two equal keys silently: a setting would vanish; the file and both lines are named."""
+    from abiquo_lab.labspec import read_stack_config
+    (tmp_path / "Pulumi.twice.yaml").write_text("config:\n  abiquo-lab:lab:\n    name: a\n    layout: ha\n    name: b\n")
+    with pytest.raises(LabConfigError) as err:
+        read_stack_config("twice", tmp_path)
+    assert [str(p) for p in err.value.problems] == [
+        "Pulumi.twice.yaml: key 'name' is given twice (lines 3 and 5); keep one"]

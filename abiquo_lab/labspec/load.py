@@ -15,6 +15,22 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 STACKS_DIR = PROJECT_DIR / "stacks"
 
 
+class DuplicateKey(yaml.YAMLError):
+    """A key given twice in one mapping: YAML keeps the last silently, so a setting would vanish unseen."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise DuplicateKey(f"key {key!r} is given twice (lines {seen[key]} and {key_node.start_mark.line + 1}); "
+                                   "keep one")
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def stack_file(stack: str, stacks_dir: Path = STACKS_DIR) -> Path:
     return stacks_dir / f"Pulumi.{stack}.yaml"
 
@@ -29,7 +45,9 @@ def read_stack_config(stack: str, stacks_dir: Path = STACKS_DIR) -> Any:
         known = ", ".join(stack_names(stacks_dir)) or "none"
         raise LabConfigError([Problem("stack", f"no stack file {path.name} in {stacks_dir}; known stacks: {known}")], f"stack {stack!r}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
+    except DuplicateKey as exc:
+        raise LabConfigError([Problem(path.name, str(exc))], f"stack {stack!r}") from None
     except yaml.YAMLError as exc:
         raise LabConfigError([Problem(path.name, f"not valid YAML: {exc}")], f"stack {stack!r}") from None
     except UnicodeDecodeError as exc:

@@ -37,6 +37,10 @@ def check_spec(raw: Any, catalog: Optional[Catalog] = None, source: str = "lab c
     catalog = catalog or default_catalog()
     if not isinstance(raw, Mapping):
         raise LabConfigError([Problem(ROOT, f"must be a mapping of settings (got {_kind(raw)})")], source)
+    version = raw.get("version")
+    if isinstance(version, (int, float)) and not isinstance(version, bool):
+        raise LabConfigError([Problem(f"{ROOT}.version", f"write the version in quotes, version: '{version}' (YAML reads "
+                                                         f"an unquoted 6.10 as the number 6.1) (got the number {version})")], source)
     try:
         spec = LabSpec.model_validate(dict(raw))
     except ValidationError as exc:
