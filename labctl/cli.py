@@ -204,7 +204,11 @@ def cmd_verify(args) -> int:
 
 def cmd_teardown(args) -> int:
     from .live import engine
-    lab = _plan(args).lab if args.stack else args.lab
+    try:
+        lab = _plan(args).lab if args.stack else args.lab
+    except InputError as exc:                            # a broken stack file must not keep a lab alive
+        raise InputError(f"{exc}\nthe lab can still be removed by name: labctl teardown --lab NAME "
+                         "(labctl reap --dry-run lists the labs on this engine)") from None
     stack = args.stack or None                           # --stack S removes only S's objects, never another stack's lab
     client = _docker()
     by_pulumi = [c.name for c in engine.labelled(client, lab=lab, stack=stack)["containers"]

@@ -80,3 +80,11 @@ def test_console_script_entry_point_runs():
     proc = subprocess.run([sys.executable, "-m", "labctl", "validate", "--stack", "docker-monolithic"],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "docker-monolithic: ok" in proc.stdout
+
+
+def test_teardown_of_a_broken_stack_file_says_how_to_remove_the_lab_by_name(tmp_path, capsys):
+    from labctl.cli import main
+    (tmp_path / "Pulumi.broken.yaml").write_text("config:\n  abiquo-lab:lab:\n    name: x\n    layout: nope\n")
+    assert main(["--stacks-dir", str(tmp_path), "teardown", "--stack", "broken"]) == 2
+    err = capsys.readouterr().err
+    assert "lab.layout" in err and "labctl teardown --lab NAME" in err and "Traceback" not in err
