@@ -20,6 +20,7 @@ from labctl.live.drill import Drill, vip_holder
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 STACK, LAB, HTTPS_PORT = "t-hb", "thb", 21443
+STACKS_FOLDER = []                       # the fixture's stack folder, for the CLI tests
 OVERRIDES = {"name": LAB, "address_pool": "10.183.0.0/16", "docker": {"https_port": HTTPS_PORT, "http_port": 21080}}
 
 
@@ -28,6 +29,7 @@ def ha(docker_client, tmp_path_factory):
     folder = tmp_path_factory.mktemp("stacks")
     config = {**read_stack_config("docker-ha", STACKS_DIR), **OVERRIDES}
     (folder / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": {"abiquo-lab:lab": config}}))
+    STACKS_FOLDER.append(str(folder))
     plan = build_plan(load_stack(STACK, stacks_dir=folder))
     engine.teardown(docker_client, lab=LAB)
     try:
@@ -246,3 +248,20 @@ def test_isolated_datanode_takes_no_writes_and_catches_up_after_heal(docker_clie
         assert time.monotonic() < deadline, "the healed Redis did not catch up"
         time.sleep(0.5)
     assert not faults.faults_in_force(docker_client, plan.lab)
+
+
+def test_verify_names_the_faults_in_force_and_passes_after_heal(docker_client, ha, capsys):
+    """`labctl fault` then `labctl verify`: the fault is named first, the paused host's flows fail (exit 1); after
+    `heal` the lab verifies clean again (exit 0), clusters and allowlists included."""
+    from labctl.cli import main
+    cli = ["--stacks-dir", STACKS_FOLDER[-1]]
+    assert main(cli + ["fault", "--stack", STACK, "pause", "ui-2"]) == 0
+    try:
+        assert main(cli + ["verify", "--stack", STACK, "--failures-only", "--settle", "30"]) == 1
+        captured = capsys.readouterr()
+        assert "faults in force: pause ui-2" in captured.err and "faults in force: 1" in captured.out
+    finally:
+        assert main(cli + ["fault", "--stack", STACK, "heal", "ui-2"]) == 0
+    assert main(cli + ["verify", "--stack", STACK, "--failures-only"]) == 0
+    out = capsys.readouterr().out
+    assert "clusters: 8 whole, 0 not" in out and "allowlists: as planned" in out and "faults in force" not in out
