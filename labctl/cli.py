@@ -279,13 +279,39 @@ def cmd_up(args) -> int:
 
 
 def cmd_ls(args) -> int:
+    """Every lab: Docker labs from the engine's labels (no CLI needed), Pulumi-made labs from the Pulumi backend where
+    the CLI exists. What cannot be listed is said on stderr, never a failure."""
     from . import lifecycle
-    found = lifecycle.rows(lifecycle.labs())
+    from .live import inventory
+    notes, docker_rows, pulumi_rows = [], [], None
+    try:
+        docker_rows = inventory.docker_labs(_docker())
+    except LabError as exc:
+        notes.append(f"Docker labs not listed: {str(exc).splitlines()[0]}")
+    try:
+        pulumi_rows = lifecycle.rows(lifecycle.labs())
+    except lifecycle.PulumiMissing as exc:
+        notes.append(f"Pulumi-made labs not listed: {str(exc).splitlines()[0]}")
+    for note in notes:
+        _say(note)
     if args.json:
-        print(json.dumps(found, indent=2))
-    else:
-        sys.stdout.write(report.render(found, ["name", "backend", "layout", "owner", "template", "created", "expires",
-                                               "expired", "resources"], "table") if found else "no labs\n")
+        print(json.dumps({"docker": docker_rows, "pulumi": pulumi_rows}, indent=2))
+        return EXIT_OK
+    print("Docker labs on this engine:")
+    sys.stdout.write(report.render(docker_rows, inventory.LS_COLUMNS, "table") if docker_rows else "  none\n")
+    if pulumi_rows is not None:
+        print("Pulumi stacks (labctl up):")
+        sys.stdout.write(report.render(pulumi_rows, ["name", "backend", "layout", "owner", "template", "created", "expires",
+                                                     "expired", "resources"], "table") if pulumi_rows else "  none\n")
+    return EXIT_OK
+
+
+def cmd_inspect(args) -> int:
+    from .live import inventory
+    rows = inventory.lab_hosts(_docker(), args.lab)
+    if not rows:
+        raise InputError(f"LAB: no lab {args.lab!r} on this engine; labctl ls lists the labs")
+    sys.stdout.write(report.render(rows, inventory.HOST_COLUMNS, args.format))
     return EXIT_OK
 
 
@@ -416,8 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a lab setting, dotted for nested ones (YAML values), e.g. --set nodes.api=3 "
                         "--set docker.https_port=9543; repeatable")
-    p = command("ls", cmd_ls, "every lab: backend, layout, owner, created, expires, resource count", stack=None)
+    p = command("ls", cmd_ls, "every lab: Docker labs from the engine's labels (stack, owner, expiry, ready containers, "
+                              "faults, frontend), and Pulumi-made labs where the Pulumi CLI exists", stack=None)
     p.add_argument("--json", action="store_true")
+    p = command("inspect", cmd_inspect, "one Docker lab's hosts from its labels: roles, zone, addresses, state, health",
+                stack=None)
+    p.add_argument("lab", metavar="LAB")
+    p.add_argument("--format", "-f", choices=report.FORMATS, default="table")
     p = command("down", cmd_down, "destroy lab NAME, then remove its stack (refuses stacks that are not labs)", stack=None)
     p.add_argument("name")
     p = command("reap", cmd_reap, "destroy expired labs, then sweep Docker orphans by labels; list expired AWS resources",

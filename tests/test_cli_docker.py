@@ -97,3 +97,40 @@ def test_realize_refuses_a_published_port_in_use(docker_client, tmp_path, capsys
     err = capsys.readouterr().err
     assert "lab.docker.https_port: server would publish 443/tcp on 127.0.0.1:23443, which is in use" in err
     assert not _made_by(docker_client, "busy")
+
+
+def test_ls_and_inspect_show_a_docker_lab_from_its_labels_alone(docker_client, tmp_path, capsys, monkeypatch):
+    """No stack file and no Pulumi CLI: `ls` lists the lab (stack, who made it, owner, expiry, ready containers,
+    faults recorded, frontend) and `inspect` its hosts."""
+    import json
+    import uuid
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")                               # no pulumi
+    lab, run = f"ls{uuid.uuid4().hex[:6]}", uuid.uuid4().hex[:6]
+    labels = {"abiquo-lab.managed": "true", "abiquo-lab.lab": lab, "abiquo-lab.stack": "s-ls", "abiquo-lab.owner": "qa",
+              "abiquo-lab.expires-at": "2030-01-01T00:00:00Z", "abiquo-lab.managed-by": "realize",
+              "abiquo-lab.host": "api-1", "abiquo-lab.roles": "api m", "abiquo-lab.zone": "core", "abiquo-lab.test-run": run}
+    up = docker_client.containers.run("debian:bookworm-slim", ["sleep", "60"], name=f"{lab}-api-1", labels=labels,
+                                      detach=True, ports={"443/tcp": ("127.0.0.1", None)})
+    down = docker_client.containers.create("debian:bookworm-slim", ["true"], name=f"{lab}-api-2",
+                                           labels={**labels, "abiquo-lab.host": "api-2"})
+    fault = docker_client.volumes.create(f"{lab}.fault.stop.api-2", labels={**labels, "abiquo-lab.fault": "stop"})
+    try:
+        assert labctl(["ls", "--json"]) == 0
+        captured = capsys.readouterr()
+        row = next(r for r in json.loads(captured.out)["docker"] if r["name"] == lab)
+        up.reload()
+        port = up.attrs["NetworkSettings"]["Ports"]["443/tcp"][0]["HostPort"]
+        assert port != "0"
+        assert row == {"name": lab, "stack": "s-ls", "backend": "docker", "made_by": "realize", "owner": "qa",
+                       "expires": "2030-01-01T00:00:00Z", "state": "1/2 ready", "faults": 1,
+                       "frontend": f"https://127.0.0.1:{port}/"}
+        assert "Pulumi-made labs not listed" in captured.err
+        assert labctl(["inspect", lab, "-f", "json"]) == 0
+        hosts = json.loads(capsys.readouterr().out)
+        assert [(h["host"], h["roles"], h["state"]) for h in hosts] == [("api-1", "api m", "running"), ("api-2", "api m", "created")]
+        assert labctl(["inspect", "no-such-lab"]) == 2
+        assert "no lab 'no-such-lab' on this engine" in capsys.readouterr().err
+    finally:
+        up.remove(force=True)
+        down.remove(force=True)
+        fault.remove(force=True)

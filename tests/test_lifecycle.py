@@ -113,7 +113,7 @@ def test_ls_lists_labs_only_with_expiry(fake_cli, capsys):
                            "abiquo-lab:template": "docker-ha"}, "tags": {}, "resources": 30},
         "hand-made": {"config": {"abiquo-lab:lab": "{}"}, "tags": {}, "resources": 3}})
     assert labctl(["ls", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = json.loads(capsys.readouterr().out)["pulumi"]
     assert [r["name"] for r in rows] == ["old"]
     assert rows[0] | {} == {**rows[0], "layout": "ha", "owner": "bob", "expired": True, "resources": 30, "backend": "local"}
 
@@ -169,10 +169,16 @@ def test_without_the_cli_commands_say_how_to_install_and_reap_still_runs(monkeyp
     monkeypatch.delenv("LABCTL_PULUMI_ROOT", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))                                   # no pulumi anywhere
     monkeypatch.setenv("ABIQUO_LAB_HOME", str(tmp_path / "home"))
-    for argv in (["up", "x", "--from", "docker-ha", "--ttl", "1h"], ["ls"], ["down", "x"]):
+    for argv in (["up", "x", "--from", "docker-ha", "--ttl", "1h"], ["down", "x"]):
         assert labctl(argv) == 2
         err = capsys.readouterr().err
         assert "the Pulumi CLI is not installed" in err and "get.pulumi.com" in err and "Traceback" not in err
+    from abiquo_lab.contract import LabError
+    monkeypatch.setattr("labctl.cli._docker", lambda: (_ for _ in ()).throw(LabError("no Docker engine reachable (test)")))
+    assert labctl(["ls", "--json"]) == 0                                      # what can be listed is; the rest is said
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"docker": [], "pulumi": None}
+    assert "Pulumi-made labs not listed" in captured.err and "Docker labs not listed: no Docker engine" in captured.err
     monkeypatch.setattr("labctl.cli._docker", lambda: (_ for _ in ()).throw(RuntimeError("no engine in this test")))
     assert labctl(["reap", "--dry-run"]) == 0
     assert "no Pulumi CLI" in capsys.readouterr().out
