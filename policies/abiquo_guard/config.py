@@ -10,7 +10,8 @@ from .inventory import Inventory, from_policy_resources
 
 PACK_NAME = "abiquo-lab-guard"
 DEFAULT_ENFORCEMENT = EnforcementLevel.MANDATORY
-OVERRIDES: dict[str, EnforcementLevel] = {}          # e.g. {"lifecycle-labels": EnforcementLevel.ADVISORY}
+# judged-at-update only names what preview cannot know yet: advisory by design (everything known is mandatory)
+OVERRIDES: dict[str, EnforcementLevel] = {"judged-at-update": EnforcementLevel.ADVISORY}
 
 FLOW_SCHEMA = {"type": "object", "properties": {"from": {"type": "string"}, "to": {"type": "string"},
                                                 "port": {"type": "integer"}, "protocol": {"enum": ["tcp", "udp", "vrrp"]}},
@@ -25,29 +26,40 @@ SCHEMAS = {
 }
 
 STACK_CHECKS = {
+    "lab-intent": ("The stack holds exactly one abiquo:lab:Lab component, whose spec is there, is JSON and plans with the "
+                   "project's catalog (and equals the spec in its inputs where both are handed); every other stack "
+                   "policy judges against that plan.", sp.lab_intent),
     "required-connections": ("Every required documented connection of the lab is allowed.", sp.required_connections),
     "nothing-beyond-intent": ("Every allowlist entry and ingress rule maps to a documented connection; world ingress "
                               "only on the frontend listener ports.", sp.nothing_beyond_intent),
-    "layout-completeness": ("Every container or instance is a planned host with its roles and site, together they carry "
-                            "every host the plan places and no more, the catalog's constraints hold for the nodes counted "
-                            "(more than one API needs ZooKeeper), and every planned route exists.", sp.layout_completeness),
+    "layout-completeness": ("Every container or instance is a planned host with its roles and site (no two the same host), "
+                            "together they carry every host the plan places and no more, the catalog's constraints hold "
+                            "for the nodes counted (more than one API needs ZooKeeper), and every planned route exists. "
+                            "Docker: each container is on exactly its planned networks and addresses, enforces the "
+                            "allowlist its label shows (env LAB_ALLOW), adds no capability beyond its roles' runtime; "
+                            "each network is internal as planned.", sp.layout_completeness),
     "lifecycle-labels": ("Every taggable resource carries the lab, owner and expires-at labels/tags.", sp.lifecycle_labels),
+    "judged-at-update": ("Advisory: each item a policy could not judge in preview because its value is not known yet "
+                         "(resource and property); it is judged at update.", sp.judged_at_update),
 }
 RESOURCE_CHECKS = {
     "aws-instance-imdsv2": ("EC2 instances require IMDSv2.", rp.instance_imdsv2),
     "aws-encrypted-volumes": ("EC2 root and EBS volumes are encrypted.", rp.instance_encrypted_volumes),
     "aws-instance-no-public-ip": ("EC2 instances get no public IP.", rp.instance_no_public_ip),
     "aws-http-redirects-to-https": ("HTTP listeners redirect to HTTPS.", rp.http_redirects_to_https),
-    "docker-not-privileged": ("Containers are not privileged.", rp.container_not_privileged),
+    "docker-not-privileged": ("Containers are not privileged and do not add ALL capabilities.", rp.container_not_privileged),
     "docker-not-host-network": ("Containers are not on the host network.", rp.container_not_host_network),
     "docker-no-datastore-published": ("No datastore port is published on all interfaces.", rp.no_datastore_published),
+    "docker-no-host-access": ("Containers mount no Docker socket (nor a folder holding it), share no host PID/IPC "
+                              "namespace and keep seccomp and AppArmor confined.", rp.container_no_host_access),
 }
 
 
 def run_stack_check(check, resources, config, report) -> None:
-    """Adapt the SDK's arguments to a plain check; stacks without an Abiquo lab are not our business."""
+    """Adapt the SDK's arguments to a plain check. Without a plan (no Lab, two, or a spec that does not plan)
+    only lab-intent (which says why) and judged-at-update run."""
     inventory = Inventory(from_policy_resources(resources))
-    if inventory.plan is None:
+    if inventory.plan is None and not getattr(check, "without_plan", False):
         return
     check(inventory, config or {}, lambda message, urn=None: report(message, urn))
 

@@ -5,11 +5,14 @@ Each check is a plain function (inventory, config, report) so it runs the same i
 """
 from __future__ import annotations
 
+import json
+from collections import Counter
 from typing import Callable, Optional
 
-from abiquo_lab.contract import FRONTEND_PORTS, HTTPS_PORT, LIFECYCLE, port_span
+from abiquo_lab.contract import ALLOWLIST, FRONTEND_PORTS, FRONTEND_ZONE, HOST, HTTPS_PORT, LIFECYCLE, label, port_span
 
-from .inventory import A_ALB, A_EGRESS, A_INSTANCE, A_LISTENER, A_RULE, D_CONTAINER, D_NETWORK, Inventory
+from .inventory import (A_ALB, A_EGRESS, A_INSTANCE, A_LISTENER, A_RULE, ALLOW_ENV, ALLOWLIST_CAPABILITIES, D_CONTAINER,
+                        D_NETWORK, Inventory, normalize_capability)
 
 Report = Callable[[str, Optional[str]], None]
 LISTENER_PORTS = tuple(FRONTEND_PORTS)
@@ -49,34 +52,42 @@ def required_connections(inv: Inventory, config: dict, report: Report) -> None:
 
 
 def _required_docker(inv: Inventory, flow, report: Report) -> None:
+    """Judged on what is known: a container whose identity, networks, ports or allowlist are not known in preview
+    is skipped for the flows that need that item (the advisory policy judged-at-update names it)."""
     hosts = inv.docker_hosts
     for member in _members(inv, flow):
         dst = hosts.get(member)
         what = f"{_arrow(flow)} ({flow.src} → {member}) is not allowed"
         if dst is None:
-            report(f"{what}: no container for host '{member}'; the lab must create it (role {flow.dst_role})", None)
+            if inv.identities_known:
+                report(f"{what}: no container for host '{member}'; the lab must create it (role {flow.dst_role})", None)
             continue
         if flow.public:
-            published = [p for p in dst.res.get("ports", []) if int(p.get("internal", 0)) == flow.port]
-            if not published:
+            ports = dst.settings
+            if ports.ports_complete and not any(p[1] == flow.port for p in ports.ports):
                 report(f"{what}: container '{dst.res.name}' does not publish port {flow.port}; publish it on the frontend", dst.res.urn)
-            if not any(a[0] == flow.protocol and a[1] == "any" and _covers(a[2], a[3], flow) for a in dst.allow):
+            if dst.allow is not None and not any(_covers(a[2], a[3], flow) for a in dst.allow_by.get((flow.protocol, "any"), ())):
                 report(f"{what}: the allowlist of container '{dst.res.name}' does not admit the world on "
                        f"{flow.protocol}/{flow.ports_text}; add the plan's public entry", dst.res.urn)
             continue
         src = hosts.get(flow.src)
         if src is None:
-            report(f"{what}: no container for host '{flow.src}' (role {flow.src_role})", None)
+            if inv.identities_known:
+                report(f"{what}: no container for host '{flow.src}' (role {flow.src_role})", None)
             continue
+        complete = src.entries_complete and dst.entries_complete      # an unknown entry may be the shared one
         shared = set(src.addresses) & set(dst.addresses)
         if not shared:
-            report(f"{what}: containers '{src.res.name}' and '{dst.res.name}' share no network; attach "
-                   f"'{src.res.name}' to the network of zone {inv.plan.host(member).zone}", dst.res.urn)
+            if complete:
+                report(f"{what}: containers '{src.res.name}' and '{dst.res.name}' share no network; attach "
+                       f"'{src.res.name}' to the network of zone {inv.plan.host(member).zone}", dst.res.urn)
+            continue
+        if dst.allow is None:
             continue
         sources = {src.addresses[n] for n in shared}
         destination = inv.plan.vip(flow.dst).address if flow.dst_kind == "vip" else None
-        if not any(a[0] == flow.protocol and (a[1] in sources or a[1] == "any") and _covers(a[2], a[3], flow)
-                   and a[5] in (None, destination) for a in dst.allow):
+        admitted = (a for source in (*sources, "any") for a in dst.allow_by.get((flow.protocol, source), ()))
+        if not any(_covers(a[2], a[3], flow) and a[5] in (None, destination) for a in admitted) and complete:
             report(f"{what}: the allowlist of container '{dst.res.name}' does not admit {'/'.join(sorted(sources))} on "
                    f"{flow.protocol}/{flow.ports_text}; add the entry the plan gives for {flow.id}", dst.res.urn)
 
@@ -128,9 +139,24 @@ def nothing_beyond_intent(inv: Inventory, config: dict, report: Report) -> None:
 
 
 def _beyond_docker(inv: Inventory, config: dict, report: Report) -> None:
-    hosts = inv.docker_hosts
-    address_host = {addr: h.name for h in hosts.values() for addr in h.addresses.values()}
-    for host in hosts.values():
+    """Every container (labelled or not, copies included): each allowlist entry maps to a flow the plan gives its
+    host, world entries only for public flows, published ports only for public flows. Sources are named by the
+    plan's addresses, so an unknown address elsewhere hides nothing here."""
+    address_host = inv.plan_address_host()
+    for host in inv.containers:
+        name = host.res.name
+        for where, problem in host.malformed:
+            if where == ALLOWLIST:                 # a published port that is no number: docker-no-datastore-published
+                report(f"container '{name}': {problem}; the program writes it from the plan (components/nodes.py)", host.res.urn)
+        if host.name is None:
+            continue                                # which host it is, is not known in preview
+        if inv.plan_host(host.name) is None:
+            if host.allow:
+                report(f"container '{name}' has no planned host identity (label {HOST} "
+                       f"{repr(host.name) + ', not a host of the plan' if host.name else 'missing'}), so none of its "
+                       f"{len(host.allow)} allowlist entries ({ALLOWLIST}) maps to a catalog flow: remove the container",
+                       host.res.urn)
+            continue
         vip_address = {v.address: v.name for v in inv.plan.vips_of(host.name)}
         targets = {host.name, *vip_address.values()}
         inbound = [f for t in targets for f in inv.flows_to(t) if not f.local]
@@ -138,28 +164,29 @@ def _beyond_docker(inv: Inventory, config: dict, report: Report) -> None:
         for f in inbound:                   # where: the VIP for a flow to it (public ones arrive on the host itself)
             where = f.dst if f.dst_kind == "vip" and not f.public else host.name
             by_source.setdefault(("any" if f.public else f.src, f.protocol, where), []).append(f)
-        for proto, source, port, port_end, ids, destination in host.allow:
+        own_role = inv.plan_host(host.name).roles[0]
+        public = {(f.protocol, f.port) for f in inbound if f.public}
+        public_ports = sorted({f.port for f in inbound if f.public and f.port is not None})
+        for proto, source, port, port_end, ids, destination in host.allow or []:
             src_name = "@user" if source == "any" else address_host.get(source, source)
             # an entry without a destination admits the host's own address: only flows to the host itself justify it
             where = vip_address.get(destination, f"unknown address {destination}") if destination else host.name
             candidates = by_source.get(("any" if source == "any" else src_name, proto, where), [])
-            ok = any(port is None or f.port is not None and f.port <= port and (port_end or port) <= (f.port_end or f.port)
-                     for f in candidates)
-            src_roles = hosts[src_name].roles if src_name in hosts else []
-            src_role = "world" if source == "any" else (src_roles[0] if src_roles else "?")
-            if not ok and not _exception(config, src_role, host.roles[0] if host.roles else "?", proto, port):
-                report(f"allowlist entry {proto}/{port_span(port, port_end)} from {source} ({src_name}) on container '{host.res.name}' maps to "
+            ok = any((port is None and f.port is None) or (port is not None and f.port is not None and f.port <= port
+                     and (port_end or port) <= (f.port_end or f.port)) for f in candidates)
+            src_host = inv.plan_host(src_name)
+            src_role = "world" if source == "any" else (src_host.roles[0] if src_host else "?")
+            if not ok and not _exception(config, src_role, own_role, proto, port):
+                report(f"allowlist entry {proto}/{port_span(port, port_end)} from {source} ({src_name}) on container '{name}' maps to "
                        f"no catalog flow (claimed: {ids or '-'}); remove it or allow it in the pack config "
                        f"(nothing-beyond-intent.extraAllowedFlows)", host.res.urn)
-            public_ports = sorted({f.port for f in inbound if f.public and f.port is not None})
-            if source == "any" and not (port is not None and (proto, port) in {(f.protocol, f.port) for f in inbound if f.public}):
-                report(f"container '{host.res.name}' admits the world on {proto}/{port_span(port, port_end)}: world ingress "
+            if source == "any" and not (port is not None and (proto, port) in public):
+                report(f"container '{name}' admits the world on {proto}/{port_span(port, port_end)}: world ingress "
                        f"is only for the documented public flows to this host "
                        f"({', '.join(map(str, public_ports)) or 'none'})", host.res.urn)
-        for p in host.res.get("ports", []) or []:
-            internal = int(p.get("internal", 0))
+        for where, internal, _, _ in host.settings.ports:
             if not any(f.public and f.port == internal for f in inbound):
-                report(f"container '{host.res.name}' publishes port {internal}, which no documented public flow "
+                report(f"container '{name}' publishes port {internal} ({where}), which no documented public flow "
                        f"needs; remove the published port", host.res.urn)
 
 
@@ -186,12 +213,15 @@ def _beyond_aws(inv: Inventory, config: dict, report: Report) -> None:
 
 # ---- layout-completeness ------------------------------------------------------------------------------------
 def layout_completeness(inv: Inventory, config: dict, report: Report) -> None:
-    """Each container (Docker) or instance (AWS) is a host of the plan with the plan's roles and site; together
-    they carry every (role, datacenter, region) the plan places and no more; the catalog's constraints hold for
-    the nodes counted in the stack; every planned proxy route exists, and no other."""
+    """Each container (Docker) or instance (AWS) is a host of the plan with the plan's roles and site, and no two
+    claim the same host; together they carry every (role, datacenter, region) the plan places and no more; the
+    catalog's constraints hold for the nodes counted in the stack; every planned proxy route exists, and no other.
+    Docker: each container is on exactly its planned networks with its planned addresses, enforces the allowlist
+    its label shows (env LAB_ALLOW), adds no capability beyond its roles' runtime; each network is internal as
+    planned. Counts a machine whose roles are not known in preview could change are left to update."""
     lab = inv.lab.urn
     _hosts_are_planned(inv, report)
-    present = _present(inv)
+    present, complete = _present(inv)
     planned: dict[tuple, list[str]] = {}
     for host in inv.plan.hosts:
         for role in host.roles:
@@ -200,15 +230,18 @@ def layout_completeness(inv: Inventory, config: dict, report: Report) -> None:
     for key in sorted(set(planned) | set(present)):
         want, have = planned.get(key, []), present.get(key, [])
         role, where = key[0], _where(*key[1:])
-        if len(have) < len(want):
+        if len(have) < len(want) and complete:
             report(f"{where} has {'no' if not have else len(have)} {role} host{'s' if len(have) > 1 else ''}"
                    f"{' (' + ', '.join(have) + ')' if have else ''}; the plan places {role} on {', '.join(want)}", lab)
         elif len(have) > len(want):
             report(f"{where} has {len(have)} resources carrying role {role} ({', '.join(have)}); the plan places "
                    f"{len(want)}{' (' + ', '.join(want) + ')' if want else ''}: change the stack's lab settings, not "
                    "the resources", lab)
-    _constraints_on_present(inv, present, report)
+    if complete:
+        _constraints_on_present(inv, present, report)
     _routes_present(inv, report)
+    if inv.backend == "docker":
+        _docker_nodes(inv, report)
 
 
 def _machines(inv: Inventory) -> list:
@@ -216,40 +249,52 @@ def _machines(inv: Inventory) -> list:
 
 
 def _hosts_are_planned(inv: Inventory, report: Report) -> None:
-    """Every container or instance names a host of the plan (label/tag host) and carries that host's roles and
-    site; on AWS the load-balancer roles are the ALB, never an instance."""
+    """Every container or instance names a host of the plan (label/tag host), no other machine names the same
+    one, and it carries that host's roles and site; on AWS the load-balancer roles are the ALB, never an instance."""
+    claimed: dict[str, list] = {}
     for res in _machines(inv):
-        name = res.label("host")
-        try:
-            host = inv.plan.host(name) if name else None
-        except KeyError:
-            host = None
+        seen = inv.read(res, lambda r=res: (r.label("host"), r.label("roles").split(), r.label("datacenter"),
+                                            r.label("region")))
+        if seen is None:
+            continue                                          # noted: judged at update
+        name = seen[0]
+        host = inv.plan_host(name)
         if host is None or host.primary in inv.balancers:
             what = "no host label" if not name else f"host label {name!r}, which is not a host of the plan" + (
                 " (the ALB stands for it)" if host is not None else "")
             report(f"'{res.name}' has {what}: every machine of the lab is one of the plan's hosts "
                    f"({', '.join(h.name for h in inv.plan.hosts if h.primary not in inv.balancers)})", res.urn)
             continue
-        seen = (res.label("roles").split(), res.label("datacenter"), res.label("region"))
+        claimed.setdefault(name, []).append(res)
         wanted = (host.roles, host.datacenter or "", host.region or "")
-        if seen != wanted:
-            report(f"'{res.name}' is host {name} with roles {' '.join(seen[0]) or '-'}, datacenter {seen[1] or '-'}, region "
-                   f"{seen[2] or '-'}; the plan gives it roles {' '.join(wanted[0])}, datacenter {wanted[1] or '-'}, region "
+        if tuple(seen[1:]) != wanted:
+            report(f"'{res.name}' is host {name} with roles {' '.join(seen[1]) or '-'}, datacenter {seen[2] or '-'}, region "
+                   f"{seen[3] or '-'}; the plan gives it roles {' '.join(wanted[0])}, datacenter {wanted[1] or '-'}, region "
                    f"{wanted[2] or '-'}", res.urn)
+    for name, machines in claimed.items():
+        for twin in machines[1:]:
+            report(f"'{twin.name}' and '{machines[0].name}' both carry host label {HOST} = {name!r}: each planned host is "
+                   f"one machine; remove '{twin.name}' or give it a host of its own through the lab settings", twin.urn)
 
 
 def _where(datacenter: str, region: str) -> str:
     return f"datacenter '{datacenter}'" if datacenter else f"region '{region}'" if region else "the lab"
 
 
-def _present(inv: Inventory) -> dict[tuple, list[str]]:
+def _present(inv: Inventory) -> tuple[dict[tuple, list[str]], bool]:
     """(role, datacenter, region) -> names of the resources carrying it, by their labels/tags: every container or
-    instance counts, so a second one claiming a planned host's name is one too many, not a duplicate overlooked."""
+    instance counts, so a second one claiming a planned host's name is one too many, not a duplicate overlooked.
+    Also whether every machine's roles and site were known (else the counts are only lower bounds)."""
     found: dict[tuple, list[str]] = {}
+    complete = True
     for res in _machines(inv):
-        for role in res.label("roles").split():
-            found.setdefault((role, res.label("datacenter"), res.label("region")), []).append(res.name)
-    return found
+        seen = inv.read(res, lambda r=res: (r.label("roles").split(), r.label("datacenter"), r.label("region")))
+        if seen is None:
+            complete = False
+            continue
+        for role in seen[0]:
+            found.setdefault((role, seen[1], seen[2]), []).append(res.name)
+    return found, complete
 
 
 def _constraints_on_present(inv: Inventory, present: dict[tuple, list[str]], report: Report) -> None:
@@ -281,17 +326,19 @@ def _route_key(row) -> tuple:
 
 def _docker_routes(inv: Inventory, report: Report) -> None:
     hosts = inv.docker_hosts
-    for host in inv.docker_hosts.values():
-        for problem in host.malformed:
-            report(f"container '{host.res.name}': {problem}; the program writes it from the plan", host.res.urn)
+    for host in inv.containers:
+        for where, problem in host.malformed:
+            if where == label("routes") or where.startswith("networksAdvanced"):
+                report(f"container '{host.res.name}': {problem}; the program writes it from the plan", host.res.urn)
     for host in inv.plan.hosts:
         container = hosts.get(host.name)
-        if container is None:
-            continue                                          # a missing host is reported above
+        if container is None or container.routes is None:
+            continue                                          # a missing host is reported above; unknown: at update
         try:
             have = {_route_key(row) for row in container.routes}
         except (TypeError, ValueError):
-            report(f"container '{container.res.name}': its routes are not [path, port, [[target, address], ...]]", container.res.urn)
+            report(f"container '{container.res.name}': its routes (label {label('routes')}) are not "
+                   "[path, port, [[target, address], ...]]; the program writes them from the plan", container.res.urn)
             continue
         want = {_route_key(row) for row in inv.plan.route_rows(host.name)}
         for path, port, targets in sorted(want - have):
@@ -300,6 +347,141 @@ def _docker_routes(inv: Inventory, report: Report) -> None:
         for path, port, targets in sorted(have - want):
             report(f"route {path} on '{host.name}' to {', '.join(f'{t} ({a})' for t, a in targets)} port {port} is not "
                    "in the plan; remove it", container.res.urn)
+
+
+# ---- layout-completeness, Docker: what each node is and enforces ---------------------------------------------
+def _docker_nodes(inv: Inventory, report: Report) -> None:
+    zones = {z.name: z for z in inv.plan.zones}
+    net_of_zone = {n.zone: n for n in inv.networks.values() if n.zone}
+    for host in inv.containers:
+        _docker_membership(inv, host, zones, net_of_zone, report)
+        _docker_enforced_allowlist(host, report)
+        _docker_capabilities(inv, host, report)
+    for net in inv.networks.values():
+        for _, problem in net.malformed:
+            report(f"network '{net.name or net.res.name}': {problem}; the program writes the zone's CIDR from the plan",
+                   net.res.urn)
+        zone = zones.get(net.zone)
+        if zone is None or net.internal is None:
+            continue                          # not a zone network (containers on it are reported); unknown: at update
+        internal = zone.zone != FRONTEND_ZONE                 # as components/docker_backend.py plans it
+        if net.internal != internal and internal:
+            report(f"network '{net.name}' (zone {zone.name}) is not internal (property internal): only the frontend "
+                   "network reaches the Docker host's published ports; this one would give its containers a route to "
+                   "the host and the internet; set internal = True", net.res.urn)
+        elif net.internal != internal:
+            flows = sorted({f.id for f in inv.plan.flows if f.public})
+            report(f"network '{net.name}' (zone {zone.name}) is internal (property internal): the frontend network is "
+                   f"the one the host's published ports reach, so every public flow ({', '.join(flows) or 'none'}) "
+                   "breaks; set internal = False", net.res.urn)
+
+
+def _docker_membership(inv: Inventory, host, zones: dict, net_of_zone: dict, report: Report) -> None:
+    """The container's networks equal its planned host's interfaces (zone network -> address); a container
+    without a planned host identity belongs on no lab network."""
+    res = host.res
+    if host.name is None:
+        return                                                # which host it is, is not known in preview
+    planned_host = inv.plan_host(host.name)
+    planned = dict(planned_host.interfaces) if planned_host else {}
+    who = f"container '{res.name}'" + (f" (host {host.name})" if planned_host else "")
+    seen: dict[str, object] = {}
+    stray: list[str] = []
+    for entry in host.entries:
+        where = f"networksAdvanced[{entry.index}]"
+        net = inv.networks.get(entry.network.urn) if entry.network else None
+        if net is None:
+            report(f"{who} joins network {entry.name!r} ({where}), which is not one of the lab's networks: a container "
+                   "joins only its planned zone networks; remove that entry", res.urn)
+            continue
+        if net.zone is None:
+            continue                                          # the network's zone is not known in preview
+        if net.zone not in zones:
+            report(f"{who} joins network '{net.name}' ({where}), which is not a zone network of the plan (zone label "
+                   f"{net.zone or 'missing'}); remove that entry", res.urn)
+            continue
+        if net.zone in seen:
+            report(f"{who} joins network '{net.name}' twice ({where}); remove the second entry", res.urn)
+            continue
+        seen[net.zone] = entry
+        if net.zone not in planned:
+            if planned_host:
+                report(f"{who} is on network '{net.name}' (zone {net.zone}, {where}), which the plan does not give host "
+                       f"{host.name} (its networks: {', '.join(planned)}); remove that entry", res.urn)
+            else:
+                stray.append(f"'{net.name}' ({where})")
+            continue
+        if entry.address != planned[net.zone]:
+            report(f"{who} is on network '{net.name}' with {where}.ipv4Address "
+                   f"{entry.address or 'unset (Docker picks one)'}; the plan gives host {host.name} {planned[net.zone]} "
+                   f"there: set ipv4Address = {planned[net.zone]}", res.urn)
+    if stray:
+        identity = f"label {HOST} " + (f"= {host.name!r}, not a host of the plan" if host.name else "missing")
+        report(f"container '{res.name}' is on lab network{'s' if len(stray) > 1 else ''} {', '.join(stray)} without a "
+               f"planned host identity ({identity}): nothing the plan says admits it there; remove the container or "
+               "those networksAdvanced entries", res.urn)
+    if not host.entries_complete:
+        return                                                # an unknown entry may be the missing one
+    for zone, address in planned.items():
+        if zone not in seen:
+            net = net_of_zone.get(zone)
+            report(f"{who} is not on the network of zone {zone} (networksAdvanced); the plan gives host {host.name} "
+                   f"address {address} there: add {{name: {net.name if net else inv.plan.lab + '-' + zone!r}, "
+                   f"ipv4Address: {address!r}}}", res.urn)
+
+
+def _rows(text) -> Optional[Counter]:
+    try:
+        rows = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    return Counter(json.dumps(row, sort_keys=True) for row in rows) if isinstance(rows, list) else None
+
+
+def _docker_enforced_allowlist(host, report: Report) -> None:
+    """What the node enforces (env LAB_ALLOW, read by its entrypoint) is what the pack judges (the label)."""
+    res = host.res
+    if host.env_allow is None or host.allow_text is None:
+        return                                                # not known in preview: at update
+    label_rows = _rows(host.allow_text or "[]")
+    if not host.env_allow:
+        report(f"container '{res.name}' has no {ALLOW_ENV} in envs: its node enforces an empty allowlist while its label "
+               f"{ALLOWLIST} (which the pack judges) shows {sum(label_rows.values()) if label_rows else '?'} entries; set "
+               f"envs {ALLOW_ENV}=<the label's rows> (components/nodes.py node_env)", res.urn)
+        return
+    if len(host.env_allow) > 1:
+        report(f"container '{res.name}' sets {ALLOW_ENV} {len(host.env_allow)} times in envs (Docker keeps the last): "
+               f"set it once, equal to its label {ALLOWLIST}", res.urn)
+    env_rows = _rows(host.env_allow[-1])
+    if env_rows is None:
+        report(f"container '{res.name}': envs {ALLOW_ENV} is not a JSON list of allowlist rows, so the node cannot "
+               f"apply it; set it to its label {ALLOWLIST}'s rows", res.urn)
+    elif label_rows is not None and env_rows != label_rows:
+        only_env, only_label = sorted((env_rows - label_rows).elements()), sorted((label_rows - env_rows).elements())
+        report(f"container '{res.name}': the allowlist its node enforces (envs {ALLOW_ENV}) differs from its label "
+               f"{ALLOWLIST}, which the pack judges -- only in {ALLOW_ENV}: {_some(only_env)}; only in the label: "
+               f"{_some(only_label)}; write both from the plan (components/nodes.py)", res.urn)
+
+
+def _some(rows: list[str]) -> str:
+    return "; ".join(rows[:3]) + (f"; ... ({len(rows)})" if len(rows) > 3 else "") if rows else "none"
+
+
+def _docker_capabilities(inv: Inventory, host, report: Report) -> None:
+    """capabilities.adds within NET_ADMIN (the allowlist) and what the host's roles' runtime declares. A container
+    whose identity is not known is held to what any host of the plan may add."""
+    planned_host = inv.plan_host(host.name) if host.name is not None else None
+    declared = ([c for h in inv.plan.hosts for c in h.runtime.capabilities] if host.name is None
+                else planned_host.runtime.capabilities if planned_host else [])
+    allowed = set(ALLOWLIST_CAPABILITIES) | {normalize_capability(c) for c in declared}
+    extra = [(where, cap) for where, cap in host.settings.capabilities if cap not in allowed]
+    if extra:
+        whose = (f"host {host.name}'s roles ({' '.join(planned_host.roles)}) declare" if planned_host
+                 else "any host of the plan may add" if host.name is None else "a container outside the plan may add")
+        report(f"container '{host.res.name}' adds {', '.join(c for _, c in extra)} "
+               f"({', '.join(w for w, _ in extra)}) beyond what {whose}: {', '.join(sorted(allowed))}; remove "
+               f"{'them' if len(extra) > 1 else 'it'} from capabilities.adds, or declare it on the role in the catalog "
+               "(roles[].capabilities)", host.res.urn)
 
 
 def _alb_routes(inv: Inventory, report: Report) -> None:
@@ -336,13 +518,55 @@ TAGGABLE_AWS_PREFIXES = ("aws:ec2/vpc:", "aws:ec2/subnet:", "aws:ec2/internetGat
                          "aws:iam/role:", "aws:iam/instanceProfile:")
 
 
+def _taggable(res) -> bool:
+    return res.type in TAGGABLE_DOCKER or res.type.startswith(TAGGABLE_AWS_PREFIXES)
+
+
 def lifecycle_labels(inv: Inventory, config: dict, report: Report) -> None:
     for res in inv.resources:
-        taggable = res.type in TAGGABLE_DOCKER or res.type.startswith(TAGGABLE_AWS_PREFIXES)
-        if not taggable:
+        if not _taggable(res):
             continue
-        missing = [key for key in LIFECYCLE if not res.labels.get(key)]
+        unknown = _unknown_lifecycle(res)
+        missing = [key for key in LIFECYCLE if key not in unknown and not res.labels.get(key)]
         if missing:
             kind = "labels" if res.type.startswith("docker:") else "tags"
             report(f"'{res.name}' ({res.type.split(':')[-1]}) lacks the lifecycle {kind} "
                    f"{', '.join(missing)}; the reaper cannot find it", res.urn)
+
+
+def _unknown_lifecycle(res) -> list[str]:
+    """The lifecycle keys whose value is not known in preview."""
+    unknown = res.unknown_labels()
+    return [key for key in LIFECYCLE if key in unknown or ("*" in unknown and key not in res.labels)] if unknown else []
+
+
+# ---- lab-intent ----------------------------------------------------------------------------------------------
+def lab_intent(inv: Inventory, config: dict, report: Report) -> None:
+    """Exactly one abiquo:lab:Lab component; its spec is there, is JSON and plans with the project's catalog; the
+    spec in its registered outputs is the one in its inputs (where a driver hands both)."""
+    for message, urn in inv.intent_problems:
+        report(message, urn)
+
+
+lab_intent.without_plan = True
+
+
+# ---- judged-at-update (advisory) -----------------------------------------------------------------------------
+def judged_at_update(inv: Inventory, config: dict, report: Report) -> None:
+    """Each item a policy could not judge in preview because its value is not known yet: the resource and the
+    property (everything known was judged, and is mandatory)."""
+    if inv.plan is not None:
+        inv.containers, inv.networks                          # every Docker read the policies make, noted per item
+        for res in inv.resources:
+            if _taggable(res):
+                for key in _unknown_lifecycle(res):
+                    inv.unknown(res, f"{'labels' if res.type.startswith('docker:') else 'tags'}.{key}")
+    seen = set()
+    for res, path in inv.unknowns:
+        if (res.urn, path) not in seen:
+            seen.add((res.urn, path))
+            report(f"'{res.name}' ({res.type.split(':')[-1]}): {path} is not known in preview, so what depends on it "
+                   "is judged at update (pulumi up); make it a plain value to have it judged in preview", res.urn)
+
+
+judged_at_update.without_plan = True
