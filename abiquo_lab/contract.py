@@ -147,3 +147,10 @@ class LabError(Exception):
 class InputError(LabError, ValueError):
     """Bad input (a stack file, a setting, an argument, the catalog): found before anything is created."""
     exit_code = EXIT_USAGE
+
+
+def labctl_home():
+    """Where labctl keeps its own files (lab workspaces, state, locks): ABIQUO_LAB_HOME, else ~/.abiquo-lab."""
+    import os
+    from pathlib import Path
+    return Path(os.environ.get("ABIQUO_LAB_HOME", "~/.abiquo-lab")).expanduser()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -148,13 +149,17 @@ def cmd_realize(args) -> int:
         raise LabError(f"lab {plan.lab!r} already has containers; run: labctl teardown --stack {args.stack}")
     preflight.check(client, plan, args.stack, load_stack(args.stack, stacks_dir=args.stacks_dir).spec.docker_settings.publish_address)
     recording = engine.record_for_engine(args.stack, stacks_dir=args.stacks_dir, expires_at=expires)
-    try:
-        done = engine.Engine(client, progress=_say).realize(recording)
-    except Exception:
-        if not args.keep_on_failure:
-            _say("realize failed; removing what was created (use --keep-on-failure to inspect)")
-            engine.teardown(client, lab=plan.lab, images=False)
-        raise
+    from .live.lock import lab_lock
+    with lab_lock(plan.lab, f"realize --stack {args.stack}"):
+        if engine.labelled(client, lab=plan.lab, stack=args.stack)["containers"]:     # made while we checked
+            raise LabError(f"lab {plan.lab!r} already has containers; run: labctl teardown --stack {args.stack}")
+        try:
+            done = engine.Engine(client, progress=_say).realize(recording)
+        except BaseException:                            # a failure, Ctrl-C or SIGTERM: leave nothing half-made
+            if not args.keep_on_failure:
+                _say("realize stopped; removing what it created (use --keep-on-failure to inspect)")
+                engine.teardown(client, lab=plan.lab, stack=args.stack, images=False)
+            raise
     print(f"lab {done.lab}: {len(done.networks)} networks, {len(done.containers)} containers healthy in "
           f"{done.seconds['total']:.1f}s")
     return EXIT_OK
@@ -216,7 +221,9 @@ def cmd_teardown(args) -> int:
     if by_pulumi and not args.force:
         raise LabError(f"lab {lab!r} was made by Pulumi ({len(by_pulumi)} containers, e.g. {by_pulumi[0]}): remove it "
                            "with `labctl down NAME` or `pulumi destroy`, so its state stays true; --force removes it anyway")
-    counts = engine.teardown(client, lab=lab, stack=stack, images=not args.keep_images, progress=_say)
+    from .live.lock import lab_lock
+    with lab_lock(lab, "teardown"):
+        counts = engine.teardown(client, lab=lab, stack=stack, images=not args.keep_images, progress=_say)
     print(f"lab {lab}: removed " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
     return EXIT_OK
 
@@ -469,6 +476,10 @@ def _docker_errors():
         return ()
 
 
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -480,6 +491,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error("check needs --stack S or --all")
     if args.command == "validate" and not args.all and not args.stack:
         parser.error("validate needs --stack S or --all")
+    signal.signal(signal.SIGTERM, _interrupted)      # SIGTERM like Ctrl-C: commands clean up what they started
     try:
         return args.func(args)
     except LabError as exc:                      # every error the project raises: bad input (2) or a failure (1)

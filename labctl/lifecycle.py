@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Optional
 
+from abiquo_lab.contract import labctl_home
 from abiquo_lab.contract import (CONFIG_CREATED_AT, CONFIG_EXPIRES_AT, CONFIG_KEY, CONFIG_OWNER, CONFIG_TEMPLATE,
                                   PROJECT, InputError, LabError, config_key, expiry, now, parse_stamp, parse_ttl, stamp)
 from abiquo_lab.labspec import PROJECT_DIR, STACKS_DIR, check_spec, read_stack_config, stack_file
@@ -47,7 +48,7 @@ class LabInputError(LifecycleError, InputError):
 
 
 def home() -> Path:
-    return Path(os.environ.get("ABIQUO_LAB_HOME", "~/.abiquo-lab")).expanduser()
+    return labctl_home()
 
 
 def backend_url() -> str:

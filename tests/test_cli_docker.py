@@ -134,3 +134,44 @@ def test_ls_and_inspect_show_a_docker_lab_from_its_labels_alone(docker_client, t
         up.remove(force=True)
         down.remove(force=True)
         fault.remove(force=True)
+
+
+def test_a_second_realize_of_a_busy_lab_is_refused(tmp_path, monkeypatch, capsys):
+    """realize and teardown hold the lab's lock: a second one is refused while the first runs (here the lock is
+    held by this test), naming what holds it."""
+    from labctl.live.lock import lab_lock
+    monkeypatch.setenv("ABIQUO_LAB_HOME", str(tmp_path / "home"))
+    _stack(tmp_path, "locked", "lock-lab", "10.244.0.0/16", https=23543, http=23180)
+    with lab_lock("lock-lab", "realize --stack locked"):
+        assert labctl(["--stacks-dir", str(tmp_path), "realize", "--stack", "locked"]) == 1
+        assert "lab 'lock-lab' is busy: pid" in capsys.readouterr().err
+        assert labctl(["--stacks-dir", str(tmp_path), "teardown", "--stack", "locked"]) == 1
+    assert labctl(["--stacks-dir", str(tmp_path), "teardown", "--stack", "locked"]) == 0     # released
+
+
+def test_an_interrupted_realize_leaves_nothing_and_the_next_one_works(docker_client, tmp_path):
+    """SIGTERM (as Ctrl-C) in the middle of realize: what it made is removed, and realize runs again cleanly."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from labctl.live import engine
+    _stack(tmp_path, "cut", "cut-lab", "10.243.0.0/16", https=23643, http=23280)
+    env = dict(os.environ, ABIQUO_LAB_HOME=str(tmp_path / "home"))
+    command = [sys.executable, "-m", "labctl", "--stacks-dir", str(tmp_path), "realize", "--stack", "cut"]
+    try:
+        proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not docker_client.containers.list(all=True, filters={"label": "abiquo-lab.lab=cut-lab", "name": "cut-lab-"}):
+            assert time.monotonic() < deadline and proc.poll() is None, "realize ended before making a container"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130 and "removing what it created" in err, err
+        left = engine.labelled(docker_client, lab="cut-lab")
+        assert not left["containers"] and not left["networks"], left
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    finally:
+        engine.teardown(docker_client, lab="cut-lab")

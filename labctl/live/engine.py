@@ -225,19 +225,24 @@ def teardown(client, lab: Optional[str] = None, stack: Optional[str] = None, ima
 
 
 def remove_objects(client, found: dict[str, list], progress: Optional[Progress] = None) -> dict[str, int]:
-    """Containers first, then networks and volumes, then images (every tag). Returns how many of each."""
+    """Containers first, then networks and volumes, then images (every tag). Returns how many of each. An object
+    already gone (removed meanwhile, or a build's intermediate container) is not an error: teardown is idempotent."""
+    from docker.errors import NotFound
     say = progress or (lambda message: None)
+
+    def gone(remove, what: str) -> None:
+        try:
+            remove()
+            say(f"{what} removed")
+        except NotFound:
+            say(f"{what} already gone")
     for container in found.get("containers", []):
-        container.remove(force=True, v=True)
-        say(f"container {container.name} removed")
+        gone(lambda c=container: c.remove(force=True, v=True), f"container {container.name}")
     for network in found.get("networks", []):
-        network.remove()
-        say(f"network {network.name} removed")
+        gone(network.remove, f"network {network.name}")
     for volume in found.get("volumes", []):
-        volume.remove(force=True)
-        say(f"volume {volume.name} removed")
+        gone(lambda v=volume: v.remove(force=True), f"volume {volume.name}")
     for image in found.get("images", []):
         for tag in image.tags or [image.id]:
-            client.images.remove(tag, force=True)
-        say(f"image {', '.join(image.tags) or image.short_id} removed")
+            gone(lambda t=tag: client.images.remove(t, force=True), f"image {tag}")
     return {kind: len(found.get(kind, [])) for kind in ("containers", "networks", "volumes", "images")}
