@@ -6,6 +6,7 @@ resource, the field and the fix. Kill rates are printed per class; every class m
            identity present and unique; capabilities within the roles' runtime; no Docker socket, host PID/IPC,
            unconfined seccomp/AppArmor or privileged; no port-less tcp/udp row; each network's `internal` as planned
   class 6  intent: exactly one abiquo:lab:Lab; its spec there; the spec on its outputs equal to its inputs
+           (reported by layout-completeness: without the one Lab there is no plan to judge against)
   class 7  preview: a value not known on one resource hides nothing else; it is an advisory naming resource and
            property, and everything known is still judged and mandatory
   class 8  malformed input: a violation naming resource and field, never a crash
@@ -322,11 +323,11 @@ def test_class6_intent_mutants_are_all_reported(recordings, capsys):
     assert total == len(SHIPPED_STACKS) * 2 * 5 and not survivors, survivors[:5]
 
 
-def test_without_a_plan_the_other_stack_policies_say_nothing_and_only_lab_intent_reports(recordings):
+def test_without_a_plan_only_layout_completeness_reports_why(recordings):
     rec = copy.deepcopy(recordings[("docker-ha", "preview")])
     _lab(rec).type = "abiquo:lab:Renamed"
     found = analyze_in_process(rec)
-    assert {v.policy for v in found} == {"lab-intent"}
+    assert [(v.policy, v.level) for v in found] == [("layout-completeness", "mandatory")], found
     assert analyze_in_process(copy.deepcopy(recordings[("aws-ha", "update")])) == []
     empty = copy.deepcopy(rec)
     empty.records = []

@@ -26,13 +26,12 @@ SCHEMAS = {
 }
 
 STACK_CHECKS = {
-    "lab-intent": ("The stack holds exactly one abiquo:lab:Lab component, whose spec is there, is JSON and plans with the "
-                   "project's catalog (and equals the spec in its inputs where both are handed); every other stack "
-                   "policy judges against that plan.", sp.lab_intent),
     "required-connections": ("Every required documented connection of the lab is allowed.", sp.required_connections),
     "nothing-beyond-intent": ("Every allowlist entry and ingress rule maps to a documented connection; world ingress "
                               "only on the frontend listener ports.", sp.nothing_beyond_intent),
-    "layout-completeness": ("Every container or instance is a planned host with its roles and site (no two the same host), "
+    "layout-completeness": ("The stack holds exactly one abiquo:lab:Lab component whose spec is there, is JSON and plans "
+                            "with the project's catalog (and equals the spec in its inputs where both are handed). "
+                            "Every container or instance is a planned host with its roles and site (no two the same host), "
                             "together they carry every host the plan places and no more, the catalog's constraints hold "
                             "for the nodes counted (more than one API needs ZooKeeper), and every planned route exists. "
                             "Docker: each container is on exactly its planned networks and addresses, enforces the "
@@ -57,7 +56,7 @@ RESOURCE_CHECKS = {
 
 def run_stack_check(check, resources, config, report) -> None:
     """Adapt the SDK's arguments to a plain check. Without a plan (no Lab, two, or a spec that does not plan)
-    only lab-intent (which says why) and judged-at-update run."""
+    only layout-completeness (which says why) and judged-at-update run."""
     inventory = Inventory(from_policy_resources(resources))
     if inventory.plan is None and not getattr(check, "without_plan", False):
         return

@@ -360,7 +360,7 @@ class Inventory:
         self.resources = resources
         self.by_urn = {r.urn: r for r in resources}
         self.unknowns: list[tuple[Res, str]] = []            # (resource, property) not known in preview
-        self.intent_problems: list[tuple[str, Optional[str]]] = []   # (message, urn): the lab-intent policy's
+        self.intent_problems: list[tuple[str, Optional[str]]] = []   # (message, urn): layout-completeness reports them
         self.labs = self.of_type(LAB_TYPE)
         self.lab, self.checked, self.plan = None, None, None
         self._read_intent()
@@ -391,7 +391,7 @@ class Inventory:
             if self.labs:
                 self.intent_problems.append((
                     f"the stack has {len(self.labs)} {LAB_TYPE} components ({', '.join(repr(r.name) for r in self.labs)}): "
-                    "a stack is one lab, and the pack cannot tell which spec is the intent, so no other policy judges it; "
+                    "a stack is one lab, and the pack cannot tell which spec is the intent, so nothing else is judged; "
                     "create one Lab per stack", self.labs[1].urn))
             elif others:
                 example = ", ".join(f"{r.type.split(':')[-1]} '{r.name}'" for r in others[:3])

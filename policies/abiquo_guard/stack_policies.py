@@ -218,7 +218,12 @@ def layout_completeness(inv: Inventory, config: dict, report: Report) -> None:
     catalog's constraints hold for the nodes counted in the stack; every planned proxy route exists, and no other.
     Docker: each container is on exactly its planned networks with its planned addresses, enforces the allowlist
     its label shows (env LAB_ALLOW), adds no capability beyond its roles' runtime; each network is internal as
-    planned. Counts a machine whose roles are not known in preview could change are left to update."""
+    planned. Counts a machine whose roles are not known in preview could change are left to update.
+    First of all, the intent: exactly one abiquo:lab:Lab component whose spec plans (else nothing else is judged)."""
+    for message, urn in inv.intent_problems:
+        report(message, urn)
+    if inv.plan is None:
+        return
     lab = inv.lab.urn
     _hosts_are_planned(inv, report)
     present, complete = _present(inv)
@@ -242,6 +247,9 @@ def layout_completeness(inv: Inventory, config: dict, report: Report) -> None:
     _routes_present(inv, report)
     if inv.backend == "docker":
         _docker_nodes(inv, report)
+
+
+layout_completeness.without_plan = True         # it says why there is none
 
 
 def _machines(inv: Inventory) -> list:
@@ -538,17 +546,6 @@ def _unknown_lifecycle(res) -> list[str]:
     """The lifecycle keys whose value is not known in preview."""
     unknown = res.unknown_labels()
     return [key for key in LIFECYCLE if key in unknown or ("*" in unknown and key not in res.labels)] if unknown else []
-
-
-# ---- lab-intent ----------------------------------------------------------------------------------------------
-def lab_intent(inv: Inventory, config: dict, report: Report) -> None:
-    """Exactly one abiquo:lab:Lab component; its spec is there, is JSON and plans with the project's catalog; the
-    spec in its registered outputs is the one in its inputs (where a driver hands both)."""
-    for message, urn in inv.intent_problems:
-        report(message, urn)
-
-
-lab_intent.without_plan = True
 
 
 # ---- judged-at-update (advisory) -----------------------------------------------------------------------------
