@@ -408,6 +408,29 @@ def test_class8_malformed_input_is_a_violation_never_a_crash(recordings, capsys)
     assert total == 3 * 2 * 15 and not survivors, survivors[:5]
 
 
+ODD = [None, 5, True, "x", "", [], {}, [None], [5], ["x"], [{}], {"x": 1}, UNKNOWN_TEXT, [UNKNOWN_TEXT]]
+
+
+def test_no_input_of_any_shape_crashes_the_pack(recordings):
+    """Every input of a container, a network and the Lab set to odd shapes, one at a time: a verdict, never a crash."""
+    rec = recordings[("docker-distributed", "preview")]
+    targets = [(CONTAINER, _container(rec, "server").name), (NETWORK, _network(rec, "core").name), (LAB, _lab(rec).name)]
+    crashes = []
+    for kind, name in targets:
+        record = next(r for r in rec.records if r.type == kind and r.name == name)
+        for key in sorted({*(record.outputs if kind == LAB else record.inputs), "capabilities", "volumes", "mounts",
+                           "securityOpts", "pidMode", "ipcMode", "privileged", "ports", "internal", "ipamConfigs"}):
+            for value in ODD:
+                mutant = copy.deepcopy(rec)
+                target = next(r for r in mutant.records if r.type == kind and r.name == name)
+                (target.outputs if kind == LAB else target.inputs)[key] = copy.deepcopy(value)
+                try:
+                    analyze_in_process(mutant)
+                except Exception as exc:                   # noqa: BLE001 -- what is tested is that none escapes
+                    crashes.append((kind, key, value, repr(exc)[:120]))
+    assert not crashes, crashes[:5]
+
+
 # ---- class 7: preview ------------------------------------------------------------------------------------------
 def _unknown_label(host, key):
     def change(m):

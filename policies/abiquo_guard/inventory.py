@@ -224,7 +224,9 @@ def _items(props: Any, key: str, unknown: Unknown) -> tuple[list[tuple[int, Any]
     raw = read(lambda: props.get(key) if isinstance(props, Mapping) else None, key, unknown, default=...)
     if raw is ...:
         return [], False
-    if not isinstance(raw, Sequence) or isinstance(raw, str):
+    if isinstance(raw, str):
+        return [(0, raw)], True                  # one item written without its list
+    if not isinstance(raw, Sequence):
         return [], True
     found, complete = [], True
     for i in range(len(raw)):
