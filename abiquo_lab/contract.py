@@ -68,6 +68,8 @@ FRONTEND_ZONE = "frontend"                   # the catalog zone that holds the p
 HTTPS_PORT, HTTP_PORT = 443, 80              # the frontend's listeners (A02, A01: HTTP only redirects to HTTPS)
 FRONTEND_PORTS = {HTTPS_PORT: "https_port", HTTP_PORT: "http_port"}   # listener port -> Docker publish setting
 PROTOCOL_NUMBERS = {"tcp": "tcp", "udp": "udp", "vrrp": "112"}   # as security-group rules write them
+ALLOWLIST_CAPABILITIES = ("NET_ADMIN",)      # what every lab container adds to apply its nftables allowlist
+ALLOW_ENV = "LAB_ALLOW"                      # the node setting its entrypoint enforces (the label ALLOWLIST shows it)
 
 
 def port_span(port: Optional[int], port_end: Optional[int] = None, none: str = "-") -> str:

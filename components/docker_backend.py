@@ -19,7 +19,7 @@ from abiquo_lab.plan import Host
 
 from .nodes import NODE_IMAGE_DIR, LabArgs, host_allow_rules, host_labels, lab_labels, node_env
 
-BASE_CAPABILITIES = ["NET_ADMIN"]   # nftables allowlist at start; roles add theirs in the catalog (runtime)
+BASE_CAPABILITIES = list(contract.ALLOWLIST_CAPABILITIES)   # nftables allowlist at start; roles add theirs (runtime)
 
 
 class DockerBackend:
@@ -71,7 +71,7 @@ class DockerBackend:
         rules = host_allow_rules(self.plan, host)
         env = node_env(self.plan, host, rules)
         container_labels = {**self.base_labels, **host_labels(host), contract.ZONE: host.zone,
-                            contract.ALLOWLIST: env["LAB_ALLOW"], contract.ROUTES: env["LAB_ROUTES"]}
+                            contract.ALLOWLIST: env[contract.ALLOW_ENV], contract.ROUTES: env["LAB_ROUTES"]}
         image = self.settings.images.get(host.primary) or self.image.image_name
         published = self._published(host)
         https = next((p.external for p in published or [] if p.internal == 443), None)

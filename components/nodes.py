@@ -92,7 +92,7 @@ def node_env(plan: Plan, host: Host, allow_rows: list[list[str]]) -> dict[str, s
     times, LAB_ROUTES the proxy routes, LAB_ADDRESS(ES) its home (all) addresses; and cluster_env."""
     return {"LAB_HOST": host.name, "LAB_ROLES": " ".join(host.roles), "LAB_ADDRESS": host.address,
             "LAB_ADDRESSES": " ".join(host.interfaces.values()),
-            "LAB_ALLOW": _compact(allow_rows),
+            contract.ALLOW_ENV: _compact(allow_rows),
             "LAB_LISTEN": " ".join(listen_ports(plan, host)),
             "LAB_START": " ".join(host.runtime.start), "LAB_REAL": " ".join(host.runtime.holds),
             "LAB_TRANSIENT": " ".join(port for port, client in host.runtime.clients.items() if client == TRANSIENT_CLIENT),

@@ -40,7 +40,8 @@ def test_the_intent_is_on_the_lab_component_as_input_and_output(recordings):
 
 def test_the_pack_states_every_level_explicitly():
     config = policy_config()
-    assert config and all(entry["enforcementLevel"] == "mandatory" for entry in config.values())
+    assert config and all(entry["enforcementLevel"] == ("advisory" if name == "judged-at-update" else "mandatory")
+                          for name, entry in config.items())
     with pytest.raises(ValueError, match="unknown policy 'no-such-policy'"):
         policy_config({"no-such-policy": "advisory"})
 
@@ -463,3 +464,17 @@ def test_a_vip_flow_admitted_only_on_another_address_is_missing(recordings):
     found = _messages(analyze_in_process(rec), "required-connections")
     assert any("A14" in m for m in found), found
     assert _messages(analyze_in_process(rec), "nothing-beyond-intent")
+
+
+def test_a_public_entry_limited_to_one_destination_does_not_carry_the_published_ports(recordings):
+    """Published ports are DNAT'd to the frontend container's own address: a world entry limited to the frontend VIP
+    (or to any address) drops them, so the public flows are not allowed."""
+    from abiquo_lab.contract import ALLOW_ENV
+    rec = copy.deepcopy(recordings[("docker-ha", False)])
+    lb = _container(rec, "lb-1")
+    vip = build_plan(load_stack("docker-ha")).vip("frontend-vip").address
+    _rewrite_allowlist(lb, lambda row: row + [vip] if row[1] == "any" else row)
+    label = next(item["value"] for item in lb.inputs["labels"] if item["label"] == ALLOWLIST)
+    lb.inputs["envs"] = [f"{ALLOW_ENV}={label}" if str(e).startswith(ALLOW_ENV + "=") else e for e in lb.inputs["envs"]]
+    found = _messages(analyze_in_process(rec), "required-connections")
+    assert any("A02" in m and "lb-1" in m and "on its own address" in m for m in found), found

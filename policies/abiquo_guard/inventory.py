@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
 from abiquo_lab.catalog import LOAD_BALANCER
-from abiquo_lab.contract import ALLOWLIST, LAB_TYPE, WORLD, LabError, label, parse_span
+from abiquo_lab.contract import ALLOW_ENV, ALLOWLIST, ALLOWLIST_CAPABILITIES, LAB_TYPE, WORLD, LabError, label, parse_span
 
 D_NETWORK, D_CONTAINER = "docker:index/network:Network", "docker:index/container:Container"
 A_SG = "aws:ec2/securityGroup:SecurityGroup"
@@ -33,8 +33,6 @@ ENGINE_TYPES = ("pulumi:pulumi:Stack", "pulumi:providers:")      # what every st
 
 # What the node enforces: the allowlist as the node image's entrypoint reads it (images/node/entrypoint.sh), the
 # capability its nftables allowlist needs (components/docker_backend.py BASE_CAPABILITIES; a test holds them equal).
-ALLOW_ENV = "LAB_ALLOW"
-ALLOWLIST_CAPABILITIES = ("NET_ADMIN",)
 ALLOW_PROTOCOLS = {"tcp": True, "udp": True, "vrrp": False}      # protocol -> has ports
 
 

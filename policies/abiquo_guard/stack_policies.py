@@ -66,9 +66,13 @@ def _required_docker(inv: Inventory, flow, report: Report) -> None:
             ports = dst.settings
             if ports.ports_complete and not any(p[1] == flow.port for p in ports.ports):
                 report(f"{what}: container '{dst.res.name}' does not publish port {flow.port}; publish it on the frontend", dst.res.urn)
-            if dst.allow is not None and not any(_covers(a[2], a[3], flow) for a in dst.allow_by.get((flow.protocol, "any"), ())):
+            # published ports arrive on the container's own address (DNAT): a public entry limited to any one
+            # destination (the VIP's included) does not carry them
+            if dst.allow is not None and not any(_covers(a[2], a[3], flow) and a[5] is None
+                                                 for a in dst.allow_by.get((flow.protocol, "any"), ())):
                 report(f"{what}: the allowlist of container '{dst.res.name}' does not admit the world on "
-                       f"{flow.protocol}/{flow.ports_text}; add the plan's public entry", dst.res.urn)
+                       f"{flow.protocol}/{flow.ports_text} on its own address (published ports arrive there); add the "
+                       "plan's public entry, without a destination", dst.res.urn)
             continue
         src = hosts.get(flow.src)
         if src is None:
