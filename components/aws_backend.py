@@ -259,7 +259,9 @@ class AwsBackend:
         self.alb = aws.lb.LoadBalancer(
             self.alb_name, load_balancer_type="application", internal=False,
             subnets=[s.id for s in self.subnets[contract.FRONTEND_ZONE]], security_groups=[self.groups[host.primary].id],
-            drop_invalid_header_fields=True, tags=self._tags(f"{self.plan.lab}-alb", **{contract.ROLE: host.primary}), opts=opts)
+            drop_invalid_header_fields=True, tags=self._tags(f"{self.plan.lab}-alb", **{contract.ROLE: host.primary}),
+            idle_timeout=max([r.timeout for r in host.routes if r.timeout] or [60]),   # the ALB's one timeout: the longest route's
+            opts=opts)
         self._pending_routes = (host, opts)
         self._endpoints[host.primary] = pulumi.Output.concat("https://", self.alb.dns_name)
         return self.alb

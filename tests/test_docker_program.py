@@ -59,7 +59,8 @@ def test_allowlists_equal_the_plan_in_env_and_label(recorded):
         env = dict(e.split("=", 1) for e in r.inputs["envs"] if "=" in e)
         assert json.loads(env["LAB_ALLOW"]) == allowed
         assert json.loads(_labels(r)[labels.ALLOWLIST]) == allowed
-        routes = [[x.path, x.port, [[t, plan.host(t).address] for t in x.targets]] for x in plan.host(host).routes]
+        routes = [[x.path, x.port, [[t, plan.host(t).address] for t in x.targets]] + ([x.timeout] if x.timeout else [])
+                  for x in plan.host(host).routes]
         assert json.loads(env["LAB_ROUTES"]) == routes == json.loads(_labels(r)[labels.ROUTES])
         if "any" in {row[1] for row in allowed}:   # public ingress only on the frontends' listener ports
             assert "frontend" in plan.host(host).roles

@@ -94,6 +94,9 @@ class Role(Strict):
     external: bool = False
     component: Optional[str] = None
     frontend_path: Optional[str] = None   # where a proxying role (proxy: true) routes to this role
+    frontend_path_per_site: bool = False  # one path per datacenter/region: the first site's is frontend_path, the
+                                          # others' frontend_path-<site> (the docs' /am, /am-barcelona), to that site only
+    proxy_timeout: Optional[int] = Field(None, ge=1, le=4000)   # seconds the proxy waits for it (the docs' 1800 for /am)
     proxy: bool = False                   # forwards other roles' frontend paths (routes from its flows)
     world: bool = False                   # outside the lab: flows from it are public ingress (users)
     enabled_when: Optional[str] = None

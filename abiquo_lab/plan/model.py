@@ -28,6 +28,8 @@ class Route(Frozen):
     role: str
     port: int
     targets: list[str]             # host or vip names
+    timeout: Optional[int] = None  # seconds to wait for the targets (None: the proxy's default)
+    site: Optional[str] = None     # the datacenter/region a per-site path serves
 
 
 class Runtime(Frozen):
@@ -175,12 +177,13 @@ class Plan(Frozen):
         return {h.primary for h in self.hosts if h.runtime.exposure == how}
 
     def route_rows(self, host_name: str) -> list[list]:
-        """A proxying host's routes as [path, port, [[target, address], ...]]: addresses, not names, because a target
+        """A proxying host's routes as [path, port, [[target, address], ...]] (+ timeout seconds): addresses, not names, because a target
         on several networks has a name on each, and only its home address is the one whose allowlist admits the
         proxy (a VIP target stays a name: a network alias any live member answers)."""
         def address(target: str) -> str:
             return target if self.vip(target) else self.host(target).address
-        return [[r.path, r.port, [[t, address(t)] for t in r.targets]] for r in self.host(host_name).routes]
+        return [[r.path, r.port, [[t, address(t)] for t in r.targets]] + ([r.timeout] if r.timeout else [])
+                for r in self.host(host_name).routes]
 
     def hosts_with(self, role: str) -> list[Host]:
         return [h for h in self.hosts if role in h.roles]

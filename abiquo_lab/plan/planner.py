@@ -299,23 +299,53 @@ def _public_zone(catalog: Catalog, role: str, draft: dict) -> str:
 
 
 def _routes(drafts: list[dict], flows: list[Flow], catalog: Catalog) -> dict[str, list[Route]]:
-    """Proxy routes of hosts carrying a proxying role (catalog: proxy), from their flows to roles with a frontend path."""
+    """Proxy routes of hosts carrying a proxying role (catalog: proxy), from their flows to roles with a frontend path;
+    a per-site role gets one path per datacenter/region, to that site's hosts only."""
     proxy_roles = {r.name for r in catalog.roles if r.proxy}
     proxies = {d["name"] for d in drafts if proxy_roles & set(d["roles"])}
-    grouped: dict[tuple[str, str, int], list[str]] = defaultdict(list)
+    by_name = {d["name"]: d for d in drafts}
+    grouped: dict[tuple, list[str]] = defaultdict(list)
     for flow in flows:
         if flow.src not in proxies or flow.src_role not in proxy_roles or flow.protocol != "tcp" or flow.port is None:
             continue
-        path = catalog.role(flow.dst_role).frontend_path
-        if path is None or flow.dst_kind == "external":
+        role = catalog.role(flow.dst_role)
+        if role.frontend_path is None or flow.dst_kind == "external":
             continue
-        targets = grouped[(flow.src, flow.dst_role, flow.port)]
+        site = _site_of(by_name.get(flow.dst), role) if role.frontend_path_per_site else None
+        targets = grouped[(flow.src, flow.dst_role, flow.port, site or "")]
         if flow.dst not in targets:
             targets.append(flow.dst)
+    sites = {role: [s for (_, r, _, s) in grouped if r == role] for role in {k[1] for k in grouped}}
     result: dict[str, list[Route]] = defaultdict(list)
-    for (src, role, port), targets in sorted(grouped.items()):
-        result[src].append(Route(path=catalog.role(role).frontend_path, role=role, port=port, targets=targets))
+    for (src, role_name, port, site), targets in sorted(grouped.items()):
+        role = catalog.role(role_name)
+        path = _site_path(role.frontend_path, site, _ordered_sites(drafts, role_name, sites[role_name]))
+        result[src].append(Route(path=path, role=role_name, port=port, targets=targets, timeout=role.proxy_timeout,
+                                 site=site or None))
     return result
+
+
+def _site_of(draft: Optional[dict], role: Role) -> Optional[str]:
+    if draft is None:
+        return None
+    return draft["datacenter"] if role.scope == "datacenter" else draft["region"]
+
+
+def _ordered_sites(drafts: list[dict], role: str, present: list[str]) -> list[str]:
+    """The sites in the lab's order (the spec's datacenters/regions list, as the hosts were made)."""
+    order = []
+    for d in drafts:
+        site = d["datacenter"] or d["region"] or ""
+        if role in d["roles"] and site in present and site not in order:
+            order.append(site)
+    return order
+
+
+def _site_path(path: str, site: Optional[str], order: list[str]) -> str:
+    """The first site keeps the role's path (/am); the others get path-<site> (/am-barcelona)."""
+    if not site or not order or site == order[0]:
+        return path
+    return f"{path}-{site}"
 
 
 # ---- what Docker publishes on the machine ----------------------------------------------------------------------

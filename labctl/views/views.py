@@ -75,6 +75,12 @@ def explain(catalog: Catalog, row: Connection, plan: Plan | None = None) -> str:
         flows = [f for f in plan.flows if f.id == row.id]
         lines += ["", f"In lab {plan.lab!r}: {len(flows)} flow(s)"]
         lines += [f"  {f.src} -> {f.dst}  {f.ports_text}/{f.protocol}  {_flow_kind(f)}" for f in flows]
+        routes = [(h.name, r) for h in plan.hosts for r in h.routes
+                  if any(f.src == h.name and f.dst in r.targets and f.port == r.port for f in flows)]
+        if routes:
+            lines += ["", "Proxy routes these flows carry:"]
+            lines += [f"  {name}: {r.path} -> {', '.join(r.targets)} :{r.port}" + (f"  timeout {r.timeout} s" if r.timeout else "")
+                      + (f"  ({r.site} only)" if r.site else "") for name, r in routes]
     return "\n".join(lines) + "\n"
 
 

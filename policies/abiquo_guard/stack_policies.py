@@ -332,8 +332,10 @@ def _routes_present(inv: Inventory, report: Report) -> None:
 
 
 def _route_key(row) -> tuple:
-    path, port, targets = row
-    return path, int(port), tuple(sorted(tuple(t) for t in targets))
+    path, port, targets, *timeout = row
+    if len(timeout) > 1:
+        raise ValueError(row)
+    return path, int(port), tuple(sorted(tuple(t) for t in targets)), int(timeout[0]) if timeout else None
 
 
 def _docker_routes(inv: Inventory, report: Report) -> None:
@@ -353,12 +355,13 @@ def _docker_routes(inv: Inventory, report: Report) -> None:
                    "[path, port, [[target, address], ...]]; the program writes them from the plan", container.res.urn)
             continue
         want = {_route_key(row) for row in inv.plan.route_rows(host.name)}
-        for path, port, targets in sorted(want - have):
-            report(f"no route {path} on '{host.name}' to {', '.join(f'{t} ({a})' for t, a in targets)} port {port}; "
-                   f"the host must proxy {path} there (catalog: frontend_path)", container.res.urn)
-        for path, port, targets in sorted(have - want):
-            report(f"route {path} on '{host.name}' to {', '.join(f'{t} ({a})' for t, a in targets)} port {port} is not "
-                   "in the plan; remove it", container.res.urn)
+        for path, port, targets, timeout in sorted(want - have, key=str):
+            report(f"no route {path} on '{host.name}' to {', '.join(f'{t} ({a})' for t, a in targets)} port {port}"
+                   f"{f' with a {timeout} s timeout' if timeout else ''}; the host must proxy {path} there (catalog: "
+                   "frontend_path, proxy_timeout)", container.res.urn)
+        for path, port, targets, timeout in sorted(have - want, key=str):
+            report(f"route {path} on '{host.name}' to {', '.join(f'{t} ({a})' for t, a in targets)} port {port}"
+                   f"{f' with a {timeout} s timeout' if timeout else ''} is not in the plan; remove it", container.res.urn)
 
 
 # ---- layout-completeness, Docker: what each node is and enforces ---------------------------------------------
