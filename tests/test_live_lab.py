@@ -138,6 +138,16 @@ def _frontend(port, path="/api/"):
         return f"error {exc}"
 
 
+def test_each_datacenters_am_path_reaches_its_own_rs(labs):
+    """A06: /am goes to the first datacenter's RS, /am-<dc> to that datacenter's RS, and never to another's."""
+    https = LABS["t-ha"][1]["docker"]["https_port"]
+    plan = labs["t-ha"][0]
+    for route in plan.host("lb-1").routes:
+        if route.role == "rs":
+            answers = {_frontend(https, f"{route.path}/upload") for _ in range(4)}
+            assert answers == {f"ok {route.targets[0]} 8010"}, (route.path, answers)
+
+
 def test_http_redirects_to_the_published_https_port(labs):
     import http.client
     ports = LABS["t-ha"][1]["docker"]
