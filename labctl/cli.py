@@ -70,7 +70,7 @@ def _stacks(args) -> list[str]:
 
 def cmd_validate(args) -> int:
     stacks = _stacks(args)
-    failed = 0
+    failed, plans = 0, {}
     for stack in stacks:
         try:
             plan = build_plan(load_stack(stack, stacks_dir=args.stacks_dir))
@@ -80,7 +80,37 @@ def cmd_validate(args) -> int:
             continue
         print(f"{stack}: ok — lab {plan.lab!r}, {plan.layout} on {plan.backend}, {len(plan.hosts)} hosts, "
               f"{len(plan.zones)} zone networks, {len(plan.network_flows)} network flows")
+        plans[stack] = plan
+    for problem in _clashes_between(plans, args.stacks_dir):  # stacks that cannot live on one machine side by side
+        failed += 1
+        print(f"labctl: {problem}", file=sys.stderr)
     return EXIT_USAGE if failed else EXIT_OK                 # an invalid stack is bad input, as in every command
+
+
+def _clashes_between(plans: dict, stacks_dir) -> list[str]:
+    """Lab names used twice; Docker labs whose address pools overlap or whose published ports collide."""
+    import ipaddress
+    problems, names, pools, ports = [], {}, {}, {}
+    for stack, plan in plans.items():
+        if plan.lab in names:
+            problems.append(f"{stack}: lab.name {plan.lab!r} is also stack {names[plan.lab]}'s; a lab belongs to one stack")
+        names.setdefault(plan.lab, stack)
+        if plan.backend != "docker":
+            continue
+        spec = load_stack(stack, stacks_dir=stacks_dir).spec
+        pool = ipaddress.ip_network(spec.address_pool)
+        for other, other_pool in pools.items():
+            if pool.overlaps(other_pool):
+                problems.append(f"{stack}: lab.address_pool {pool} overlaps stack {other}'s {other_pool}; they cannot run side by side")
+        pools[stack] = pool
+        for host in plan.hosts:
+            for item in host.published:
+                key = (spec.docker_settings.publish_address, item.protocol, item.external)
+                if key in ports and ports[key] != stack:
+                    problems.append(f"{stack}: lab.docker.{item.setting or 'ports'} publishes {item.external}/{item.protocol}, "
+                                    f"which stack {ports[key]} publishes too; they cannot run side by side")
+                ports.setdefault(key, stack)
+    return problems
 
 
 def cmd_roles(args) -> int:

@@ -88,3 +88,23 @@ def test_teardown_of_a_broken_stack_file_says_how_to_remove_the_lab_by_name(tmp_
     assert main(["--stacks-dir", str(tmp_path), "teardown", "--stack", "broken"]) == 2
     err = capsys.readouterr().err
     assert "lab.layout" in err and "labctl teardown --lab NAME" in err and "Traceback" not in err
+
+
+def test_validate_all_refuses_stacks_that_cannot_live_side_by_side(tmp_path, capsys):
+    """Two stacks with one lab name, overlapping Docker pools or the same published port: validate --all names them."""
+    import yaml
+    from labctl.cli import main
+
+    def stack(name, lab, pool, https):
+        (tmp_path / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": {"abiquo-lab:lab": {
+            "name": lab, "backend": "docker", "layout": "monolithic", "address_pool": pool,
+            "docker": {"https_port": https, "http_port": https + 1}}}}))
+    stack("a", "one", "10.60.0.0/16", 9100)
+    stack("b", "one", "10.60.128.0/17", 9100)
+    assert main(["--stacks-dir", str(tmp_path), "validate", "--all"]) == 2
+    err = capsys.readouterr().err
+    assert "b: lab.name 'one' is also stack a's" in err
+    assert "b: lab.address_pool 10.60.128.0/17 overlaps stack a's 10.60.0.0/16" in err
+    assert "b: lab.docker.https_port publishes 9100/tcp, which stack a publishes too" in err
+    stack("b", "two", "10.61.0.0/16", 9200)
+    assert main(["--stacks-dir", str(tmp_path), "validate", "--all"]) == 0
