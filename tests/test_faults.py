@@ -276,7 +276,7 @@ def _arrived(dst) -> int:
 
 
 def _inject(lab, kind, *args):
-    return faults.inject(lab["client"], lab["plan"], faults.request(lab["plan"], kind, [str(a) for a in args]), stack="t")
+    return faults.inject(lab["client"], lab["plan"], faults.request(lab["plan"], kind, [str(a) for a in args]), stack="fault-test")
 
 
 def _heal(lab, *target, all_=False):
@@ -338,7 +338,7 @@ def test_isolate_cuts_new_open_and_outbound_connections_and_heal_restores_them(h
     assert _wait_file(a1, "/tmp/ready") == "a"                          # the open connection carries data
 
     line = _inject(lab, "isolate", "c1")
-    assert line.startswith("isolate c1: in force:") and "heal: labctl fault --stack t heal c1" in line
+    assert line.startswith("isolate c1: in force:") and "heal: labctl fault --stack fault-test heal c1" in line
     assert not _connects(a1, ADDR["c1"]), "a peer still reaches the isolated host"
     _watch(a1, ADDR["c1"])
     assert not _connects(c1, ADDR["a1"]), "the isolated host still reaches out"
@@ -432,19 +432,19 @@ def test_a_restart_drops_the_table_but_not_the_record_and_heal_still_works(heale
     c1 = lab["nodes"]["c1"]
     monkeypatch.setattr(cli, "_plan", lambda args: lab["plan"])        # the CLI over the hand-made plan
     monkeypatch.setattr(cli, "_docker", lambda: lab["client"])
-    code, out, _ = run(capsys, "fault", "--stack", "t", "isolate", "c1")
+    code, out, _ = run(capsys, "fault", "--stack", "fault-test", "isolate", "c1")
     assert code == EXIT_OK and out.startswith("isolate c1: in force")
     c1.restart(timeout=2)
-    code, out, _ = run(capsys, "fault", "--stack", "t", "ls")
+    code, out, _ = run(capsys, "fault", "--stack", "fault-test", "ls")
     assert code == EXIT_OK and "isolate  c1" in out and "recorded, not in force" in out
-    code, out, _ = run(capsys, "fault", "--stack", "t", "isolate", "c1")      # the same fault again: applied again
+    code, out, _ = run(capsys, "fault", "--stack", "fault-test", "isolate", "c1")      # the same fault again: applied again
     assert code == EXIT_OK and "applied again" in out
     assert _states(lab) == {"isolate c1": faults.IN_FORCE}
     c1.restart(timeout=2)
-    code, out, err = run(capsys, "fault", "--stack", "t", "heal", "c1")
+    code, out, err = run(capsys, "fault", "--stack", "fault-test", "heal", "c1")
     assert code == EXIT_OK, err
     assert out == "healed isolate c1: nft table abiquo_fault_isolate was already gone (container restarted); record removed\n"
-    code, out, _ = run(capsys, "fault", "--stack", "t", "ls")
+    code, out, _ = run(capsys, "fault", "--stack", "fault-test", "ls")
     assert out == f"lab {lab['plan'].lab}: no faults recorded\n"
 
 
@@ -477,3 +477,15 @@ def test_record_names_of_two_labs_never_collide():
     one = faults.record_name("a", faults.Request("stop", ("rs-fault-kill-rs-z",)))
     two = faults.record_name("a-fault-stop-rs", faults.Request("kill", ("rs-z",)))
     assert one != two and one.split(".")[0] == "a" and two.split(".")[0] == "a-fault-stop-rs"
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_fault_on_another_stacks_lab_of_the_same_name_is_refused(healed):
+    """The containers say which stack made the lab: a plan from another stack with the same lab name touches nothing."""
+    lab = healed
+    with pytest.raises(faults.InputError, match="belongs to stack fault-test, not other"):
+        faults.inject(lab["client"], lab["plan"], faults.request(lab["plan"], "stop", ["c1"]), stack="other")
+    with pytest.raises(faults.InputError, match="belongs to stack fault-test, not other"):
+        faults.heal(lab["client"], lab["plan"], faults.HealTarget(all=True), stack="other")
+    assert lab["nodes"]["c1"].status == "running"

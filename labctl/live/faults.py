@@ -514,14 +514,14 @@ def heal(client, plan: Plan, target: HealTarget, say: Optional[Say] = None, stac
     records; one line per fault, also passed to `say` as it goes. A fault that cannot be healed keeps its record and,
     after the others are done, raises LabError naming it."""
     say = say or (lambda line: None)
+    containers = _lab_containers(client, plan.lab)
+    _check_owner(containers, plan, stack)               # before anything, even "nothing to heal"
     selected = [(v, f) for v, f in _records(client, plan.lab) if target.matches(f)]
     if not selected:
         line = f"no faults recorded {target.text(plan.lab)}"
         say(line)
         return [line]
     from docker.errors import DockerException
-    containers = _lab_containers(client, plan.lab)
-    _check_owner(containers, plan, stack)
     lines, problems = [], []
     for volume, fault in sorted(selected, key=lambda item: item[1].kind not in CONTAINER_KINDS):
         try:
