@@ -76,3 +76,19 @@ def test_explain_a06_shows_the_per_datacenter_paths(capsys):
     out = capsys.readouterr().out
     assert "lb-1: /am -> rs-dc1 :8010  timeout 1800 s  (dc1 only)" in out
     assert "lb-1: /am-dc2 -> rs-dc2 :8010  timeout 1800 s  (dc2 only)" in out
+
+
+@pytest.mark.parametrize("stack", ["docker-ha", "docker-distributed", "aws-ha"])
+def test_legal_is_routed_like_api(stack):
+    """A09: `/api` and `/legal` go to the API's Tomcat the same way, wherever a proxy routes /api."""
+    plan = build_plan(load_stack(stack))
+    for host in plan.hosts:
+        routes = {r.path: r for r in host.routes}
+        if "/api" in routes:
+            legal = routes["/legal"]
+            assert (legal.role, legal.port, legal.targets) == (routes["/api"].role, routes["/api"].port, routes["/api"].targets)
+    if stack == "aws-ha":
+        rec = record_stack(stack, preview=False)
+        paths = {tuple(c["pathPattern"]["values"]) for r in rec.by_type("aws:lb/listenerRule:ListenerRule")
+                 for c in r.inputs["conditions"]}
+        assert ("/legal", "/legal/*") in paths

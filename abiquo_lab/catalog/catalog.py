@@ -177,9 +177,11 @@ class Catalog(Strict):
         problems += _unique("zones", [z.name for z in self.zones])
         problems += _unique("colocations", [c.name for c in self.colocations])
         problems += _unique("vips", [v.name for v in self.vips])
-        problems += _unique("frontend paths", [r.frontend_path for r in self.roles if r.frontend_path])
-        problems += [f"roles[{r.name}].frontend_path: {r.frontend_path!r} must start with '/'"
-                     for r in self.roles if r.frontend_path and not r.frontend_path.startswith("/")]
+        problems += _unique("frontend paths", [p for r in self.roles for p in [r.frontend_path, *r.frontend_also] if p])
+        problems += [f"roles[{r.name}].frontend_path: {p!r} must start with '/'"
+                     for r in self.roles for p in [r.frontend_path, *r.frontend_also] if p and not p.startswith("/")]
+        problems += [f"roles[{r.name}].frontend_also: needs frontend_path" for r in self.roles
+                     if r.frontend_also and not r.frontend_path]
         problems += _check_switch_defaults(self.switches)
         for colocation in self.colocations:
             for kind, leader in colocation.follows.items():

@@ -94,6 +94,7 @@ class Role(Strict):
     external: bool = False
     component: Optional[str] = None
     frontend_path: Optional[str] = None   # where a proxying role (proxy: true) routes to this role
+    frontend_also: list[str] = []         # more paths the proxy sends to it the same way (the API's /legal, A09)
     frontend_path_per_site: bool = False  # one path per datacenter/region: the first site's is frontend_path, the
                                           # others' frontend_path-<site> (the docs' /am, /am-barcelona), to that site only
     proxy_timeout: Optional[int] = Field(None, ge=1, le=4000)   # seconds the proxy waits for it (the docs' 1800 for /am)

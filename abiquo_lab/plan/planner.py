@@ -319,9 +319,10 @@ def _routes(drafts: list[dict], flows: list[Flow], catalog: Catalog) -> dict[str
     result: dict[str, list[Route]] = defaultdict(list)
     for (src, role_name, port, site), targets in sorted(grouped.items()):
         role = catalog.role(role_name)
-        path = _site_path(role.frontend_path, site, _ordered_sites(drafts, role_name, sites[role_name]))
-        result[src].append(Route(path=path, role=role_name, port=port, targets=targets, timeout=role.proxy_timeout,
-                                 site=site or None))
+        order = _ordered_sites(drafts, role_name, sites[role_name])
+        for base in [role.frontend_path, *role.frontend_also]:
+            result[src].append(Route(path=_site_path(base, site, order), role=role_name, port=port, targets=targets,
+                                     timeout=role.proxy_timeout, site=site or None))
     return result
 
 
