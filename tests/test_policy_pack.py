@@ -478,3 +478,13 @@ def test_a_public_entry_limited_to_one_destination_does_not_carry_the_published_
     lb.inputs["envs"] = [f"{ALLOW_ENV}={label}" if str(e).startswith(ALLOW_ENV + "=") else e for e in lb.inputs["envs"]]
     found = _messages(analyze_in_process(rec), "required-connections")
     assert any("A02" in m and "lb-1" in m and "on its own address" in m for m in found), found
+
+
+@pytest.mark.parametrize("preview", [False, True])
+def test_an_internal_load_balancer_breaks_the_public_flows(recordings, preview):
+    """Issue 12 class 5: with the ALB internal, no user reaches the lab: every public flow is reported on it."""
+    rec = copy.deepcopy(recordings[("aws-ha", preview)])
+    alb = next(r for r in rec.records if r.type == "aws:lb/loadBalancer:LoadBalancer")
+    alb.inputs["internal"] = True
+    found = [m for m in _messages(analyze_in_process(rec), "required-connections") if "is internal" in m]
+    assert any(m.startswith("A02") for m in found) and all("set internal: false" in m for m in found), found

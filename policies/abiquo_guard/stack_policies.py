@@ -105,6 +105,11 @@ def aws_rule_of(flow, balancers: set[str]) -> Optional[tuple]:
 
 
 def _required_aws(inv: Inventory, flow, report: Report) -> None:
+    if flow.public:                      # users reach the lab only through an internet-facing load balancer
+        for alb in inv.of_type(A_ALB):
+            if alb.get("internal") is True or alb.get("scheme") == "internal":
+                report(f"{_arrow(flow)} is not allowed: load balancer '{alb.name}' is internal (internal: true), so "
+                       "users cannot reach it; set internal: false", alb.urn)
     key = aws_rule_of(flow, inv.balancers)
     if key is None:
         return
