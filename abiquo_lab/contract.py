@@ -139,6 +139,7 @@ def expiry(ttl: str, start: Optional[datetime] = None) -> str:
 
 # ---- errors and exit statuses ----------------------------------------------------------------------------------
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_MISSING_TOOL = 3                        # a tool the command needs is not installed (the Pulumi CLI)
 
 
 class LabError(Exception):

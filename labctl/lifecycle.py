@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Optional
 
-from abiquo_lab.contract import labctl_home
+from abiquo_lab.contract import EXIT_MISSING_TOOL, labctl_home
 from abiquo_lab.contract import (CONFIG_CREATED_AT, CONFIG_EXPIRES_AT, CONFIG_KEY, CONFIG_OWNER, CONFIG_TEMPLATE,
                                   PROJECT, InputError, LabError, config_key, expiry, now, parse_stamp, parse_ttl, stamp)
 from abiquo_lab.labspec import PROJECT_DIR, STACKS_DIR, check_spec, read_stack_config, stack_file
@@ -39,8 +39,8 @@ class LifecycleError(LabError):
 
 
 class PulumiMissing(LifecycleError):
-    """The CLI is needed and absent (a usage problem: exit 2)."""
-    exit_code = InputError.exit_code
+    """The CLI is needed and absent: its own exit status (3), so a script can tell it from bad input."""
+    exit_code = EXIT_MISSING_TOOL
 
 
 class LabInputError(LifecycleError, InputError):
