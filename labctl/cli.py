@@ -506,6 +506,20 @@ def _docker_errors():
         return ()
 
 
+def _stack_from_path(args) -> None:
+    """--stack also takes a stack file's path (stacks/Pulumi.docker-ha.yaml): its folder and stack name."""
+    given = getattr(args, "stack", None)
+    if not given or not (given.endswith((".yaml", ".yml")) or "/" in given):
+        return
+    path = Path(given)
+    name = path.name
+    if not (name.startswith("Pulumi.") and name.endswith(".yaml")) or name == "Pulumi.yaml":
+        raise InputError(f"--stack {given}: a stack file is named Pulumi.<stack>.yaml (got {name})")
+    if not path.exists():
+        raise InputError(f"--stack {given}: no such file")
+    args.stack, args.stacks_dir = name[len("Pulumi."):-len(".yaml")], path.resolve().parent
+
+
 def _interrupted(signum, frame):
     raise KeyboardInterrupt
 
@@ -523,6 +537,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error("validate needs --stack S or --all")
     signal.signal(signal.SIGTERM, _interrupted)      # SIGTERM like Ctrl-C: commands clean up what they started
     try:
+        _stack_from_path(args)
         return args.func(args)
     except LabError as exc:                      # every error the project raises: bad input (2) or a failure (1)
         print(f"labctl: {exc}", file=sys.stderr)

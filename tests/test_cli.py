@@ -108,3 +108,14 @@ def test_validate_all_refuses_stacks_that_cannot_live_side_by_side(tmp_path, cap
     assert "b: lab.docker.https_port publishes 9100/tcp, which stack a publishes too" in err
     stack("b", "two", "10.61.0.0/16", 9200)
     assert main(["--stacks-dir", str(tmp_path), "validate", "--all"]) == 0
+
+
+def test_stack_may_be_given_as_its_files_path(tmp_path, capsys):
+    from labctl.cli import main
+    from abiquo_lab.labspec import STACKS_DIR
+    assert main(["validate", "--stack", str(STACKS_DIR / "Pulumi.docker-ha.yaml")]) == 0
+    assert "docker-ha: ok" in capsys.readouterr().out
+    assert main(["validate", "--stack", str(tmp_path / "ha.yaml")]) == 2
+    assert "a stack file is named Pulumi.<stack>.yaml (got ha.yaml)" in capsys.readouterr().err
+    assert main(["validate", "--stack", str(tmp_path / "Pulumi.gone.yaml")]) == 2
+    assert "no such file" in capsys.readouterr().err
