@@ -203,3 +203,14 @@ def test_a_key_given_twice_in_a_stack_file_is_refused(tmp_path):
         read_stack_config("twice", tmp_path)
     assert [str(p) for p in err.value.problems] == [
         "Pulumi.twice.yaml: key 'name' is given twice (lines 3 and 5); keep one"]
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ({"name": "Lab_1"}, "lab.name: must be lowercase letters, digits and '-', starting with a letter, at most 24 characters (got 'Lab_1')"),
+    ({"owner": "Bad Owner!"}, "lab.owner: must be letters, digits and . _ @ -, 1 to 64 characters (no spaces) (got 'Bad Owner!')"),
+    ({"docker": {"https_port": True}}, "lab.docker.https_port: Input should be a valid integer (got True)"),
+])
+def test_name_rules_are_in_words_and_booleans_are_not_numbers(overrides, expected):
+    with pytest.raises(LabConfigError) as err:
+        check_spec(base_config(**overrides))
+    assert [str(p) for p in err.value.problems] == [expected]

@@ -12,6 +12,10 @@ from ..catalog.model import BACKENDS, LAYOUTS
 from ..contract import parse_ttl
 
 NAME = r"^[a-z][a-z0-9-]{0,23}$"
+OWNER = r"^[A-Za-z0-9._@-]{1,64}$"
+# The patterns in words, for error messages (a user should not have to read a regular expression)
+PATTERN_WORDS = {NAME: "lowercase letters, digits and '-', starting with a letter, at most 24 characters",
+                 OWNER: "letters, digits and . _ @ -, 1 to 64 characters (no spaces)"}
 
 
 class Strict(BaseModel):
@@ -21,8 +25,8 @@ class Strict(BaseModel):
 class DockerSettings(Strict):
     base_image: str = "debian:bookworm-slim"
     publish_address: str = "127.0.0.1"       # where the frontend's published ports listen on the host
-    https_port: int = Field(8443, ge=1, le=65535)
-    http_port: int = Field(8080, ge=1, le=65535)
+    https_port: StrictInt = Field(8443, ge=1, le=65535)
+    http_port: StrictInt = Field(8080, ge=1, le=65535)
     images: dict[str, str] = {}              # role -> image, to replace a role's image with a real appliance
 
     @field_validator("publish_address")
@@ -56,7 +60,7 @@ class LabSpec(Strict):
     address_pool: str = "10.90.0.0/16"
     zone_prefix: int = Field(24, ge=16, le=28)
     subnets: dict[str, str] = {}             # zone network name -> CIDR, overriding the carve-out
-    owner: str = Field("unknown", pattern=r"^[A-Za-z0-9._@-]{1,64}$")
+    owner: str = Field("unknown", pattern=OWNER)
     ttl: str = "8h"
     docker: Optional[DockerSettings] = None
     aws: Optional[AwsSettings] = None

@@ -12,7 +12,7 @@ from ..catalog import Catalog, default_catalog, expr
 from .addressing import zone_networks
 from .errors import LabConfigError, Problem
 from ..contract import parse_ttl
-from .model import LabSpec
+from .model import PATTERN_WORDS, LabSpec
 
 ROOT = "lab"
 MAX_SITES = 128
@@ -76,6 +76,9 @@ def _pydantic_problems(exc: ValidationError, model: type[BaseModel]) -> list[Pro
             problems.append(Problem(path, f"unknown setting; allowed here: {allowed}"))
         elif err["type"] == "missing":
             problems.append(Problem(path, "required setting is missing"))
+        elif err["type"] == "string_pattern_mismatch" and (err.get("ctx") or {}).get("pattern") in PATTERN_WORDS:
+            words = PATTERN_WORDS[err["ctx"]["pattern"]]
+            problems.append(Problem(path, f"must be {words} (got {_show(err.get('input'))})"))
         else:
             msg = err["msg"].removeprefix("Value error, ")
             problems.append(Problem(path, f"{msg} (got {_show(err.get('input'))})"))
