@@ -56,4 +56,12 @@ def node_image(docker_client):
     docker_client.images.build(path=str(ROOT / "images" / "node"), tag=tag, rm=True,
                                buildargs={"BASE_IMAGE": os.environ.get("BASE_IMAGE", "debian:bookworm-slim"), "LAB": "test"},
                                labels={"abiquo-lab.managed": "true", "abiquo-lab.lab": "test"})
-    return tag
+    yield tag
+    # The suite removes what it made, its image too; LAB_KEEP_IMAGES=1 keeps it. The untagged layers stay as the
+    # build cache either way (`docker image prune` clears them), so the next run need not reinstall the packages.
+    if os.environ.get("LAB_KEEP_IMAGES") != "1":
+        try:
+            docker_client.images.remove(tag, force=True, noprune=True)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+        assert not docker_client.images.list(name="abiquo-lab-node", filters={"label": "abiquo-lab.lab=test"})
