@@ -65,3 +65,8 @@ def node_image(docker_client):
         except Exception:  # noqa: BLE001 - already gone
             pass
         assert not docker_client.images.list(name="abiquo-lab-node", filters={"label": "abiquo-lab.lab=test"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that restart the Docker daemon run last: they interrupt every container on the engine."""
+    items.sort(key=lambda item: item.get_closest_marker("restarts_engine") is not None)

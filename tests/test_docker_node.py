@@ -96,5 +96,5 @@ def test_frontend_haproxy_config_from_the_plans_routes_is_valid(docker_client, n
                                        labels={"abiquo-lab.managed": "true", LABEL: "haproxy"}, network_mode="none",
                                        remove=True, stderr=True).decode()
     assert "Configuration file is valid" in out
-    assert "use_backend be_api if { path_beg /api }" in out and f"server api-2 {plan.host('api-2').address}:8010" in out
+    assert "use_backend be_api if { path /api } or { path_beg /api/ }" in out and f"server api-2 {plan.host('api-2').address}:8010" in out
     assert "default_backend be_root" in out and f"server ui-1 {plan.host('ui-1').address}:80" in out
