@@ -6,7 +6,7 @@ from typing import Optional
 
 from abiquo_lab import contract
 
-LS_COLUMNS = ["name", "stack", "backend", "made_by", "owner", "expires", "state", "faults", "frontend"]
+LS_COLUMNS = ["name", "stack", "backend", "made_by", "owner", "created", "expires", "state", "faults", "frontend"]
 HOST_COLUMNS = ["host", "roles", "zone", "addresses", "state", "health"]
 
 
@@ -36,7 +36,9 @@ def docker_labs(client) -> list[dict]:
         labels = containers[0].labels
         rows.append({"name": lab, "stack": ", ".join(sorted({c.labels.get(contract.STACK, "?") for c in containers})),
                      "backend": "docker", "made_by": labels.get(contract.MANAGED_BY, contract.MANAGED_BY_PULUMI),
-                     "owner": labels.get(contract.OWNER, ""), "expires": labels.get(contract.EXPIRES_AT, contract.UNSET),
+                     "owner": labels.get(contract.OWNER, ""),
+                     "created": min(c.attrs.get("Created", "")[:19] for c in containers) + "Z",
+                     "expires": labels.get(contract.EXPIRES_AT, contract.UNSET),
                      "state": f"{sum(_ready(c) for c in containers)}/{len(containers)} ready",
                      "faults": faults.get(lab, 0), "frontend": _frontend(containers) or "-"})
     return rows
