@@ -86,7 +86,7 @@ def test_a_faulted_member_is_left_out_and_the_rest_must_still_be_whole():
     views[DN[2]] = None                                     # stopped by a fault: the other two must form the cluster
     for n in DN[:2]:
         views[n]["galera"]["wsrep_cluster_size"] = "2"
-        views[n]["sentinel_peers"] = 1
+        views[n]["sentinel_peers"] = 2                     # a sentinel still knows the one that is down
         views[n]["rabbitmq"] = [f"rabbit@{m}" for m in DN[:2]]
     views[DN[0]]["redis"]["replicas"] = 1
     views[DN[0]]["zookeeper"] = "leader"

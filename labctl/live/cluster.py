@@ -183,8 +183,9 @@ def _redis(plan: Plan, up: dict) -> list[ClusterCheck]:
         for m, r in roles.items() if m not in masters)
     said = {m: up[m].get("sentinel_master", "") for m in live}
     peers = {m: up[m].get("sentinel_peers", -1) for m in live}
+    # a sentinel keeps knowing a peer that is down (it marks it down): each knows every other member's sentinel
     sentinel_ok = (len(masters) == 1 and all(value == address[masters[0]] for value in said.values())
-                   and all(n == len(live) - 1 for n in peers.values()))
+                   and all(n == len(members) - 1 for n in peers.values()))
     return [ClusterCheck("redis", master_ok, f"master {', '.join(masters) or 'none'}; "
                          + ", ".join(f"{m} {r['role']}" for m, r in roles.items())),
             ClusterCheck("sentinel", sentinel_ok, "sentinels name " + ", ".join(sorted(set(said.values())) or ["nothing"])
