@@ -119,3 +119,16 @@ def test_stack_may_be_given_as_its_files_path(tmp_path, capsys):
     assert "a stack file is named Pulumi.<stack>.yaml (got ha.yaml)" in capsys.readouterr().err
     assert main(["validate", "--stack", str(tmp_path / "Pulumi.gone.yaml")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_check_output_counts_with_the_same_words_in_every_format():
+    """The table's summary, the markdown and the JSON all count mandatory and advisory findings, by those names."""
+    import json
+    from labctl.check.analyzer import Violation
+    from labctl.check.output import render
+    results = {"s": [Violation("required-connections", "mandatory", "m1"), Violation("judged-at-update", "advisory", "a1"),
+                     Violation("judged-at-update", "advisory", "a2")]}
+    assert render(results, "table", {}).splitlines()[-1] == "s: 1 mandatory, 2 advisory"
+    assert "| s | 1 | 2 |" in render(results, "markdown", {}) and "| stack | mandatory | advisory |" in render(results, "markdown", {})
+    counts = json.loads(render(results, "json", {}))["stacks"]["s"]
+    assert (counts["mandatory"], counts["advisory"]) == (1, 2)

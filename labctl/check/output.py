@@ -17,7 +17,8 @@ def rows(results: dict[str, list[Violation]]) -> list[dict]:
 def render(results: dict[str, list[Violation]], fmt: str, descriptions: dict[str, str]) -> str:
     if fmt == "json":
         return json.dumps({"stacks": {s: {"violations": [v.to_json() for v in found],
-                                          "mandatory": sum(v.level == "mandatory" for v in found)}
+                                          "mandatory": sum(v.level == "mandatory" for v in found),
+                                          "advisory": sum(v.level == "advisory" for v in found)}
                                       for s, found in results.items()}}, indent=2) + "\n"
     if fmt == "sarif":
         return json.dumps(sarif(results, descriptions), indent=2) + "\n"
@@ -30,8 +31,8 @@ def render(results: dict[str, list[Violation]], fmt: str, descriptions: dict[str
             lines += ["", report.render(found, COLUMNS, "markdown").rstrip()]
         return "\n".join(lines) + "\n"
     found = rows(results)
-    summary = ", ".join(f"{s}: {sum(v.level == 'mandatory' for v in f)} mandatory, "
-                        f"{sum(v.level != 'mandatory' for v in f)} other" for s, f in results.items())
+    summary = ", ".join(f"{s}: {sum(v.level == 'mandatory' for v in f)} mandatory, "      # the markdown's words
+                        f"{sum(v.level == 'advisory' for v in f)} advisory" for s, f in results.items())
     return (report.render(found, COLUMNS, "table") if found else "no violations\n") + summary + "\n"
 
 
