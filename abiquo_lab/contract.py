@@ -55,6 +55,7 @@ ROUTES = label("routes")
 TIER = label("tier")                         # AWS subnets: public | private
 MANAGED = label("managed")                   # "true" on everything the project makes
 MANAGED_BY = label("managed-by")             # who made it: MANAGED_BY_PULUMI or MANAGED_BY_REALIZE
+INSTANCE = label("instance")                 # one realization of a lab: every object `labctl realize` makes at once
 FAULT = label("fault")                       # a fault in force (labctl fault): its kind, on a labelled volume
 FAULT_TARGET = label("fault-target")         # what the fault hits: JSON list of its arguments
 FAULT_SINCE = label("fault-since")           # when the fault was injected (STAMP_FORMAT)

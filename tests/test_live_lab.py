@@ -76,6 +76,21 @@ def test_realized_containers_are_the_recorded_ones(docker_client, labs):
                 assert binding[0]["HostIp"] == "127.0.0.1"                # published on loopback only
 
 
+def test_every_object_of_one_realization_carries_its_instance_id(docker_client, labs):
+    """A lab belongs to one stack and one realization: its networks and containers carry the stack and the same
+    instance id, and two labs' ids differ."""
+    from abiquo_lab import contract
+    ids = {}
+    for stack, (plan, _, _) in labs.items():
+        flt = {"label": engine.label_filter(lab=plan.lab)}
+        found = [c.labels for c in docker_client.containers.list(all=True, filters=flt)]
+        found += [n.attrs["Labels"] for n in docker_client.networks.list(filters=flt)]
+        assert {f[contract.STACK] for f in found} == {stack}
+        ids[stack] = {f.get(contract.INSTANCE) for f in found}
+        assert len(ids[stack]) == 1 and None not in ids[stack]
+    assert ids["t-dist"] != ids["t-ha"]
+
+
 def test_two_labs_run_side_by_side_on_disjoint_networks(docker_client, labs):
     subnets = {}
     for plan, _, _ in labs.values():

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from abiquo_lab.contract import INSTANCE as INSTANCE_LABEL
 from abiquo_lab.contract import LAB as LAB_LABEL
 from abiquo_lab.contract import MANAGED as MANAGED_LABEL
 from abiquo_lab.contract import CONFIG_EXPIRES_AT, CONFIG_MANAGED_BY, MANAGED_BY_REALIZE, InputError, LabError
@@ -83,6 +84,10 @@ class Engine:
         self.client, self.parallel = client, parallel
         self.api = client.api
         self.progress = progress or (lambda message: None)
+        self.instance = secrets.token_hex(6)          # this realization: on every network and container it makes
+
+    def _labels_of(self, raw: dict) -> dict[str, str]:
+        return {**_labels(raw.get("labels")), INSTANCE_LABEL: self.instance}
 
     # ---- whole recordings ------------------------------------------------------------------------
     def realize(self, recording: Recording, wait: bool = True) -> Realized:
@@ -117,7 +122,7 @@ class Engine:
         self.api.create_network(
             raw["name"], driver=raw.get("driver", "bridge"), internal=bool(raw.get("internal", False)),
             ipam=docker.types.IPAMConfig(pool_configs=pools) if pools else None,
-            labels=_labels(raw.get("labels")), check_duplicate=True)
+            labels=self._labels_of(raw), check_duplicate=True)
         self.progress(f"network {raw['name']} created")
         return raw["name"]
 
@@ -154,7 +159,7 @@ class Engine:
                            for p in ports} or None)
         created = self.api.create_container(
             raw["image"], name=raw["name"], hostname=raw.get("hostname"), environment=raw.get("envs"),
-            labels=_labels(raw.get("labels")), host_config=host_config, healthcheck=_healthcheck(raw.get("healthcheck")),
+            labels=self._labels_of(raw), host_config=host_config, healthcheck=_healthcheck(raw.get("healthcheck")),
             ports=[(int(p["internal"]), p.get("protocol", "tcp")) for p in ports] or None,
             networking_config=self.api.create_networking_config(dict(list(endpoints.items())[:1])) if endpoints else None,
             stop_signal=raw.get("stopSignal"))

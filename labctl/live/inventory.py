@@ -6,7 +6,8 @@ from typing import Optional
 
 from abiquo_lab import contract
 
-LS_COLUMNS = ["name", "stack", "backend", "made_by", "owner", "created", "expires", "state", "faults", "frontend"]
+LS_COLUMNS = ["name", "stack", "instance", "backend", "made_by", "owner", "created", "expires", "state", "faults",
+              "frontend"]
 HOST_COLUMNS = ["host", "roles", "zone", "addresses", "state", "health"]
 
 
@@ -35,6 +36,7 @@ def docker_labs(client) -> list[dict]:
     for lab, containers in sorted(by_lab.items()):
         labels = containers[0].labels
         rows.append({"name": lab, "stack": ", ".join(sorted({c.labels.get(contract.STACK, "?") for c in containers})),
+                     "instance": ", ".join(sorted({c.labels.get(contract.INSTANCE, "-") for c in containers})),
                      "backend": "docker", "made_by": labels.get(contract.MANAGED_BY, contract.MANAGED_BY_PULUMI),
                      "owner": labels.get(contract.OWNER, ""),
                      "created": min(c.attrs.get("Created", "")[:19] for c in containers) + "Z",
