@@ -241,13 +241,18 @@ def _report(capsys, name, results):
     return total, survivors
 
 
-def test_class4_docker_mutants_are_all_reported(recordings, capsys):
+def _kill_on_docker_stacks(mutants_of, recordings) -> dict:
+    """(stack, mode) -> _kill of the mutants `mutants_of(plan)` builds, on every Docker stack in both modes."""
     results = {}
     for stack in DOCKER_STACKS:
         plan = build_plan(load_stack(stack))
         for mode in MODES:
-            results[(stack, mode)] = _kill(_class4(plan), recordings[(stack, mode)])
-    total, survivors = _report(capsys, "class 4 (Docker)", results)
+            results[(stack, mode)] = _kill(mutants_of(plan), recordings[(stack, mode)])
+    return results
+
+
+def test_class4_docker_mutants_are_all_reported(recordings, capsys):
+    total, survivors = _report(capsys, "class 4 (Docker)", _kill_on_docker_stacks(_class4, recordings))
     assert total >= 3 * 2 * 20 and not survivors, survivors[:5]
 
 
@@ -399,12 +404,7 @@ def _class8(plan):
 
 
 def test_class8_malformed_input_is_a_violation_never_a_crash(recordings, capsys):
-    results = {}
-    for stack in DOCKER_STACKS:
-        plan = build_plan(load_stack(stack))
-        for mode in MODES:
-            results[(stack, mode)] = _kill(_class8(plan), recordings[(stack, mode)])
-    total, survivors = _report(capsys, "class 8 (malformed, Docker and the Lab)", results)
+    total, survivors = _report(capsys, "class 8 (malformed, Docker and the Lab)", _kill_on_docker_stacks(_class8, recordings))
     assert total == 3 * 2 * 15 and not survivors, survivors[:5]
 
 
