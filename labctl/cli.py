@@ -70,34 +70,35 @@ def _stacks(args) -> list[str]:
 
 def cmd_validate(args) -> int:
     stacks = _stacks(args)
-    failed, plans = 0, {}
+    failed, checked = 0, {}
     for stack in stacks:
         try:
-            plan = build_plan(load_stack(stack, stacks_dir=args.stacks_dir))
+            spec = load_stack(stack, stacks_dir=args.stacks_dir)
+            plan = build_plan(spec)
         except InputError as exc:                            # a broken stack file: report it, go on to the others
             failed += 1
             print(f"{stack}: {exc}", file=sys.stderr)
             continue
         print(f"{stack}: ok — lab {plan.lab!r}, {plan.layout} on {plan.backend}, {len(plan.hosts)} hosts, "
               f"{len(plan.zones)} zone networks, {len(plan.network_flows)} network flows")
-        plans[stack] = plan
-    for problem in _clashes_between(plans, args.stacks_dir):  # stacks that cannot live on one machine side by side
+        checked[stack] = (spec, plan)
+    for problem in _clashes_between(checked):  # stacks that cannot live on one machine side by side
         failed += 1
         print(f"labctl: {problem}", file=sys.stderr)
     return EXIT_USAGE if failed else EXIT_OK                 # an invalid stack is bad input, as in every command
 
 
-def _clashes_between(plans: dict, stacks_dir) -> list[str]:
+def _clashes_between(checked: dict) -> list[str]:
     """Lab names used twice; Docker labs whose address pools overlap or whose published ports collide."""
     import ipaddress
     problems, names, pools, ports = [], {}, {}, {}
-    for stack, plan in plans.items():
+    for stack, (checked_spec, plan) in checked.items():
         if plan.lab in names:
             problems.append(f"{stack}: lab.name {plan.lab!r} is also stack {names[plan.lab]}'s; a lab belongs to one stack")
         names.setdefault(plan.lab, stack)
         if plan.backend != "docker":
             continue
-        spec = load_stack(stack, stacks_dir=stacks_dir).spec
+        spec = checked_spec.spec
         pool = ipaddress.ip_network(spec.address_pool)
         for other, other_pool in pools.items():
             if pool.overlaps(other_pool):
@@ -167,22 +168,18 @@ def _ttl_expiry(ttl: Optional[str]) -> Optional[str]:
 
 
 def cmd_realize(args) -> int:
-    from .live import engine
-    expires = _ttl_expiry(args.ttl)                      # bad input: a clear error before anything is touched
-    plan = _plan(args)
-    client = _docker()
-    from .live import preflight
-    owners = preflight.owner_problems(client, plan, args.stack)
-    if owners:                                           # another stack's lab: never offer to tear it down
-        raise InputError(owners[0])
-    if engine.labelled(client, lab=plan.lab, stack=args.stack)["containers"]:
-        raise LabError(f"lab {plan.lab!r} already has containers; run: labctl teardown --stack {args.stack}")
-    preflight.check(client, plan, args.stack, load_stack(args.stack, stacks_dir=args.stacks_dir).spec.docker_settings.publish_address)
-    recording = engine.record_for_engine(args.stack, stacks_dir=args.stacks_dir, expires_at=expires)
+    from .live import engine, preflight
     from .live.lock import lab_lock
+    expires = _ttl_expiry(args.ttl)                      # bad input: a clear error before anything is touched
+    checked = load_stack(args.stack, stacks_dir=args.stacks_dir)
+    plan = build_plan(checked)
+    client = _docker()
+    preflight.refuse_foreign_owner(client, plan, args.stack)
     with lab_lock(plan.lab, f"realize --stack {args.stack}"):
-        if engine.labelled(client, lab=plan.lab, stack=args.stack)["containers"]:     # made while we checked
+        if engine.labelled(client, lab=plan.lab, stack=args.stack)["containers"]:
             raise LabError(f"lab {plan.lab!r} already has containers; run: labctl teardown --stack {args.stack}")
+        preflight.check(client, plan, args.stack, checked.spec.docker_settings.publish_address)
+        recording = engine.record_for_engine(args.stack, stacks_dir=args.stacks_dir, expires_at=expires)
         try:
             done = engine.Engine(client, progress=_say).realize(recording)
         except BaseException:                            # a failure, Ctrl-C or SIGTERM: leave nothing half-made

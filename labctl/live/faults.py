@@ -35,6 +35,8 @@ from abiquo_lab.contract import (EXPIRES_AT, FAULT, FAULT_SINCE, FAULT_TARGET, L
                                  ZONE, InputError, LabError, now, stamp)
 from abiquo_lab.plan import Plan
 
+from . import preflight
+
 CONTAINER_KINDS = ("stop", "kill", "pause")          # the container's state (docker stop / kill / pause)
 NETWORK_KINDS = ("isolate", "loss", "partition")     # nftables tables inside the containers
 HOST_KINDS = ("stop", "kill", "pause", "isolate", "loss")
@@ -290,7 +292,7 @@ def _running_lab(client, plan: Plan, stack: Optional[str]) -> dict:
 
 def _check_owner(containers: dict, plan: Plan, stack: Optional[str]) -> None:
     """Another stack's lab of the same name: its hosts are not this plan's, so nothing is done to it."""
-    owners = sorted({c.labels.get(STACK, "?") for c in containers.values()} - {stack}) if stack else []
+    owners = preflight.foreign_stacks((c.labels for c in containers.values()), stack) if stack else []
     if owners:
         raise InputError(f"lab {plan.lab!r} on this engine belongs to stack {', '.join(owners)}, not {stack}; use "
                          f"--stack {owners[0]}")

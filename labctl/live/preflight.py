@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import Iterable
 
 from abiquo_lab import contract
 from abiquo_lab.contract import InputError
@@ -13,22 +14,27 @@ from abiquo_lab.plan import Plan
 
 
 def check(client, plan: Plan, stack: str, publish_address: str) -> None:
-    problems = owner_problems(client, plan, stack) + pool_problems(client, plan) + port_problems(client, plan, publish_address)
+    """Refuses (InputError, every problem listed) a pool or a published port that collides with the machine."""
+    problems = pool_problems(client, plan) + port_problems(client, plan, publish_address)
     if problems:
         raise InputError(f"lab {plan.lab!r} (stack {stack}) cannot be created on this engine:\n"
                          + "\n".join(f"  - {p}" for p in problems))
 
 
-def owner_problems(client, plan: Plan, stack: str) -> list[str]:
+def foreign_stacks(labels: Iterable[dict], stack: str) -> list[str]:
+    """The stacks other than `stack` that a lab's objects (their labels) say made them."""
+    return sorted({(found or {}).get(contract.STACK, "?") for found in labels} - {stack})
+
+
+def refuse_foreign_owner(client, plan: Plan, stack: str) -> None:
     """A lab name belongs to one stack: objects of this lab name labelled with another stack refuse it."""
     flt = {"label": [f"{contract.MANAGED}=true", f"{contract.LAB}={plan.lab}"]}
     labels = [c.labels for c in client.containers.list(all=True, filters=flt)]
     labels += [n.attrs.get("Labels") or {} for n in client.networks.list(filters=flt)]
-    owners = sorted({(found or {}).get(contract.STACK, "?") for found in labels} - {stack})
-    if not owners:
-        return []
-    return [f"lab.name: lab {plan.lab!r} belongs to stack {', '.join(owners)} on this engine; give this stack another "
-            f"name (lab.name), or remove that lab first (labctl teardown --stack {owners[0]})"]
+    owners = foreign_stacks(labels, stack)
+    if owners:                                     # never offer to tear another stack's lab down
+        raise InputError(f"lab.name: lab {plan.lab!r} belongs to stack {', '.join(owners)} on this engine; give this "
+                         f"stack another name (lab.name), or remove that lab first (labctl teardown --stack {owners[0]})")
 
 
 def pool_problems(client, plan: Plan) -> list[str]:
