@@ -11,7 +11,6 @@ ZooKeeper leader) and, for comparison, `docker kill` (no goodbye: keepalived and
 """
 import os
 import sys
-import threading
 import time
 
 import docker
@@ -19,7 +18,7 @@ import docker
 from abiquo_lab.labspec import load_stack
 from abiquo_lab.plan import build_plan
 from labctl.live import cluster, engine, verify
-from labctl.live.drill import Drill, vip_holder
+from labctl.live.drill import Drill, RequestLoop, vip_holder
 
 from lab_bench import service_readiness  # noqa: E402  (run as a script: bench/ is on the path)
 
@@ -49,8 +48,8 @@ def bring_up(client, plan):
 def failover(client, plan, recording, drill, service, how):
     who = {"mysql": lambda: vip_holder(client, plan, "services-vip"),
            "rabbitmq": lambda: vip_holder(client, plan, "services-vip"),
-           "redis": lambda: _member(client, plan, "redis", "master"),
-           "zookeeper": lambda: _member(client, plan, "zookeeper", "leader")}[service]
+           "redis": lambda: cluster.member_in_role(client, plan, "redis", "master"),
+           "zookeeper": lambda: cluster.member_in_role(client, plan, "zookeeper", "leader")}[service]
     write = {"mysql": lambda: drill.db_write(f"bench-{time.time_ns()}"),
              "rabbitmq": lambda: drill.amqp_publish("bench", "x"),
              "redis": lambda: drill.redis_set(f"bench-{time.time_ns()}", "x"),
@@ -67,44 +66,20 @@ def failover(client, plan, recording, drill, service, how):
     return victim, seconds if answer.ok else float("nan")
 
 
-def _member(client, plan, service, role):
-    for host, view in cluster.member_views(client, plan).items():
-        value = (view or {}).get(service)
-        if value == role or isinstance(value, dict) and value.get("role") == role:
-            return host
-    raise RuntimeError(f"no {service} {role}")
-
-
 def lost_requests(client, plan, recording):
     lb = next(h for h in plan.hosts_with("frontend") if h.published)
     port = next(p.external for p in lb.published if p.internal == 443)
-    import ssl
-    import urllib.request
-    context = ssl._create_unverified_context()
-    results, stop = [], threading.Event()
-
-    def loop():
-        while not stop.is_set():
-            for path in ("/api/", "/"):
-                try:
-                    with urllib.request.urlopen(f"https://127.0.0.1:{port}{path}", context=context, timeout=5) as r:
-                        results.append(r.status)
-                except Exception as exc:  # noqa: BLE001
-                    results.append(repr(exc))
-    worker = threading.Thread(target=loop)
-    worker.start()
-    time.sleep(1)
-    client.containers.get(f"{plan.lab}-api-1").stop(timeout=10)
-    time.sleep(2)
-    client.containers.get(f"{plan.lab}-ui-1").kill()
-    time.sleep(3)
-    stop.set()
-    worker.join()
+    with RequestLoop(port) as loop:
+        time.sleep(1)
+        client.containers.get(f"{plan.lab}-api-1").stop(timeout=10)
+        time.sleep(2)
+        client.containers.get(f"{plan.lab}-ui-1").kill()
+        time.sleep(3)
     for host in ("api-1", "ui-1"):
         client.containers.get(f"{plan.lab}-{host}").start()
     engine.Engine(client).wait_healthy([r for r in recording.by_type(engine.CONTAINER)
                                         if r.raw_inputs["hostname"] in ("api-1", "ui-1")], timeout=180)
-    return len(results), sum(r != 200 for r in results)
+    return len(loop.results), len(loop.lost)
 
 
 def main(runs: int) -> None:

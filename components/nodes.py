@@ -69,7 +69,8 @@ def cluster_env(plan: Plan, host: Host) -> dict[str, str]:
     LAB_VIPS     [[name, address, prefix length, router id, [[member, address], ...]], ...]: the VIPs it may hold
     LAB_VIP_PROXY  [[vip address, port, backend port, check, [[member, address], ...]], ...]: what the proxy forwards"""
     zones = {z.name: z for z in plan.zones}
-    peers = {role: [[h.name, h.address] for h in plan.hosts_with(role)] for role in host.roles if len(plan.hosts_with(role)) > 1}
+    carriers = {role: plan.hosts_with(role) for role in host.roles}
+    peers = {role: [[h.name, h.address] for h in found] for role, found in carriers.items() if len(found) > 1}
     vips, proxy = [], []
     for vip in plan.vips_of(host.name):
         members = [[m, plan.host(m).interfaces.get(vip.zone, plan.host(m).address)] for m in vip.members]

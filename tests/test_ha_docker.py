@@ -4,11 +4,7 @@ member that serves it (the VIP holder, the master, the leader), the VIP answers 
 rejoins and catches up; requests through the published frontend port survive the loss of an API and a UI node; an
 isolated datanode takes no writes (no split brain) while the majority goes on, and catches up after heal.
 The lab has a test-only name, address pool and published ports; only its own containers are probed."""
-import json
-import ssl
-import threading
 import time
-import urllib.request
 
 import pytest
 import yaml
@@ -16,7 +12,7 @@ import yaml
 from abiquo_lab.labspec import STACKS_DIR, load_stack, read_stack_config
 from abiquo_lab.plan import build_plan
 from labctl.live import cluster, engine
-from labctl.live.drill import Drill, vip_holder
+from labctl.live.drill import Drill, RequestLoop, vip_holder
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 STACK, LAB, HTTPS_PORT = "t-hb", "thb", 21443
@@ -101,13 +97,11 @@ def test_vip_addresses_are_reserved_in_docker_ipam(docker_client, ha):
 
 # ---- failover with data intact, per service ----------------------------------------------------------------------
 def _redis_master(client, plan):
-    views = _views(client, plan)
-    return next(h for h, v in views.items() if v and v.get("redis", {}).get("role") == "master")
+    return cluster.member_in_role(client, plan, "redis", "master")
 
 
 def _zk_leader(client, plan):
-    views = _views(client, plan)
-    return next(h for h, v in views.items() if v and v.get("zookeeper") == "leader")
+    return cluster.member_in_role(client, plan, "zookeeper", "leader")
 
 
 SERVICES = {
@@ -160,13 +154,6 @@ def test_failover_keeps_what_was_committed(docker_client, ha, service):
         assert answer.ok and answer.value == drill.keys[-1], answer
 
 
-def _https(host_port_or_name, path="/", timeout=3):
-    context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    with urllib.request.urlopen(f"https://{host_port_or_name}{path}", context=context, timeout=timeout) as response:
-        return response.status
-
-
 def test_frontend_vip_moves_when_its_holder_stops(docker_client, ha):
     plan, recording, _ = ha
     holder = vip_holder(docker_client, plan, "frontend-vip")
@@ -189,30 +176,17 @@ def test_no_request_lost_through_the_frontend_when_an_api_and_a_ui_die(docker_cl
     plan, recording, _ = ha
     lb = next(h for h in plan.hosts_with("frontend") if any(p.internal == 443 for p in h.published))
     port = next(p.external for p in lb.published if p.internal == 443)
-    results, stop = [], threading.Event()
-
-    def loop():
-        while not stop.is_set():
-            for path in ("/api/", "/"):
-                try:
-                    results.append(_https(f"127.0.0.1:{port}", path))
-                except Exception as exc:  # noqa: BLE001 - every failed request is counted
-                    results.append(repr(exc))
-    worker = threading.Thread(target=loop)
-    worker.start()
     try:
-        time.sleep(1)
-        _container(docker_client, plan, "api-1").stop(timeout=10)
-        time.sleep(2)
-        _container(docker_client, plan, "ui-1").kill()
-        time.sleep(3)
+        with RequestLoop(port, timeout=3) as loop:
+            time.sleep(1)
+            _container(docker_client, plan, "api-1").stop(timeout=10)
+            time.sleep(2)
+            _container(docker_client, plan, "ui-1").kill()
+            time.sleep(3)
     finally:
-        stop.set()
-        worker.join()
         for host in ("api-1", "ui-1"):
             _restart_and_settle(docker_client, plan, recording, host)
-    lost = [r for r in results if r != 200]
-    assert len(results) > 20 and not lost, f"{len(lost)} of {len(results)} requests lost: {lost[:3]}"
+    assert len(loop.results) > 20 and not loop.lost, f"{len(loop.lost)} of {len(loop.results)} requests lost: {loop.lost[:3]}"
 
 
 def test_isolated_datanode_takes_no_writes_and_catches_up_after_heal(docker_client, ha):

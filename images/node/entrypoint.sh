@@ -65,7 +65,8 @@ start_redis() {
   local args=(--bind $BINDS --protected-mode no --port 6379 --daemonize yes --save "" --appendonly no
               --dir /var/lib/redis-lab --logfile /var/log/redis.log)
   if [ -n "$(peers datanode)" ]; then
-    local master; master=$(redis_master)
+    REDIS_MASTER=$(redis_master)                 # asked once: the sentinel hook monitors the same master
+    local master=$REDIS_MASTER
     # an isolated master stops taking writes within 5 s: no split brain
     args+=(--replica-announce-ip "$LAB_ADDRESS" --min-replicas-to-write 1 --min-replicas-max-lag 5)
     [ "$master" = "$LAB_ADDRESS" ] || args+=(--replicaof "$master" 6379)
@@ -86,7 +87,7 @@ daemonize yes
 logfile /var/log/sentinel.log
 dir /var/lib/redis-lab
 sentinel announce-ip $LAB_ADDRESS
-sentinel monitor abiquo $(redis_master) 6379 $((count / 2 + 1))
+sentinel monitor abiquo ${REDIS_MASTER:-$(redis_master)} 6379 $((count / 2 + 1))
 sentinel down-after-milliseconds abiquo 1500
 sentinel failover-timeout abiquo 6000
 sentinel parallel-syncs abiquo 1

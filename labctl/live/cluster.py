@@ -78,13 +78,16 @@ class ClusterCheck:
         return f"{'pass' if self.ok else 'FAIL'}  {self.service:<22} {self.detail}"
 
 
+# Each cluster check -> the start hook whose hosts form that cluster (Redis's members are the sentinels' hosts).
+CHECK_HOOKS = {"galera": "galera", "redis": "sentinel", "sentinel": "sentinel", "rabbitmq": "rabbitmq",
+               "zookeeper": "zookeeper"}
+
+
 def clustered_hosts(plan: Plan) -> list[str]:
     """Hosts running clustered software or carrying a VIP: the ones whose view is read."""
     names = {m for vip in plan.vips for m in vip.members}
-    for hook in ("galera", "sentinel", "rabbitmq", "zookeeper"):
-        carriers = [h.name for h in plan.hosts if hook in h.runtime.start]
-        if len(carriers) > 1:
-            names.update(carriers)
+    for hook in set(CHECK_HOOKS.values()):
+        names.update(_members(plan, hook))
     return [h.name for h in plan.hosts if h.name in names]
 
 
@@ -126,8 +129,7 @@ def judge(plan: Plan, views: dict[str, Optional[dict]], down: frozenset[str] = f
 
 
 def _with_unread(check: ClusterCheck, plan: Plan, unread: list[str]) -> ClusterCheck:
-    hook = {"galera": "galera", "redis": "sentinel", "sentinel": "sentinel", "rabbitmq": "rabbitmq",
-            "zookeeper": "zookeeper"}.get(check.service)
+    hook = CHECK_HOOKS.get(check.service)
     members = _members(plan, hook) if hook else (plan.vip(check.service.split(":", 1)[1]).members
                                                  if ":" in check.service else [])
     missing = [m for m in unread if m in members]
@@ -213,6 +215,15 @@ def _zookeeper(plan: Plan, up: dict) -> list[ClusterCheck]:
     leaders = [m for m, mode in modes.items() if mode == "leader"]
     ok = len(leaders) == 1 and all(mode == "follower" for m, mode in modes.items() if m not in leaders)
     return [ClusterCheck("zookeeper", ok, ", ".join(f"{m} {mode}" for m, mode in modes.items()))]
+
+
+def member_in_role(client, plan: Plan, service: str, role: str) -> str:
+    """The member whose own view says it is `role` for `service` now: the Redis master, the ZooKeeper leader."""
+    for host, view in member_views(client, plan).items():
+        value = (view or {}).get(service)
+        if value == role or isinstance(value, dict) and value.get("role") == role:
+            return host
+    raise RuntimeError(f"no {service} {role} in lab {plan.lab!r}")
 
 
 def settle(client, plan: Plan, down: frozenset[str] = frozenset(), timeout: float = 90.0,

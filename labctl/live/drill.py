@@ -9,7 +9,10 @@ string (kazoo). One JSON answer per operation; a failure is an answer with ok fa
 from __future__ import annotations
 
 import json
+import ssl
+import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from typing import Optional
 
@@ -151,3 +154,37 @@ def vip_holder(client, plan: Plan, vip_name: str) -> Optional[str]:
         except Exception:  # noqa: BLE001
             continue
     return None
+
+
+class RequestLoop:
+    """Requests through a frontend's published HTTPS port, one after another in a background thread, while a block
+    runs (`with RequestLoop(port) as loop:`); every answer is kept: an HTTP status, or the error's text."""
+
+    def __init__(self, port: int, paths: tuple[str, ...] = ("/api/", "/"), timeout: float = 5.0):
+        self.port, self.paths, self.timeout = port, paths, timeout
+        self.results: list = []
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._loop, daemon=True)
+        self._context = ssl._create_unverified_context()    # the lab's self-signed frontend certificate
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            for path in self.paths:
+                try:
+                    with urllib.request.urlopen(f"https://127.0.0.1:{self.port}{path}", context=self._context,
+                                                timeout=self.timeout) as response:
+                        self.results.append(response.status)
+                except Exception as exc:  # noqa: BLE001 - every failed request is counted
+                    self.results.append(repr(exc))
+
+    def __enter__(self) -> "RequestLoop":
+        self._worker.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._worker.join()
+
+    @property
+    def lost(self) -> list:
+        return [r for r in self.results if r != 200]
