@@ -238,3 +238,51 @@ def test_runtime_lookups(catalog):
 ])
 def test_the_catalog_refuses_what_would_mislead_a_later_stage(mutate, words):
     assert words in _broken(mutate)
+
+
+# ---- the documented matrix, spoken faithfully ---------------------------------------------------------------
+def _plan(**overrides):
+    from abiquo_lab.labspec import check_spec
+    from abiquo_lab.plan import build_plan
+    from conftest import base_config
+    return build_plan(check_spec(base_config(**overrides)))
+
+
+def _ids(plan, row_id):
+    return [f for f in plan.flows if f.id == row_id]
+
+
+def test_a22_is_optional_and_only_in_the_distributed_layout_by_default(catalog):
+    row = catalog.connection("A22")
+    assert row.required is False and "distributed scalable" in row.doc.condition
+    distributed = _ids(_plan(), "A22")
+    assert distributed and all(not f.required for f in distributed)
+    assert {(f.src_role, f.dst_role, f.port) for f in distributed} == {(s, "api", p) for s in ("rs", "bpm") for p in (8009, 8010)}
+    assert _ids(_plan(layout="ha", datacenters=["dc1", "dc2"]), "A22") == []
+    assert _ids(_plan(layout="monolithic"), "A22") == []          # one server: RS and API share the host
+
+
+def test_a22_can_still_be_asked_for_outside_the_distributed_layout():
+    asked = _ids(_plan(layout="ha", switches={"rs_to_server": True}), "A22")
+    assert len(asked) == 2 * 2 * 2 and all(not f.required for f in asked)      # rs, bpm x 2 APIs x 8009/8010
+    assert _ids(_plan(switches={"rs_to_server": False}), "A22") == []
+
+
+def _routes(plan, path):
+    return [(h.name, r.targets) for h in plan.hosts for r in h.routes if r.path == path]
+
+
+@pytest.mark.parametrize("layout", ["monolithic", "distributed", "ha"])
+def test_m_is_public_only_when_its_public_access_is_switched_on(layout):
+    private = _plan(layout=layout)
+    assert _routes(private, "/m") == []
+    assert not [f for f in private.flows if f.id in ("A04", "A10", "B18")]
+    assert [f for f in private.flows if f.id == "B17"], "M itself is still there (it consumes events)"
+    public = _plan(layout=layout, switches={"m_public": True})
+    assert _routes(public, "/m") and all(targets for _, targets in _routes(public, "/m"))
+    assert [f for f in public.flows if f.id == "A04" and f.public]
+
+
+def test_m_public_without_m_plans_no_route():
+    plan = _plan(version="6.2", switches={"m_public": True})
+    assert _routes(plan, "/m") == [] and not [f for f in plan.flows if f.id in ("A04", "A10", "B18")]
