@@ -54,7 +54,7 @@ def cmd_graph(args) -> int:
 def cmd_explain(args) -> int:
     catalog = default_catalog()
     plan = _plan(args) if args.stack else None
-    sys.stdout.write(views.explain(catalog, catalog.connection(args.id), plan))
+    sys.stdout.write(views.explain_id(catalog, args.id, plan))
     return EXIT_OK
 
 

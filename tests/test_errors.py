@@ -15,6 +15,8 @@ NOVNC_ON_AWS = ("config:\n  abiquo-lab:lab: {name: b, backend: aws, layout: dist
 
 
 AM_DIRECT = "config:\n  abiquo-lab:lab: {name: b, backend: %s, layout: distributed, switches: {am_direct: true}%s}\n"
+EXTRA = ("config:\n  abiquo-lab:lab: {name: b, backend: docker, layout: distributed, extra_flows: [{source: rabbit, "
+         "destination: api, port: 8443, protocol: tcp, reason: r}]}\n")
 ACM = ", aws: {certificate_arn: 'arn:aws:acm:eu-west-1:123456789012:certificate/x'}"
 
 
@@ -23,6 +25,7 @@ def stacks(tmp_path):
     (tmp_path / "Pulumi.bad.yaml").write_text(BAD_STACK)
     (tmp_path / "Pulumi.novnc.yaml").write_text(NOVNC_ON_AWS)
     (tmp_path / "Pulumi.amdocker.yaml").write_text(AM_DIRECT % ("docker", ""))
+    (tmp_path / "Pulumi.extra.yaml").write_text(EXTRA)
     (tmp_path / "Pulumi.amaws.yaml").write_text(AM_DIRECT % ("aws", ACM))
     (tmp_path / "Pulumi.latin.yaml").write_bytes(b"config:\n  abiquo-lab:lab:\n    name: \xff\n")
     (tmp_path / "bad.json").write_text("{bad")
@@ -46,6 +49,11 @@ CASES = {  # name: (argv with {dir}, environment, exit status, words the message
     "users straight to RS on Docker": (["validate", "--stack", "amdocker"], {}, 2, "lab.switches.am_direct: A05 lets users"),
     "not UTF-8": (["validate", "--stack", "latin"], {}, 2, "Pulumi.latin.yaml: not UTF-8 text"),
     "unknown row": (["explain", "A17"], {}, 2, "unknown row 'A17'; valid rows: A01"),
+    "a declared flow without its stack": (["explain", "X1"], {}, 2, "is explained with --stack S"),
+    "an extra flow naming no role or host": (["validate", "--stack", "extra"], {}, 2,
+                                             "lab.extra_flows[0].source: 'rabbit' is neither a role nor a host of this lab"),
+    "the same, at preview": (["preview", "--stack", "extra"], {}, 2, "lab.extra_flows[0].source: 'rabbit'"),
+    "the same, at check": (["check", "--stack", "extra", "--in-process"], {}, 2, "lab.extra_flows[0].source"),
     "unknown role": (["roles", "rabbit"], {}, 2, "unknown role 'rabbit'; valid roles: api"),
     "pack config missing": (["check", "--stack", "docker-ha", "--config", "{dir}/none.json"], {}, 2, "--config {dir}/none.json: cannot read it"),
     "pack config not JSON": (["check", "--stack", "docker-ha", "--config", "{dir}/bad.json"], {}, 2, "--config {dir}/bad.json: not valid JSON"),

@@ -40,7 +40,7 @@ CASES = {
     "unknown role": (base_config(docker={"images": {"rabbit": "x"}}), [f"lab.docker.images.rabbit: unknown role; valid roles: {ROLES}"]),
     "unknown setting": (base_config(colour="red"),
                         ["lab.colour: unknown setting; allowed here: name, backend, layout, version, nodes, colocate, datacenters, "
-                         "regions, switches, address_pool, zone_prefix, subnets, owner, ttl, docker, aws"]),
+                         "regions, switches, extra_flows, address_pool, zone_prefix, subnets, owner, ttl, docker, aws"]),
     "unknown node kind": (base_config(nodes={"apis": 2}), ["lab.nodes.apis: unknown setting; allowed here: frontend, ui, api, datanode, monitoring"]),
     "bad ttl": (base_config(ttl="4 hours"), ["lab.ttl: '4 hours' is not a duration; use days/hours/minutes like '4h', '90m', '2d', '1h30m'"]),
     "monolithic with two datacenters": (base_config(layout="monolithic", datacenters=["a", "b"]),
@@ -84,6 +84,24 @@ CASES = {
     "distributed datanodes without a majority": (base_config(nodes={"datanode": 4}), [
         "lab.nodes.datanode: 4 datanode nodes cannot keep a majority when half of them fail or are cut off (the cluster "
         "has no arbitrator); allowed: 1, 3, 5, 7, 9, 11, 13, 15 (got 4)"]),
+    "extra flow: bad port, protocol, no reason": (
+        base_config(extra_flows=[{"source": "rs", "destination": "api", "port": "80-70", "protocol": "icmp"}]),
+        ["lab.extra_flows[0].port: must be a port 1-65535 or a span 'a-b' (e.g. 8443 or 5900-5999) (got '80-70')",
+         "lab.extra_flows[0].protocol: Input should be 'tcp' or 'udp' (got 'icmp')",
+         "lab.extra_flows[0].reason: required setting is missing"]),
+    "extra flow: a switch port, an empty reason, an unknown key": (
+        base_config(extra_flows=[{"source": "rs", "destination": "api", "port": "$redis_port", "protocol": "tcp",
+                                  "reason": "  ", "why": "x"}]),
+        ["lab.extra_flows[0].port: must be a port 1-65535 or a span 'a-b' (e.g. 8443 or 5900-5999) (got '$redis_port')",
+         "lab.extra_flows[0].reason: must say why the stack needs the flow (got '  ')",
+         "lab.extra_flows[0].why: unknown setting; allowed here: source, destination, port, protocol, reason"]),
+    "extra flow: missing ends, a port past 65535": (
+        base_config(extra_flows=[{"port": 70000, "protocol": "udp", "reason": "r"}]),
+        ["lab.extra_flows[0].destination: required setting is missing",
+         "lab.extra_flows[0].port: must be a port 1-65535 or a span 'a-b' (e.g. 8443 or 5900-5999) (got 70000)",
+         "lab.extra_flows[0].source: required setting is missing"]),
+    "extra flows: not a list": (base_config(extra_flows={"source": "rs"}),
+                                ["lab.extra_flows: Input should be a valid list (got {'source': 'rs'})"]),
     "several problems at once": (base_config(layout="ha", nodes={"api": 0}, datacenters=["dc1", "dc1"], version="6.2", switches={"m": True}),
                                  ["lab.datacenters: duplicate name(s): dc1", "lab.nodes.api: must be between 1 and 16 (got 0)",
                                   "lab.switches.m: M (outbound API) was removed in 6.2; cannot be true with version 6.2"]),

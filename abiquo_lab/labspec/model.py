@@ -8,7 +8,7 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
-from ..catalog.model import BACKENDS, LAYOUTS
+from ..catalog.model import BACKENDS, LAYOUTS, parse_port
 from ..contract import parse_ttl
 
 NAME = r"^[a-z][a-z0-9-]{0,23}$"
@@ -47,6 +47,43 @@ class AwsSettings(Strict):
     bootstrap_egress: list[str] = ["0.0.0.0/0:443"]   # what instances need to install packages / reach SSM
 
 
+EXTRA_PROTOCOLS = ("tcp", "udp")
+PORT_WORDS = "a port 1-65535 or a span 'a-b' (e.g. 8443 or 5900-5999)"
+
+
+class ExtraFlow(Strict):
+    """A flow the stack declares beyond the catalog (B23: "add the vendor's port as an extra flow in the stack"):
+    source and destination are role names or host names of the plan (checked when the lab is planned)."""
+    source: str = Field(min_length=1)
+    destination: str = Field(min_length=1)
+    port: Union[StrictInt, str]
+    protocol: Literal[EXTRA_PROTOCOLS]
+    reason: str = Field(min_length=1)
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: Union[int, str]) -> Union[int, str]:
+        try:
+            _, _, ref = parse_port(value)
+        except ValueError:
+            ref = "bad"
+        if ref:
+            raise ValueError(f"must be {PORT_WORDS}")
+        return value
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must say why the stack needs the flow")
+        return value
+
+    @property
+    def ports(self) -> tuple[int, int]:
+        start, end, _ = parse_port(self.port)
+        return start, end
+
+
 class LabSpec(Strict):
     name: str = Field(pattern=NAME)
     backend: Literal[BACKENDS]                # the catalog model's names: one definition
@@ -57,6 +94,7 @@ class LabSpec(Strict):
     datacenters: list[str] = ["dc1"]
     regions: list[str] = []
     switches: dict[str, Union[bool, int, str]] = {}
+    extra_flows: list[ExtraFlow] = []        # flows the stack declares beyond the catalog (ids X1, X2, ...)
     address_pool: str = "10.90.0.0/16"
     zone_prefix: int = Field(24, ge=16, le=28)
     subnets: dict[str, str] = {}             # zone network name -> CIDR, overriding the carve-out

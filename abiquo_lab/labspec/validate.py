@@ -69,7 +69,7 @@ def _pydantic_problems(exc: ValidationError, model: type[BaseModel]) -> list[Pro
     problems = []
     for err in exc.errors(include_url=False):
         loc = [str(p) for p in err["loc"]]
-        path = ".".join([ROOT, *loc])
+        path = ROOT + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])   # lab.extra_flows[0].port
         if err["type"] == "extra_forbidden":
             parent = _model_at(model, loc[:-1])
             allowed = ", ".join(parent.model_fields) if parent else "see README"
@@ -88,6 +88,8 @@ def _pydantic_problems(exc: ValidationError, model: type[BaseModel]) -> list[Pro
 def _model_at(model: type[BaseModel], loc: list[str]) -> Optional[type[BaseModel]]:
     current: Any = model
     for part in loc:
+        if part.isdigit():                  # an item of a list: its model is the list's (already unwrapped)
+            continue
         info = current.model_fields.get(part) if isinstance(current, type) and issubclass(current, BaseModel) else None
         if info is None:
             return None

@@ -111,6 +111,12 @@ class Flow(Frozen):
     local: bool = False            # same host: no network rule
     public: bool = False           # ingress from users (the world)
     egress: bool = False           # to a destination outside the lab
+    reason: Optional[str] = None   # a flow the stack declares (extra_flows, ids X1, X2, ...): why it needs it
+
+    @property
+    def declared(self) -> bool:
+        """Declared by the stack (extra_flows), not a catalog row."""
+        return self.reason is not None
 
     @property
     def ports_text(self) -> str:

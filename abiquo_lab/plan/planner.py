@@ -22,7 +22,7 @@ def build_plan(checked: CheckedSpec, catalog: Optional[Catalog] = None) -> Plan:
     zones = _zones(checked, catalog)
     drafts = _hosts(checked, catalog, facts)
     vips = _vips(catalog, facts, drafts, zones)
-    flows = _flows(catalog, facts, drafts, vips)
+    flows = sorted(_flows(catalog, facts, drafts, vips) + _declared_flows(checked, catalog, drafts), key=_flow_key)
     _refuse_port_clashes(flows, catalog, checked)
     vip_models = [Vip(**v, listeners=_vip_listeners(v, flows, catalog)) for v in vips.values()]
     _add_vip_hooks(drafts, vip_models)
@@ -200,13 +200,13 @@ def _paired(edge: Edge, src: Optional[dict], dst: Optional[dict], src_role: Role
         return False
     if edge.placement == "cross_host" and same_host:
         return False
-    if use_vip:
-        return True
-    # Per-site rows stay inside their datacenter / region.
-    for site in ("datacenter", "region"):
-        if src_role.scope == site and dst_role.scope == site and src[site] != dst[site]:
-            return False
-    return True
+    return use_vip or _within_site(src, dst, src_role, dst_role)
+
+
+def _within_site(src: dict, dst: dict, src_role: Role, dst_role: Role) -> bool:
+    """Per-site rows stay inside their datacenter / region."""
+    return not any(src_role.scope == site and dst_role.scope == site and src[site] != dst[site]
+                   for site in ("datacenter", "region"))
 
 
 def _endpoints(src: Optional[dict], dst: Optional[dict], src_role: Role, dst_role: Role, use_vip: bool) -> dict:
@@ -231,6 +231,52 @@ def _ports(edge: Edge, facts: Mapping[str, Any]) -> list[tuple[Optional[int], Op
             start = end = int(facts[ref])
         result.append((start, end))
     return result
+
+
+# ---- flows the stack declares (extra_flows) -------------------------------------------------------------------
+DECLARED_PREFIX = "X"                  # ids X1, X2, ...: the n-th entry of extra_flows
+DECLARED = "stack-declared"            # their service and evidence, in every output
+
+
+def _declared_flows(checked: CheckedSpec, catalog: Catalog, drafts: list[dict]) -> list[Flow]:
+    """The stack's extra_flows as flows between the hosts they name (a role: every host carrying it; a host: that
+    host), like a catalog row: same-host pairs need no rule and role-to-role pairs stay within their site. A name
+    that is neither a role nor a host of this lab, or an entry that joins no two hosts, is refused naming the field."""
+    problems: list[Problem] = []
+    flows: list[Flow] = []
+    for index, extra in enumerate(checked.spec.extra_flows):
+        where = f"lab.extra_flows[{index}]"
+        sources = _declared_end(extra.source, drafts, f"{where}.source", problems)
+        targets = _declared_end(extra.destination, drafts, f"{where}.destination", problems)
+        if sources is None or targets is None:
+            continue
+        start, end = extra.ports
+        pairs = [(src, src_role, dst, dst_role) for src, src_role in sources for dst, dst_role in targets
+                 if src["name"] != dst["name"] and _within_site(src, dst, catalog.role(src_role), catalog.role(dst_role))]
+        if not pairs:
+            problems.append(Problem(where, f"{extra.source} -> {extra.destination} joins no two hosts of this lab (both "
+                                           f"ends are the same host, or in different sites); a flow within one host needs no rule"))
+        for src, src_role, dst, dst_role in pairs:
+            flows.append(Flow(id=f"{DECLARED_PREFIX}{index + 1}", src=src["name"], dst=dst["name"], src_role=src_role,
+                              dst_role=dst_role, dst_kind="host", port=start, port_end=end, protocol=extra.protocol,
+                              service=DECLARED, required=True, evidence=DECLARED, reason=extra.reason.strip()))
+    if problems:
+        raise LabConfigError(problems, f"lab {checked.name!r}")
+    return flows
+
+
+def _declared_end(name: str, drafts: list[dict], where: str, problems: list[Problem]) -> Optional[list[tuple[dict, str]]]:
+    """(host draft, role) pairs an extra flow's end names: a role of the lab's hosts, else a host (its primary role)."""
+    carriers = [(d, name) for d in drafts if name in d["roles"]]
+    if carriers:
+        return carriers
+    host = next((d for d in drafts if d["name"] == name), None)
+    if host is not None:
+        return [(host, host["primary"])]
+    roles = sorted({r for d in drafts for r in d["roles"]})
+    problems.append(Problem(where, f"{name!r} is neither a role nor a host of this lab; roles: {', '.join(roles)}; "
+                                   f"hosts: {', '.join(d['name'] for d in drafts)}"))
+    return None
 
 
 def _refuse_port_clashes(flows: list[Flow], catalog: Catalog, checked: CheckedSpec) -> None:
@@ -306,7 +352,8 @@ def _routes(drafts: list[dict], flows: list[Flow], catalog: Catalog) -> dict[str
     by_name = {d["name"]: d for d in drafts}
     grouped: dict[tuple, list[str]] = defaultdict(list)
     for flow in flows:
-        if flow.src not in proxies or flow.src_role not in proxy_roles or flow.protocol != "tcp" or flow.port is None:
+        if (flow.src not in proxies or flow.src_role not in proxy_roles or flow.protocol != "tcp" or flow.port is None
+                or flow.declared):                        # a declared flow opens a port, it adds no proxy route
             continue
         role = catalog.role(flow.dst_role)
         if role.frontend_path is None or flow.dst_kind == "external":

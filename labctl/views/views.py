@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from abiquo_lab.catalog import Catalog
+from abiquo_lab.catalog import Catalog, UnknownNameError
 from abiquo_lab.catalog.model import Connection, Edge
 from abiquo_lab.plan import Plan
 
@@ -46,6 +46,33 @@ def catalog_rows(catalog: Catalog) -> list[dict[str, Any]]:
         for edge in row.edges:
             rows.append({**base, **edge_text(edge), "required": row.required})
     return rows
+
+
+def explain_id(catalog: Catalog, row_id: str, plan: Plan | None = None) -> str:
+    """A catalog row (see explain), or a flow the stack declares (extra_flows: X1, X2, ...) with its reason."""
+    wanted = row_id.strip().upper()
+    declared = [f for f in plan.flows if f.declared and f.id == wanted] if plan is not None else []
+    if declared:
+        return explain_declared(declared, plan)
+    try:
+        return explain(catalog, catalog.connection(row_id), plan)
+    except UnknownNameError as exc:
+        ids = sorted({f.id for f in plan.flows if f.declared}) if plan is not None else []
+        err = UnknownNameError(exc.what, exc.name, [*exc.valid, *ids])
+        if plan is None:
+            err.args = (err.args[0] + "; a flow a stack declares (extra_flows: X1, X2, ...) is explained with --stack S",)
+        raise err from None
+
+
+def explain_declared(flows: list, plan: Plan) -> str:
+    first = flows[0]
+    lines = [f"{first.id}  stack-declared in lab {plan.lab!r} (extra_flows), not a catalog row", "",
+             f"  reason    {first.reason}",
+             f"  port      {first.ports_text}/{first.protocol}",
+             "  required  yes: rendered, enforced and checked like a catalog flow", "",
+             f"In lab {plan.lab!r}: {len(flows)} flow(s)"]
+    lines += [f"  {f.src} -> {f.dst}  {f.ports_text}/{f.protocol}  {_flow_kind(f)}" for f in flows]
+    return "\n".join(lines) + "\n"
 
 
 def explain(catalog: Catalog, row: Connection, plan: Plan | None = None) -> str:
@@ -99,5 +126,5 @@ def plan_text(plan: Plan) -> str:
     out += [f"  {v.name:<16} {v.address:<14} {v.zone} members={' '.join(v.members)}" for v in plan.vips]
     out += ["", "flows:"]
     out += [f"  {f.id} {f.src} -> {f.dst} {f.ports_text}/{f.protocol} {_flow_kind(f)}{'' if f.required else ' optional'}"
-            for f in plan.flows]
+            + (f" stack-declared: {f.reason}" if f.declared else "") for f in plan.flows]
     return "\n".join(out) + "\n"

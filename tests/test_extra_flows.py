@@ -1,0 +1,176 @@
+"""Flows a stack declares (lab setting extra_flows; B23: "add the vendor's port as an extra flow in the stack"): part of
+the intent, planned as X1, X2, ... marked stack-declared, rendered and enforced like catalog flows on both backends,
+and checked by the pack, which re-derives them from the spec on the Lab component."""
+import copy
+import json
+
+import pytest
+
+from abiquo_lab.labspec import LabConfigError, check_spec, read_stack_config
+from abiquo_lab.plan import allowlist, build_plan
+from components.aws_backend import ingress_rules
+from components.program import main as program
+from labctl.check.analyzer import analyze_in_process
+from labctl.preview import record_program
+from labctl.views.views import explain_id, flow_rows, plan_text
+from conftest import base_config
+
+STORAGE_API = {"source": "rs", "destination": "storage", "port": 8443, "protocol": "tcp",
+               "reason": "B23: the storage array's management API (vendor port)"}
+ALLOWLIST = "abiquo-lab.allowlist"
+CONTAINER = "docker:index/container:Container"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+LAB = "abiquo:lab:Lab"
+
+
+def _plan(**overrides):
+    return build_plan(check_spec(base_config(**overrides)))
+
+
+def _declared(plan):
+    return [f for f in plan.flows if f.declared]
+
+
+def _stack(name, *extra, **switches):
+    config = copy.deepcopy(read_stack_config(name))
+    config["switches"] = {**config.get("switches", {}), "external_storage": True, **switches}
+    if extra:
+        config["extra_flows"] = list(extra)
+    return config
+
+
+# ---- plan --------------------------------------------------------------------------------------------------
+def test_a_declared_flow_is_planned_between_the_hosts_it_names_in_their_site():
+    plan = _plan(layout="ha", datacenters=["dc1", "dc2"], switches={"external_storage": True}, extra_flows=[STORAGE_API])
+    flows = _declared(plan)
+    assert {(f.id, f.src, f.dst, f.port, f.protocol) for f in flows} == {
+        ("X1", "rs-dc1", "stor-dc1", 8443, "tcp"), ("X1", "rs-dc2", "stor-dc2", 8443, "tcp")}   # per-site, as catalog rows
+    assert all(f.required and f.service == f.evidence == "stack-declared" and f.reason == STORAGE_API["reason"] for f in flows)
+    assert not _declared(_plan(layout="ha", datacenters=["dc1", "dc2"], switches={"external_storage": True}))
+
+
+def test_host_names_spans_and_udp_and_same_host_pairs():
+    plan = _plan(layout="ha", extra_flows=[
+        {"source": "api-1", "destination": "datanode", "port": "9000-9002", "protocol": "udp", "reason": "a span"},
+        {"source": "api", "destination": "api", "port": 7000, "protocol": "tcp", "reason": "peers"}])
+    x1 = [f for f in plan.flows if f.id == "X1"]
+    assert {(f.src, f.dst, f.port, f.port_end, f.protocol) for f in x1} == {
+        ("api-1", f"datanode-{i}", 9000, 9002, "udp") for i in (1, 2, 3)}
+    assert {(f.src, f.dst) for f in plan.flows if f.id == "X2"} == {("api-1", "api-2"), ("api-2", "api-1")}  # no self pair
+
+
+def test_a_declared_flow_is_in_the_allowlist_and_the_source_joins_the_network():
+    plan = _plan(switches={"external_storage": True}, extra_flows=[STORAGE_API])
+    entries = [e for e in allowlist(plan, "stor-dc1") if "X1" in e.ids]
+    assert [(e.source, e.port, e.protocol) for e in entries] == [(plan.host("rs-dc1").address, 8443, "tcp")]
+    assert not [e for h in plan.hosts if h.name != "stor-dc1" for e in allowlist(plan, h.name) if "X1" in e.ids]
+
+
+def test_a_declared_flow_from_a_proxy_adds_no_route():
+    plan = _plan(extra_flows=[{"source": "server", "destination": "rs", "port": 8080, "protocol": "tcp", "reason": "r"}])
+    assert _declared(plan) and all(r.port != 8080 for h in plan.hosts for r in h.routes)
+
+
+def test_every_view_marks_it_stack_declared():
+    plan = _plan(switches={"external_storage": True}, extra_flows=[STORAGE_API])
+    assert "  X1 rs-dc1 -> stor-dc1 8443/tcp network stack-declared: B23: the storage array's management API" in plan_text(plan)
+    row = next(r for r in flow_rows(plan) if r["id"] == "X1")
+    assert row["service"] == row["evidence"] == "stack-declared"
+    from abiquo_lab.catalog import default_catalog
+    text = explain_id(default_catalog(), "x1", plan)
+    assert text.startswith("X1  stack-declared in lab 't'") and "reason    B23" in text and "rs-dc1 -> stor-dc1  8443/tcp" in text
+
+
+@pytest.mark.parametrize("extra, problem", [
+    ({"source": "rabbit"}, "lab.extra_flows[0].source: 'rabbit' is neither a role nor a host of this lab; roles: api, bpm, "
+                           "datanode, frontend, guacd, m, mysql, nfs, rs, storage, ui; hosts: server, datanode-1, rs-dc1, "
+                           "bpm-dc1, nfs-dc1, stor-dc1"),
+    ({"destination": "user"}, "lab.extra_flows[0].destination: 'user' is neither a role nor a host of this lab"),
+    ({"source": "storage"}, "lab.extra_flows[0]: storage -> storage joins no two hosts of this lab (both ends are the "
+                            "same host, or in different sites); a flow within one host needs no rule"),
+])
+def test_names_the_plan_does_not_know_are_refused_naming_the_field(extra, problem):
+    with pytest.raises(LabConfigError) as err:
+        _plan(switches={"external_storage": True}, extra_flows=[{**STORAGE_API, **extra}])
+    assert problem in str(err.value)
+
+
+# ---- render: both backends ----------------------------------------------------------------------------------
+def _container(rec, host):
+    return next(r for r in rec.records if r.type == CONTAINER and any(
+        l["label"] == "abiquo-lab.host" and l["value"] == host for l in r.inputs["labels"]))
+
+
+def _label(record, key):
+    return next(l["value"] for l in record.inputs["labels"] if l["label"] == key)
+
+
+@pytest.fixture(scope="module")
+def docker_recording():
+    return record_program("docker-distributed", _stack("docker-distributed", STORAGE_API), program, preview=False)
+
+
+@pytest.fixture(scope="module")
+def aws_recording():
+    return record_program("aws-distributed", _stack("aws-distributed", STORAGE_API), program, preview=False)
+
+
+def test_the_docker_allowlist_admits_the_declared_flow(docker_recording):
+    storage = _container(docker_recording, "stor-dc1")
+    rows = json.loads(_label(storage, ALLOWLIST))
+    assert [r for r in rows if r[3] == "X1"] == [["tcp", _rs_address(docker_recording), "8443", "X1"]]
+    env = next(e for e in storage.inputs["envs"] if e.startswith("LAB_ALLOW="))
+    assert json.loads(env.partition("=")[2]) == rows
+    assert "tcp/8443" in next(e for e in storage.inputs["envs"] if e.startswith("LAB_LISTEN=")).split("=", 1)[1].split()
+
+
+def _rs_address(rec):
+    rs = _container(rec, "rs-dc1")
+    return next(n["ipv4Address"] for n in rs.inputs["networksAdvanced"] if n["name"].endswith("-dc-dc1"))
+
+
+def test_the_aws_ingress_rule_admits_the_declared_flow_and_says_so(aws_recording):
+    rules = [r for r in aws_recording.by_type(INGRESS) if r.inputs.get("fromPort") == 8443]
+    assert len(rules) == 1
+    assert rules[0].inputs["description"] == "X1 rs->storage stack-declared"
+    assert rules[0].inputs["toPort"] == 8443 and rules[0].inputs["ipProtocol"] == "tcp"
+    plan = build_plan(check_spec(_stack("aws-distributed", STORAGE_API)))
+    assert [k for k, flows in ingress_rules(plan).items() if any(f.declared for f in flows)] == [
+        k for k in ingress_rules(plan) if k.port == 8443]
+
+
+# ---- check: the pack re-derives the declared flow from the spec on the Lab component ----------------------------
+def _undeclare(rec):
+    """The same resources, but the Lab component's spec no longer declares the extra flow."""
+    rec = copy.deepcopy(rec)
+    lab = next(r for r in rec.records if r.type == LAB)
+    for where in (lab.inputs, lab.outputs):
+        spec = json.loads(where["spec"])
+        spec["extra_flows"] = []
+        where["spec"] = json.dumps(spec, sort_keys=True)
+    return rec
+
+
+def _mandatory(found):
+    return [v for v in found if v.level == "mandatory"]
+
+
+@pytest.mark.parametrize("fixture", ["docker_recording", "aws_recording"])
+def test_the_pack_passes_a_declared_flow_and_refuses_it_undeclared(fixture, request):
+    rec = request.getfixturevalue(fixture)
+    assert _mandatory(analyze_in_process(rec)) == []
+    found = _mandatory(analyze_in_process(_undeclare(rec)))
+    assert found and all(v.policy == "nothing-beyond-intent" for v in found)
+    assert all("8443" in v.message and "maps to no catalog flow" in v.message for v in found)
+
+
+def test_the_pack_requires_a_declared_flow(docker_recording):
+    rec = copy.deepcopy(docker_recording)
+    storage = _container(rec, "stor-dc1")
+    for item in storage.inputs["labels"]:
+        if item["label"] == ALLOWLIST:
+            item["value"] = json.dumps([row for row in json.loads(item["value"]) if row[3] != "X1"])
+    storage.inputs["envs"] = [e if not e.startswith("LAB_ALLOW=") else "LAB_ALLOW=" + _label(storage, ALLOWLIST)
+                              for e in storage.inputs["envs"]]
+    found = _mandatory(analyze_in_process(rec))
+    assert [v.policy for v in found] == ["required-connections"] and found[0].message.startswith("X1 rs → storage tcp/8443")
