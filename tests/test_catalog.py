@@ -193,7 +193,7 @@ def test_capabilities_are_named_one_by_one():
 
 def test_a_constraint_names_only_known_facts_and_switches():
     msg = _broken(lambda d: d["constraints"].append({"when": "api_count > 1", "field": "nodes.api", "message": "x"}))
-    assert "constraints[4].when: unknown name(s) api_count in 'api_count > 1'" in msg
+    assert f"constraints[{len(raw()['constraints'])}].when: unknown name(s) api_count in 'api_count > 1'" in msg
 
 
 def test_runtime_lookups(catalog):
@@ -286,3 +286,83 @@ def test_m_is_public_only_when_its_public_access_is_switched_on(layout):
 def test_m_public_without_m_plans_no_route():
     plan = _plan(version="6.2", switches={"m_public": True})
     assert _routes(plan, "/m") == [] and not [f for f in plan.flows if f.id in ("A04", "A10", "B18")]
+
+
+def _flows(plan, row_id):
+    return {(f.src, f.dst, f.port, f.protocol) for f in plan.flows if f.id == row_id}
+
+
+def test_b01_zookeeper_peers_only_with_three_datanodes_or_more(catalog):
+    assert "datanode_nodes >= 3" in catalog.connection("B01").edges[0].when
+    assert _flows(_plan(layout="ha"), "B01") and not _flows(_plan(layout="ha", nodes={"datanode": 1}), "B01")
+
+
+def test_a49_needs_monitoring_as_the_spec_writes():
+    assert not _flows(_plan(switches={"collectd_metrics": True}), "A49")
+    assert _flows(_plan(switches={"collectd_metrics": True, "monitoring": True}), "A49")
+
+
+def test_b11_m_is_an_amqp_client_too(catalog):
+    assert {(e.from_, e.when) for e in catalog.connection("B11").edges} >= {("m", "m and rabbitmq_tls")}
+    plan = _plan(switches={"rabbitmq_tls": True})
+    m_hosts = {h.name for h in plan.hosts_with("m")}
+    assert m_hosts and m_hosts <= {f.src for f in plan.flows if f.id == "B11" and f.port == 5671}
+
+
+@pytest.mark.parametrize("scheme, port", [("https", 443), ("http", 80)])
+def test_a15_a46_follow_the_api_location_scheme(scheme, port):
+    plan = _plan(version="5.4", switches={"api_location_scheme": scheme, "novnc": True})
+    for row in ("A15", "A46"):
+        assert {f.port for f in plan.flows if f.id == row} == {port}, row
+
+
+def test_a44_says_why_it_is_not_encoded(catalog):
+    row = catalog.connection("A44")
+    assert row.excluded.startswith("legacy") and "extra_flows" in row.excluded and row.doc.req_opt == "legacy"
+
+
+def test_monitoring_proxy_ports_are_switches():
+    cluster = _plan(layout="ha", switches={"monitoring": True})
+    assert {(f.dst, f.port) for f in cluster.flows if f.id == "A33" and f.dst_kind == "vip"} == {("monitoring-vip", 8080)}
+    assert _flows(_plan(layout="ha", switches={"monitoring": True, "kairosdb_port": 18080}), "A33") >= {
+        ("mon-1", "monitoring-vip", 18080, "tcp"), ("mon-1", "mon-2", 8080, "tcp")}
+    assert {f.id for f in cluster.flows if f.port in (36638, 36639) and f.src_role == "api"} == {"A29"}
+    direct = _plan(layout="ha", switches={"monitoring": True, "emmett_direct": True})
+    assert {f.id for f in direct.flows if f.port in (36638, 36639) and f.src_role == "api"} == {"A32"}
+    single = _plan(switches={"monitoring": True})
+    assert {f.id for f in single.flows if f.src_role in ("api", "rs") and f.dst_role == "monitoring"} == {"A32"}
+    assert {f.id for f in _plan(switches={"monitoring": True, "emmett_direct": False}).flows
+            if f.src_role in ("api", "rs") and f.dst_role == "monitoring"} == {"A29", "A30"}
+
+
+def test_prs_details_are_switches():
+    plan = _plan(regions=["eu"])
+    assert {f.port for f in plan.flows if f.id == "A20"} == {8009}
+    assert {f.port for f in _plan(regions=["eu"], switches={"cpp_port": 8443}).flows if f.id == "A20"} == {8009, 8443}
+    assert _flows(plan, "B19") and not _flows(_plan(regions=["eu"], switches={"prs_like_rs": False}), "B19")
+
+
+def test_rabbitmq_on_the_server_moves_every_amqp_client_row():
+    plan = _plan(regions=["eu"], switches={"rabbitmq_host": "server"})
+    amqp = [f for f in plan.flows if f.port == 5672 and not f.local]
+    assert amqp and {f.dst for f in amqp} == {"server"}
+    assert {f.id for f in amqp} == {"A24", "A25", "B19"}             # A13/B17 are the server's own (local)
+    assert "rabbitmq" in plan.host("server").runtime.start
+    assert "rabbitmq" not in plan.host("datanode-1").runtime.start
+    assert "tcp/5672" not in plan.host("datanode-1").runtime.holds
+    default = _plan(regions=["eu"])
+    assert {f.dst for f in default.flows if f.port == 5672} == {"datanode-1"}
+    assert "rabbitmq" not in default.host("server").runtime.start
+
+
+@pytest.mark.parametrize("overrides, words", [
+    ({"layout": "ha", "switches": {"rabbitmq_host": "server"}},
+     "lab.switches.rabbitmq_host: RabbitMQ on the server is the 'classic' distributed layout (S3, open question 4); "
+     "layout ha keeps it on the datanodes"),
+    ({"switches": {"rabbitmq_host": "server", "rabbitmq_tls": True}}, "lab.switches.rabbitmq_tls: AMQP over TLS (B11)"),
+])
+def test_rabbitmq_on_the_server_is_refused_where_the_docs_do_not_put_it(overrides, words):
+    from abiquo_lab.labspec import LabConfigError
+    with pytest.raises(LabConfigError) as err:
+        _plan(**overrides)
+    assert words in str(err.value)

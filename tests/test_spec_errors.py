@@ -4,8 +4,9 @@ import pytest
 from abiquo_lab.labspec import LabConfigError, check_spec, load_stack
 from conftest import base_config
 
-SWITCHES = ("aim_port, am_direct, api_behind, cassandra_extra_ports, collectd_metrics, dhcp, external_storage, guacamole, "
-            "http_redirect, hypervisor, internet_templates, m, m_public, maxscale_port, monitoring, mysql_direct, novnc, rabbitmq_cluster, rabbitmq_tls, "
+SWITCHES = ("aim_port, am_direct, api_behind, api_location_scheme, cassandra_extra_ports, collectd_metrics, cpp_port, dhcp, "
+            "emmett_direct, external_storage, guacamole, http_redirect, hypervisor, internet_templates, kairosdb_port, m, m_public, "
+            "maxscale_port, monitoring, mysql_direct, novnc, prs_like_rs, rabbitmq_cluster, rabbitmq_host, rabbitmq_tls, "
             "rabbitmq_via_vip, redis_port, rs_to_server, rs_uses_zookeeper, smtp_port, smtp_relay, webmks_direct, zookeeper")
 ROLES = "api, bpm, datanode, dhcp, frontend, guacd, hypervisor, m, monitoring, mysql, nfs, prs, rs, storage, ui, websockify"
 
