@@ -127,9 +127,7 @@ def cmd_roles(args) -> int:
 
 
 def cmd_switches(args) -> int:
-    rows = [{"switch": s.name, "type": s.type, "default": s.default, "allowed": s.allowed or "",
-             "question": s.question, "description": s.description} for s in default_catalog().switches]
-    sys.stdout.write(report.render(rows, ["switch", "type", "default", "allowed", "question", "description"], args.format))
+    sys.stdout.write(report.render(views.switch_rows(default_catalog()), views.SWITCH_COLUMNS, args.format))
     return EXIT_OK
 
 
@@ -409,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("roles", cmd_roles, "the role registry (names, aliases, ports)", stack=None)
     p.add_argument("name", nargs="?", help="one role, by name or alias")
     p.add_argument("--format", "-f", choices=report.FORMATS, default="table")
-    p = command("switches", cmd_switches, "the named switches (open questions) and their defaults", stack=None)
+    p = command("switches", cmd_switches, "every switch and co-location choice: default, evidence, the rows it changes", stack=None)
     p.add_argument("--format", "-f", choices=report.FORMATS, default="table")
     p = command("preview", cmd_preview, "run the Pulumi program offline under mocks and show what the stack would create")
     p.add_argument("--json", action="store_true", help="type, name, parent, inputs (components: registered outputs too; "

@@ -9,7 +9,7 @@ import pytest
 
 from abiquo_lab.plan import build_plan
 from labctl.preview import record_program, record_stack
-from abiquo_lab.labspec import LabConfigError, load_stack, read_stack_config
+from abiquo_lab.labspec import LabConfigError, check_spec, load_stack, read_stack_config
 from abiquo_lab.labspec import STACKS_DIR
 from abiquo_lab import contract as labels
 from components.aws_backend import WORLD, egress_rules, ingress_rules
@@ -172,8 +172,9 @@ def test_flows_from_tenant_vms_render_no_rule_and_break_nothing():
     """DHCP (B14) and collectd (A49) come from tenant VMs, which the lab does not have: no security-group rule,
     no required flow, not probed -- on AWS this was a KeyError in the renderer."""
     from labctl.check.analyzer import analyze_in_process
-    config = {**read_stack_config("aws-ha"), "switches": {"dhcp": "isc", "collectd_metrics": True}}
+    config = {**read_stack_config("aws-ha"), "switches": {"dhcp": "isc", "collectd_metrics": True, "monitoring": True}}   # A49: condition monitoring
     recording = record_program("aws-ha", config, program, preview=True)
+    assert {"A49", "B14"} <= {f.id for f in build_plan(check_spec(config)).flows}
     assert not [r for r in recording.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
                 if r.inputs.get("description", "").startswith(("B14", "A49"))]
     assert [v for v in analyze_in_process(recording) if v.level == "mandatory"] == []

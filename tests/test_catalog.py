@@ -366,3 +366,36 @@ def test_rabbitmq_on_the_server_is_refused_where_the_docs_do_not_put_it(override
     with pytest.raises(LabConfigError) as err:
         _plan(**overrides)
     assert words in str(err.value)
+
+
+def test_labctl_switches_lists_every_switch_and_colocation_with_evidence_and_rows(catalog, capsys):
+    import json as json_module
+    from labctl.cli import main
+    assert main(["switches", "-f", "json"]) == 0
+    listed = {row["name"]: row for row in json_module.loads(capsys.readouterr().out)}
+    assert set(listed) == {s.name for s in catalog.switches} | {c.name for c in catalog.colocations}
+    assert all(row["evidence"] and row["kind"] in ("switch", "colocation") and "default" in row for row in listed.values())
+    assert listed["rs_to_server"]["rows"] == ["A22"] and listed["m_public"]["rows"] == ["A04", "A10", "B18"]
+    assert listed["rabbitmq_host"]["question"] == 4 and "A24" in listed["rabbitmq_host"]["rows"]
+    assert listed["mysql_on_datanode"]["kind"] == "colocation" and "A12" in listed["mysql_on_datanode"]["rows"]
+    assert listed["ui_with_api"]["rows"] == []                  # it changes which hosts carry the roles only
+    assert {"A26", "A33"} <= set(listed["monitoring"]["rows"])  # through the role it enables
+    assert main(["switches"]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header == ["name", "kind", "type", "default", "allowed", "question", "evidence", "rows", "description"]
+
+
+def test_every_open_question_the_catalog_answers_has_a_switch_with_rows(catalog):
+    questions = {s.question for s in catalog.switches if s.question} | {c.question for c in catalog.colocations if c.question}
+    assert {2, 3, 4, 6, 7, 8, 9, 14, 17} <= questions
+    assert all(catalog.rows_changed_by(s.name) for s in catalog.switches)
+
+
+def test_every_shipped_switch_and_colocation_names_its_evidence(catalog):
+    assert [s.name for s in catalog.switches if not s.evidence] == []
+    assert [c.name for c in catalog.colocations if not c.evidence] == []
+
+
+def test_an_empty_evidence_is_refused():
+    assert "colocations[ui_with_api].evidence: String should have at least 1 character" in _broken(
+        lambda d: d["colocations"][0].update({"evidence": ""}))

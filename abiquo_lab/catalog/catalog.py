@@ -104,6 +104,13 @@ class Catalog(Strict):
                 found.append((template, roles))
         return found
 
+    def rows_changed_by(self, name: str) -> list[str]:
+        """The encoded rows a switch or co-location choice changes: an edge's condition, VIP condition or port names it,
+        or an edge touches a role whose presence it decides (the role's enabled_when names it)."""
+        decided = {r.name for r in self.roles if r.enabled_when and name in expr.names(r.enabled_when)}
+        return [row.id for row in self.encoded if any(
+            name in _edge_names(edge) or decided & {edge.from_, edge.to} for edge in row.edges)]
+
     def broken_constraints(self, facts: Mapping[str, Any]) -> list[tuple[str, str]]:
         """(field, message) of every constraint the facts break (the lab spec and the policy pack both ask)."""
         return [(rule.field, rule.message.format_map(dict(facts))) for rule in self.constraints
@@ -256,6 +263,14 @@ class Catalog(Strict):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+
+def _edge_names(edge) -> set[str]:
+    """The switches and facts an edge's conditions and port references name."""
+    names = {parse_port(item)[2] for item in edge.ports} - {None}
+    for text in (edge.when, edge.via_when):
+        names |= expr.names(text) if text else set()
+    return names
 
 
 def _bad_count(where: str, count: Optional[str], node_facts: set[str], max_nodes: int) -> list[str]:

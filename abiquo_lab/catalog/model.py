@@ -189,6 +189,8 @@ class Layout(Strict):
 class Colocation(Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     default: bool
+    question: Optional[int] = None         # the spec's open question it answers, if any
+    evidence: Optional[str] = Field(None, min_length=1)   # the documentation the choice rests on
     description: str
     follows: dict[str, str] = {}           # with the choice on, node kind -> the kind whose count it takes
 
@@ -216,6 +218,7 @@ class Switch(Strict):
     default: Union[bool, int, str]
     allowed: list[str] = []
     question: Optional[int] = None
+    evidence: Optional[str] = Field(None, min_length=1)   # the documentation (rows, sources, open question) it rests on
     description: str
 
     @model_validator(mode="after")

@@ -48,6 +48,21 @@ def catalog_rows(catalog: Catalog) -> list[dict[str, Any]]:
     return rows
 
 
+SWITCH_COLUMNS = ["name", "kind", "type", "default", "allowed", "question", "evidence", "rows", "description"]
+
+
+def switch_rows(catalog: Catalog) -> list[dict[str, Any]]:
+    """Every named switch and co-location choice a stack may set: its default, the open question it answers, the
+    documentation it rests on and the catalog rows it changes (none: it changes only which hosts carry the roles)."""
+    rows = [{"name": s.name, "kind": "switch", "type": s.type, "default": s.default, "allowed": s.allowed or "",
+             "question": s.question, "evidence": s.evidence, "rows": catalog.rows_changed_by(s.name),
+             "description": s.description} for s in catalog.switches]
+    rows += [{"name": c.name, "kind": "colocation", "type": "bool", "default": c.default, "allowed": "",
+              "question": c.question, "evidence": c.evidence, "rows": catalog.rows_changed_by(c.name),
+              "description": c.description} for c in catalog.colocations]
+    return rows
+
+
 def explain_id(catalog: Catalog, row_id: str, plan: Plan | None = None) -> str:
     """A catalog row (see explain), or a flow the stack declares (extra_flows: X1, X2, ...) with its reason."""
     wanted = row_id.strip().upper()
