@@ -86,6 +86,10 @@ def test_every_view_marks_it_stack_declared():
                            "datanode, frontend, guacd, m, mysql, nfs, rs, storage, ui; hosts: server, datanode-1, rs-dc1, "
                            "bpm-dc1, nfs-dc1, stor-dc1"),
     ({"destination": "user"}, "lab.extra_flows[0].destination: 'user' is neither a role nor a host of this lab"),
+    ({"source": "user"}, "lab.extra_flows[0].source: 'user' is neither a role"),          # no public ingress this way
+    ({"source": "cloud"}, "lab.extra_flows[0].source: 'cloud' is neither a role"),
+    ({"destination": "services-vip"}, "lab.extra_flows[0].destination: 'services-vip' is neither a role"),
+    ({"source": "remote-services"}, "lab.extra_flows[0].source: 'remote-services' is neither a role"),   # an alias
     ({"source": "storage"}, "lab.extra_flows[0]: storage -> storage joins no two hosts of this lab (both ends are the "
                             "same host, or in different sites); a flow within one host needs no rule"),
 ])
@@ -174,3 +178,33 @@ def test_the_pack_requires_a_declared_flow(docker_recording):
                               for e in storage.inputs["envs"]]
     found = _mandatory(analyze_in_process(rec))
     assert [v.policy for v in found] == ["required-connections"] and found[0].message.startswith("X1 rs → storage tcp/8443")
+
+
+def _rewrite_allowlist(rec, host, change):
+    rec = copy.deepcopy(rec)
+    container = _container(rec, host)
+    rows = [change(row) for row in json.loads(_label(container, ALLOWLIST))]
+    for item in container.inputs["labels"]:
+        if item["label"] == ALLOWLIST:
+            item["value"] = json.dumps(rows)
+    container.inputs["envs"] = [e if not e.startswith("LAB_ALLOW=") else "LAB_ALLOW=" + json.dumps(rows)
+                                for e in container.inputs["envs"]]
+    return rec
+
+
+def _bpm_address(rec):
+    bpm = _container(rec, "bpm-dc1")
+    return next(n["ipv4Address"] for n in bpm.inputs["networksAdvanced"] if n["name"].endswith("-dc-dc1"))
+
+
+@pytest.mark.parametrize("how", ["a wider span", "another source", "udp instead of tcp"])
+def test_a_declared_flow_covers_exactly_what_it_declares(docker_recording, how):
+    """Claiming X1 for more than the declaration (a span, another host, another protocol) is refused like any
+    undocumented entry: the pack matches entries to the plan's flows, not to the ids a label claims."""
+    bpm = _bpm_address(docker_recording)
+    change = {"a wider span": lambda r: [r[0], r[1], "8443-8444", r[3]],
+              "another source": lambda r: [r[0], bpm, r[2], r[3]],
+              "udp instead of tcp": lambda r: ["udp", r[1], r[2], r[3]]}[how]
+    rec = _rewrite_allowlist(docker_recording, "stor-dc1", lambda r: change(r) if r[3] == "X1" else r)
+    found = _mandatory(analyze_in_process(rec))
+    assert any(v.policy == "nothing-beyond-intent" and "maps to no catalog flow (claimed: X1)" in v.message for v in found), found
