@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from ..contract import InputError
 from . import expr
-from .model import (BASE_FACTS, LAYOUTS, Colocation, Connection, Constraint, HostTemplate, Layout, Role, Strict,
+from .model import (BASE_FACTS, LAYOUTS, PROXY_SPEAKS, Colocation, Connection, Constraint, HostTemplate, Layout, Role, Strict,
                     Switch, Vip, Zone, parse_port)
 
 
@@ -247,6 +247,8 @@ class Catalog(Strict):
                         problems.append(f"{where}.{end.rstrip('_')}: unknown role {name!r}; valid roles: {', '.join(sorted(role_names))}")
                 if edge.to in role_names:
                     problems += _unserved_ports(where, edge, self.role(edge.to))
+                if edge.to in role_names and edge.from_ in role_names:
+                    problems += _unrealizable(where, edge, self.role(edge.from_), self.role(edge.to))
                 check_expr(f"{where}.when", edge.when)
                 check_expr(f"{where}.via_when", edge.via_when)
                 for item in edge.ports:
@@ -304,6 +306,33 @@ def _unserved_ports(where: str, edge, role: Role) -> list[str]:
     offered = ", ".join(f"{port}/{proto}" for proto, port in sorted(served)) or "nothing"
     return [f"{where}.ports: {', '.join(missing)} not served by role {role.name!r}; add it to a service of the "
             f"role (it serves {offered})"]
+
+
+def _unrealizable(where: str, edge, src: Role, dst: Role) -> list[str]:
+    """The lab's proxies speak HTTP only (PROXY_SPEAKS): an edge from a proxying role to a service that speaks another
+    protocol (Tomcat's AJP) says which service of the destination the lab uses instead (realized), and that service
+    serves the realized ports in a protocol the proxies speak."""
+    services = {svc.name: svc for svc in dst.services}
+    if edge.realized is None:
+        speaks = services[edge.service].speaks if edge.service in services else "http"
+        if src.proxy and speaks not in PROXY_SPEAKS:
+            return [f"{where}.realized: {src.name} proxies in {', '.join(PROXY_SPEAKS)} only, and {edge.service} speaks "
+                    f"{speaks}; name the service (and ports) of {dst.name} the lab uses instead, and why"]
+        return []
+    realized = services.get(edge.realized.service)
+    if realized is None:
+        return [f"{where}.realized.service: {edge.realized.service!r} is not a service of role {dst.name!r}; its services: "
+                f"{', '.join(services) or 'none'}"]
+    problems = []
+    missing = [f"{p}/{proto}" for p in edge.realized.ports for proto in edge.protocols
+               if f"{p}/{proto}" not in realized.ports]
+    if missing:
+        problems.append(f"{where}.realized.ports: {', '.join(missing)} not served by {dst.name}'s {realized.name} "
+                        f"(it serves {', '.join(realized.ports)})")
+    if src.proxy and realized.speaks not in PROXY_SPEAKS:
+        problems.append(f"{where}.realized.service: {realized.name} speaks {realized.speaks}; {src.name} proxies in "
+                        f"{', '.join(PROXY_SPEAKS)} only")
+    return problems
 
 
 def _unique(what: str, names: list[str]) -> list[str]:
