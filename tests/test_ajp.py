@@ -142,6 +142,10 @@ def _broken(mutate):
     (lambda d: _service(d, "api", "tomcat-ajp").update({"speaks": "jk"}),
      "roles[api].services[tomcat-ajp].speaks: Input should be 'http' or 'ajp'"),
     (lambda d: _edge(d, "A07")["realized"].pop("why"), "connections[A07].edges[0].realized.why: Field required"),
+    (lambda d: _edge(d, "A07").update({"service": "tomcat", "realized": None}),     # a free label, port 8010
+     "connections[A07].edges[0].realized: frontend proxies in http only, and tomcat-ajp speaks ajp"),
+    (lambda d: _edge(d, "A07")["realized"].update({"service": "tomcat-http", "ports": [8009, 8010]}),
+     "connections[A07].edges[0].realized.ports: 8010/tcp not served by api's tomcat-http"),
 ])
 def test_the_catalog_refuses_an_ajp_edge_the_lab_cannot_realize(mutate, words):
     assert words in _broken(mutate)

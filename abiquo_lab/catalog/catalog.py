@@ -309,30 +309,41 @@ def _unserved_ports(where: str, edge, role: Role) -> list[str]:
 
 
 def _unrealizable(where: str, edge, src: Role, dst: Role) -> list[str]:
-    """The lab's proxies speak HTTP only (PROXY_SPEAKS): an edge from a proxying role to a service that speaks another
-    protocol (Tomcat's AJP) says which service of the destination the lab uses instead (realized), and that service
-    serves the realized ports in a protocol the proxies speak."""
-    services = {svc.name: svc for svc in dst.services}
+    """The lab's proxies speak HTTP only (PROXY_SPEAKS): an edge from a proxying role that reaches a service speaking
+    another protocol (Tomcat's AJP) -- the service it names, or any service of the destination serving one of its
+    ports -- says which service of the destination the lab uses instead (realized), and that service serves the
+    realized ports, where nothing speaks anything but HTTP."""
     if edge.realized is None:
-        speaks = services[edge.service].speaks if edge.service in services else "http"
-        if src.proxy and speaks not in PROXY_SPEAKS:
-            return [f"{where}.realized: {src.name} proxies in {', '.join(PROXY_SPEAKS)} only, and {edge.service} speaks "
-                    f"{speaks}; name the service (and ports) of {dst.name} the lab uses instead, and why"]
+        speaks = _speaks(dst, edge.service, edge.ports, edge.protocols)
+        if src.proxy and speaks:
+            return [f"{where}.realized: {src.name} proxies in {', '.join(PROXY_SPEAKS)} only, and {speaks[0]} speaks "
+                    f"{speaks[1]}; name the service (and ports) of {dst.name} the lab uses instead, and why"]
         return []
-    realized = services.get(edge.realized.service)
+    realized = next((svc for svc in dst.services if svc.name == edge.realized.service), None)
     if realized is None:
         return [f"{where}.realized.service: {edge.realized.service!r} is not a service of role {dst.name!r}; its services: "
-                f"{', '.join(services) or 'none'}"]
+                f"{', '.join(svc.name for svc in dst.services) or 'none'}"]
     problems = []
     missing = [f"{p}/{proto}" for p in edge.realized.ports for proto in edge.protocols
                if f"{p}/{proto}" not in realized.ports]
     if missing:
         problems.append(f"{where}.realized.ports: {', '.join(missing)} not served by {dst.name}'s {realized.name} "
                         f"(it serves {', '.join(realized.ports)})")
-    if src.proxy and realized.speaks not in PROXY_SPEAKS:
-        problems.append(f"{where}.realized.service: {realized.name} speaks {realized.speaks}; {src.name} proxies in "
+    speaks = _speaks(dst, realized.name, edge.realized.ports, edge.protocols)
+    if src.proxy and speaks:
+        problems.append(f"{where}.realized.service: {speaks[0]} speaks {speaks[1]}; {src.name} proxies in "
                         f"{', '.join(PROXY_SPEAKS)} only")
     return problems
+
+
+def _speaks(role: Role, service: Optional[str], ports: list, protocols: list[str]) -> Optional[tuple[str, str]]:
+    """(service, protocol) of the first service the edge reaches that speaks what the lab's proxies cannot: the service
+    it names, or one of the role's services serving one of its ports (as written); None when all speak HTTP."""
+    items = {f"{p}/{proto}" for p in ports for proto in protocols}
+    for svc in role.services:
+        if (svc.name == service or items & set(svc.ports)) and svc.speaks not in PROXY_SPEAKS:
+            return svc.name, svc.speaks
+    return None
 
 
 def _unique(what: str, names: list[str]) -> list[str]:
