@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from abiquo_lab import contract
+from abiquo_lab.catalog.model import AGENT_CLIENTS
 from abiquo_lab.labspec import CheckedSpec
 from abiquo_lab.plan import AllowEntry, Host, Plan, allowlist
 
 
 NODE_IMAGE_DIR = Path(__file__).resolve().parents[1] / "images" / "node"   # the node software, on every backend
+AJP_CLIENT = AGENT_CLIENTS["ajp"]  # where the role agent answers AJP13 (LAB_AJP)
 TRANSIENT_CLIENT = "reach"       # a port whose listener comes and goes (Galera IST/SST): health does not wait for it
 NODE_PACKAGES = NODE_IMAGE_DIR.joinpath("packages.txt").read_text().split()  # its Debian packages (image and user data)
 
@@ -63,6 +65,12 @@ def listen_ports(plan: Plan, host: Host) -> list[str]:
     return [f"{proto}/{span}" for proto, _, span in sorted(ports)]
 
 
+def ajp_ports(plan: Plan, host: Host) -> list[str]:
+    """The ports it serves where the role agent speaks AJP13 (a service that speaks ajp, no software holding it)."""
+    ajp = {port for ports in host.runtime.services.values() for port, client in ports.items() if client == AJP_CLIENT}
+    return [port for port in listen_ports(plan, host) if port in ajp]
+
+
 def cluster_env(plan: Plan, host: Host) -> dict[str, str]:
     """What the node's clustered software needs to find its peers (empty for a host outside any cluster):
     LAB_PEERS    {role: [[host, address], ...]} for each of its roles carried by more than one host
@@ -90,11 +98,12 @@ def node_env(plan: Plan, host: Host, allow_rows: list[list[str]]) -> dict[str, s
     """The node software's settings (images/node/entrypoint.sh reads them), the same on every backend:
     LAB_ALLOW the inbound allowlist rows, LAB_LISTEN the ports served, LAB_START the start hooks of the real
     software and LAB_REAL the ports it holds (the role agent answers the rest), LAB_TRANSIENT those held only at
-    times, LAB_ROUTES the proxy routes, LAB_ADDRESS(ES) its home (all) addresses; and cluster_env."""
+    times, LAB_AJP those where the agent speaks AJP13, LAB_ROUTES the proxy routes, LAB_ADDRESS(ES) its home (all) addresses; and cluster_env."""
     return {"LAB_HOST": host.name, "LAB_ROLES": " ".join(host.roles), "LAB_ADDRESS": host.address,
             "LAB_ADDRESSES": " ".join(host.interfaces.values()),
             contract.ALLOW_ENV: _compact(allow_rows),
             "LAB_LISTEN": " ".join(listen_ports(plan, host)),
             "LAB_START": " ".join(host.runtime.start), "LAB_REAL": " ".join(host.runtime.holds),
             "LAB_TRANSIENT": " ".join(port for port, client in host.runtime.clients.items() if client == TRANSIENT_CLIENT),
+            "LAB_AJP": " ".join(ajp_ports(plan, host)),
             "LAB_ROUTES": _compact(plan.route_rows(host.name)), **cluster_env(plan, host)}

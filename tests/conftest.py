@@ -18,13 +18,16 @@ def catalog():
 
 
 def runtime_env(roles: str, stack: str = "docker-ha") -> dict[str, str]:
-    """LAB_START / LAB_REAL for a hand-made node of these roles: the catalog's runtime with a shipped stack's facts
-    (docker-ha: ZooKeeper on; docker-distributed: off), exactly as the renderer sets them."""
+    """LAB_START / LAB_REAL / LAB_AJP for a hand-made node of these roles: the catalog's runtime with a shipped stack's
+    facts (docker-ha: ZooKeeper on; docker-distributed: off), as the renderer sets them (LAB_AJP: every AJP port of
+    the roles; the renderer keeps those the host serves)."""
     from abiquo_lab.catalog import default_catalog
     from abiquo_lab.labspec import load_stack
     from abiquo_lab.plan import host_runtime
     runtime = host_runtime(roles.split(), default_catalog(), load_stack(stack).facts)
-    return {"LAB_ROLES": roles, "LAB_START": " ".join(runtime.start), "LAB_REAL": " ".join(runtime.holds)}
+    ajp = [port for ports in runtime.services.values() for port, client in ports.items() if client == "ajp"]
+    return {"LAB_ROLES": roles, "LAB_START": " ".join(runtime.start), "LAB_REAL": " ".join(runtime.holds),
+            "LAB_AJP": " ".join(ajp)}
 
 
 def base_config(**overrides):

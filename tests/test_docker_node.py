@@ -20,7 +20,7 @@ def lab(docker_client, node_image):
     net = docker_client.networks.create(f"t{run}-net", internal=True, labels=labels,
                                         ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet="10.250.7.0/24", gateway="10.250.7.1")]))
     allow = [["tcp", "10.250.7.11", "8009", "A18"], ["tcp", "10.250.7.11", "6379", "A14"],
-             ["tcp", "10.250.7.11", "3306", "A12"]]
+             ["tcp", "10.250.7.11", "3306", "A12"], ["tcp", "10.250.7.12", "8010", "A22"]]
 
     def start(name, ip, roles, allow_rows, listen):
         container = docker_client.containers.create(
@@ -83,6 +83,28 @@ def test_real_services_answer_through_the_allowlist(lab):
     assert b"200 OK" in agent.output and b"ok server 8009" in agent.output
 
 
+def _probe_from(src, port, client):
+    """verify's in-container prober, run in src against the server: {"answered", "detail"}."""
+    from labctl.live.verify import PROBE_SOURCE
+    wire = [{"key": "k", "address": "10.250.7.10", "port": port, "protocol": "tcp", "client": client, "expect": "open",
+             "timeout": 3}]
+    code, out = src.exec_run(["python3", "-c", PROBE_SOURCE, json.dumps(wire)])
+    assert code == 0, out
+    return json.loads(out)[0]
+
+
+def test_the_agent_answers_an_ajp_cping_on_the_ajp_port_and_nothing_to_http(lab):
+    """8010 is Tomcat's AJP connector: the agent answers CPing with CPong there (LAB_AJP), and an HTTP request gets
+    no answer; 8009 stays HTTP."""
+    assert _wait_healthy(lab["server"])
+    assert lab["server"].attrs["Config"]["Env"] and "LAB_AJP=tcp/8010" in lab["server"].attrs["Config"]["Env"]
+    assert _probe_from(lab["other"], 8010, "ajp") == {"key": "k", "answered": True, "detail": "AJP CPong"}
+    assert not _probe_from(lab["other"], 8010, "agent")["answered"]
+    assert not _probe_from(lab["other"], 8010, "http")["answered"]
+    assert _probe_from(lab["allowed"], 8009, "agent")["answered"]
+    assert not _probe_from(lab["allowed"], 8009, "ajp")["answered"]
+
+
 def test_frontend_haproxy_config_from_the_plans_routes_is_valid(docker_client, node_image):
     from abiquo_lab.plan import build_plan
     from abiquo_lab.labspec import load_stack
@@ -96,5 +118,6 @@ def test_frontend_haproxy_config_from_the_plans_routes_is_valid(docker_client, n
                                        labels={"abiquo-lab.managed": "true", LABEL: "haproxy"}, network_mode="none",
                                        remove=True, stderr=True).decode()
     assert "Configuration file is valid" in out
-    assert "use_backend be_api if { path /api } or { path_beg /api/ }" in out and f"server api-2 {plan.host('api-2').address}:8010" in out
+    assert "use_backend be_api if { path /api } or { path_beg /api/ }" in out and f"server api-2 {plan.host('api-2').address}:8009" in out
+    assert ":8010" not in out                          # no HTTP to Tomcat's AJP connector
     assert "default_backend be_root" in out and f"server ui-1 {plan.host('ui-1').address}:80" in out

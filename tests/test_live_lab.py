@@ -121,6 +121,24 @@ def test_verify_every_documented_flow_answers_and_nothing_else(docker_client, la
     assert not any("!" in line for line in verify.matrix(outcomes).splitlines()[:-1])   # the last line is the legend
 
 
+@pytest.mark.parametrize("stack", list(LABS))
+def test_ajp_flows_answer_a_cping_and_the_frontend_speaks_http_to_8009(docker_client, labs, stack):
+    """8010 is Tomcat's AJP connector: every documented flow to it (A22) answered an AJP13 CPing with a CPong; the
+    frontend's /api goes over HTTP to 8009, and 8010 is closed to the frontend."""
+    plan = labs[stack][0]
+    outcomes = verify.Verifier(docker_client, plan).run()
+    ajp = [o for o in outcomes if o.port == "8010" and o.expect == "open"]
+    assert ajp and all(o.client == "ajp" and o.result == "pass" and o.detail == "AJP CPong" for o in ajp), ajp
+    assert {o.ids for o in ajp} == {"A22"}
+    frontends = {h.name for h in plan.hosts_with("frontend")}
+    to_8010 = [o for o in outcomes if o.port == "8010" and o.src in frontends]
+    assert all(o.expect == "closed" and o.result == "pass" for o in to_8010), to_8010
+    if plan.layout == "ha":
+        assert to_8010, "the frontends are probed closed on the APIs' AJP port"
+    https = LABS[stack][1]["docker"]["https_port"]
+    assert {_frontend(https) for _ in range(4)} <= {f"ok {h.name} 8009" for h in plan.hosts_with("api")}
+
+
 def test_every_node_enforces_its_planned_allowlist_and_drift_is_named(docker_client, labs):
     """What each node's nftables enforces equals the plan's allowlist, on every host (a VIP's non-holders too); a
     rule added by hand on one container is named, and nothing else."""
@@ -160,7 +178,7 @@ def test_each_datacenters_am_path_reaches_its_own_rs(labs):
     for route in plan.host("lb-1").routes:
         if route.role == "rs":
             answers = {_frontend(https, f"{route.path}/upload") for _ in range(4)}
-            assert answers == {f"ok {route.targets[0]} 8010"}, (route.path, answers)
+            assert answers == {f"ok {route.targets[0]} 8009"}, (route.path, answers)     # HTTP, on 8009
 
 
 def test_http_redirects_to_the_published_https_port(labs):
@@ -177,13 +195,13 @@ def test_ha_fault_one_api_down(docker_client, labs):
     plan = labs["t-ha"][0]
     https = LABS["t-ha"][1]["docker"]["https_port"]
     answers = {_frontend(https) for _ in range(6)}
-    assert answers == {"ok api-1 8010", "ok api-2 8010"}              # both APIs serve /api behind the frontends
+    assert answers == {"ok api-1 8009", "ok api-2 8009"}              # both APIs serve /api behind the frontends
     dead = docker_client.containers.get(f"{plan.lab}-api-1")
     dead.stop(timeout=1)
     try:
         deadline, streak = time.monotonic() + 30, 0
         while streak < 6 and time.monotonic() < deadline:               # the frontend notices and uses the other API
-            streak = streak + 1 if _frontend(https) == "ok api-2 8010" else 0
+            streak = streak + 1 if _frontend(https) == "ok api-2 8009" else 0
             time.sleep(0.3)
         assert streak >= 6
         outcomes = verify.Verifier(docker_client, plan).run()

@@ -35,7 +35,7 @@ def test_the_docker_frontend_routes_each_path_exactly_with_its_timeout():
     assert "use_backend be_am-dc2 if { path /am-dc2 } or { path_beg /am-dc2/ }" in config
     assert "use_backend be_am if { path /am } or { path_beg /am/ }" in config       # /am does not catch /am-dc2
     section = config.split("backend be_am-dc2\n")[1].split("backend ")[0]
-    assert "timeout server 1800s" in section and f"{plan.host('rs-dc2').address}:8010" in section
+    assert "timeout server 1800s" in section and f"{plan.host('rs-dc2').address}:8009" in section
     assert plan.host("rs-dc1").address not in section
     assert "timeout server 1800s" not in config.split("backend be_api\n")[1].split("backend ")[0]
 
@@ -74,8 +74,8 @@ def test_explain_a06_shows_the_per_datacenter_paths(capsys):
     from labctl.cli import main
     assert main(["explain", "A06", "--stack", "docker-ha"]) == 0
     out = capsys.readouterr().out
-    assert "lb-1: /am -> rs-dc1 :8010  timeout 1800 s  (dc1 only)" in out
-    assert "lb-1: /am-dc2 -> rs-dc2 :8010  timeout 1800 s  (dc2 only)" in out
+    assert "lb-1: /am -> rs-dc1 :8009  timeout 1800 s  (dc1 only)" in out
+    assert "lb-1: /am-dc2 -> rs-dc2 :8009  timeout 1800 s  (dc2 only)" in out
 
 
 @pytest.mark.parametrize("stack", ["docker-ha", "docker-distributed", "aws-ha"])

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from ..contract import InputError
 from . import expr
-from .model import (BASE_FACTS, LAYOUTS, Colocation, Connection, Constraint, HostTemplate, Layout, Role, Strict,
+from .model import (BASE_FACTS, LAYOUTS, PROXY_SPEAKS, Colocation, Connection, Constraint, HostTemplate, Layout, Role, Strict,
                     Switch, Vip, Zone, parse_port)
 
 
@@ -254,6 +254,8 @@ class Catalog(Strict):
                         problems.append(f"{where}.{end.rstrip('_')}: unknown role {name!r}; valid roles: {', '.join(sorted(role_names))}")
                 if edge.to in role_names:
                     problems += _unserved_ports(where, edge, self.role(edge.to))
+                if edge.to in role_names and edge.from_ in role_names:
+                    problems += _unrealizable(where, edge, self.role(edge.from_), self.role(edge.to))
                 check_expr(f"{where}.when", edge.when)
                 check_expr(f"{where}.via_when", edge.via_when)
                 for item in edge.ports:
@@ -319,6 +321,44 @@ def _unserved_ports(where: str, edge, role: Role) -> list[str]:
     offered = ", ".join(f"{port}/{proto}" for proto, port in sorted(served)) or "nothing"
     return [f"{where}.ports: {', '.join(missing)} not served by role {role.name!r}; add it to a service of the "
             f"role (it serves {offered})"]
+
+
+def _unrealizable(where: str, edge, src: Role, dst: Role) -> list[str]:
+    """The lab's proxies speak HTTP only (PROXY_SPEAKS): an edge from a proxying role that reaches a service speaking
+    another protocol (Tomcat's AJP) -- the service it names, or any service of the destination serving one of its
+    ports -- says which service of the destination the lab uses instead (realized), and that service serves the
+    realized ports, where nothing speaks anything but HTTP."""
+    if edge.realized is None:
+        speaks = _speaks(dst, edge.service, edge.ports, edge.protocols)
+        if src.proxy and speaks:
+            return [f"{where}.realized: {src.name} proxies in {', '.join(PROXY_SPEAKS)} only, and {speaks[0]} speaks "
+                    f"{speaks[1]}; name the service (and ports) of {dst.name} the lab uses instead, and why"]
+        return []
+    realized = next((svc for svc in dst.services if svc.name == edge.realized.service), None)
+    if realized is None:
+        return [f"{where}.realized.service: {edge.realized.service!r} is not a service of role {dst.name!r}; its services: "
+                f"{', '.join(svc.name for svc in dst.services) or 'none'}"]
+    problems = []
+    missing = [f"{p}/{proto}" for p in edge.realized.ports for proto in edge.protocols
+               if f"{p}/{proto}" not in realized.ports]
+    if missing:
+        problems.append(f"{where}.realized.ports: {', '.join(missing)} not served by {dst.name}'s {realized.name} "
+                        f"(it serves {', '.join(realized.ports)})")
+    speaks = _speaks(dst, realized.name, edge.realized.ports, edge.protocols)
+    if src.proxy and speaks:
+        problems.append(f"{where}.realized.service: {speaks[0]} speaks {speaks[1]}; {src.name} proxies in "
+                        f"{', '.join(PROXY_SPEAKS)} only")
+    return problems
+
+
+def _speaks(role: Role, service: Optional[str], ports: list, protocols: list[str]) -> Optional[tuple[str, str]]:
+    """(service, protocol) of the first service the edge reaches that speaks what the lab's proxies cannot: the service
+    it names, or one of the role's services serving one of its ports (as written); None when all speak HTTP."""
+    items = {f"{p}/{proto}" for p in ports for proto in protocols}
+    for svc in role.services:
+        if (svc.name == service or items & set(svc.ports)) and svc.speaks not in PROXY_SPEAKS:
+            return svc.name, svc.speaks
+    return None
 
 
 def _unique(what: str, names: list[str]) -> list[str]:

@@ -16,7 +16,14 @@ PROTOCOLS = ("tcp", "udp", "vrrp")
 # The protocol clients verify can speak (labctl/live/probe.py implements each; a test holds it to this list).
 # "reach": the firewall passes it, a listener may come and go (Galera IST/SST, the ZooKeeper leader's port): a
 # connection or a refusal passes, silence fails.
-PROBE_CLIENTS = ("agent", "echo", "tcp", "reach", "http", "https", "redis", "mysql", "amqp", "zk", "nfs", "rpcbind")
+PROBE_CLIENTS = ("agent", "echo", "tcp", "reach", "http", "https", "redis", "mysql", "amqp", "zk", "nfs", "rpcbind", "ajp")
+# The application protocol a service speaks on its ports (Service.speaks): what the role agent answers where it stands
+# in for the software (http: a one-line HTTP 200; ajp: an AJP13 CPong to a CPing), and so what verify probes there.
+SPEAKS = ("http", "ajp")
+AGENT_CLIENTS = {"http": "agent", "ajp": "ajp"}     # the probe client for the agent's answer in each protocol
+# What the lab's proxies speak to the roles behind them: HAProxy (Docker) and the AWS ALB speak HTTP only, so an edge
+# from a proxying role to a service that speaks anything else says which HTTP service the lab uses instead (realized).
+PROXY_SPEAKS = ("http",)
 # How a VIP's proxy tells which members may take traffic (images/node/lab-agent renders each as HAProxy checks):
 #   tcp a connect; amqp the AMQP greeting; redis-master Redis answering role:master (one at a time);
 #   galera a Galera node Synced and ready (wsrep_local_state 4, wsrep_ready ON), one writer at a time.
@@ -59,6 +66,7 @@ class Service(Strict):
     clients: dict[str, Literal[PROBE_CLIENTS]] = {}   # verify's protocol client per held port
     datastore: bool = False              # holds data: never published to the host or the world
     vip_backend: Optional["VipBackend"] = None   # reached through its role's VIP: the proxy's backend port and check
+    speaks: Literal[SPEAKS] = "http"     # its application protocol (SPEAKS): the role agent answers that way where it stands in
 
     @field_validator("ports", "holds")
     @classmethod
@@ -232,6 +240,20 @@ class Switch(Strict):
         return self.type == "bool" and isinstance(self.default, str)
 
 
+class Realized(Strict):
+    """How the lab realizes an edge it cannot realize as documented: another service (and port) of the same role."""
+    service: str                          # a service of the edge's destination role that serves `ports`
+    ports: list[Union[int, str]]
+    why: str                              # shown by `labctl explain` beside the documented port
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, value: list[Union[int, str]]) -> list[Union[int, str]]:
+        for item in value:
+            parse_port(item)
+        return value
+
+
 class Edge(Strict):
     from_: str = Field(alias="from")
     to: str
@@ -242,6 +264,7 @@ class Edge(Strict):
     placement: Literal["any", "same_host", "cross_host"] = "any"
     via_when: Optional[str] = None
     note: Optional[str] = None
+    realized: Optional[Realized] = None   # the lab uses this service and port instead of the documented ones (and why)
 
     @field_validator("ports")
     @classmethod

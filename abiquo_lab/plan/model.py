@@ -37,6 +37,9 @@ class Runtime(Frozen):
     start: list[str] = []              # the node image's start hooks for the real software, in order
     holds: list[str] = []              # ports that software binds ('tcp/6379'); the role agent answers the rest
     clients: dict[str, str] = {}       # 'tcp/6379' -> the protocol client verify speaks there ('redis')
+    services: dict[str, dict[str, str]] = {}   # each service it serves -> {port -> the client of that service there}:
+                                       # its software's where it holds the port, the role agent's (agent, ajp, echo) where
+                                       # the agent stands in; a port another service's software holds is left out
     capabilities: list[str] = []       # added Linux capabilities beyond the allowlist's NET_ADMIN
     tmpfs: dict[str, str] = {}         # mount point -> options
     exposure: Optional[str] = None     # how the backend exposes this public host: published | load-balancer
@@ -111,6 +114,8 @@ class Flow(Frozen):
     local: bool = False            # same host: no network rule
     public: bool = False           # ingress from users (the world)
     egress: bool = False           # to a destination outside the lab
+    documented: Optional[str] = None   # the row's own ports ('8010') where the lab uses another (catalog: realized)
+    realized_why: Optional[str] = None # why the lab uses `port` instead
     reason: Optional[str] = None   # a flow the stack declares (extra_flows, ids X1, X2, ...): why it needs it
 
     @property

@@ -6,10 +6,10 @@ from collections import defaultdict
 from typing import Any, Iterable, Mapping, Optional
 
 from ..catalog import Catalog, default_catalog, expr, parse_port
-from ..catalog.model import Connection, Edge, HostTemplate, Role
+from ..catalog.model import AGENT_CLIENTS, Connection, Edge, HostTemplate, Role
 from ..labspec import CheckedSpec, LabConfigError, Problem
 from ..catalog import PUBLISHED
-from ..contract import FRONTEND_PORTS
+from ..contract import FRONTEND_PORTS, port_span
 from .model import EXTERNAL_PREFIX, AllowEntry, Flow, Host, Plan, Published, Route, Runtime, Vip, VipListener, ZoneNet
 
 FIRST_HOST_OFFSET = 10     # .1 is the gateway; .2-.9 are kept for virtual addresses
@@ -78,7 +78,30 @@ def host_runtime(roles: list[str], catalog: Catalog, facts: Mapping[str, Any]) -
                 holds += [key] if key not in holds else []
                 if item in svc.clients:
                     clients[key] = svc.clients[item]
-    return Runtime(start=start, holds=holds, clients=clients, capabilities=caps, tmpfs=tmpfs, exposure=exposure)
+    return Runtime(start=start, holds=holds, clients=clients, capabilities=caps, tmpfs=tmpfs, exposure=exposure,
+                   services=_service_clients(roles, catalog, facts, holds))
+
+
+def _service_clients(roles: list[str], catalog: Catalog, facts: Mapping[str, Any], holds: list[str]) -> dict[str, dict[str, str]]:
+    """Per enabled service of the host's roles, the client that speaks to it on each of its ports: its software's
+    (services[].clients) where that software holds the port, the role agent's answer in the service's protocol
+    (speaks: agent for http, ajp) or its UDP echo where nothing holds it. A port another service's software holds
+    is not this service's: left out, so verify never takes that software's answer for this service."""
+    found: dict[str, dict[str, str]] = {}
+    for name in roles:
+        for svc in catalog.role(name).services:
+            if svc.enabled_when and not expr.evaluate(svc.enabled_when, facts):
+                continue
+            ports = found.setdefault(svc.name, {})
+            for item in svc.ports:
+                span, _, protocol = item.partition("/")
+                start, end, ref = parse_port(span)
+                key = f"{protocol}/{facts[ref] if ref else port_span(start, end)}"
+                if svc.start and item in svc.holds:
+                    ports[key] = svc.clients.get(item, "tcp" if protocol == "tcp" else "echo")
+                elif key not in holds:
+                    ports.setdefault(key, AGENT_CLIENTS[svc.speaks] if protocol == "tcp" else "echo")
+    return {name: ports for name, ports in found.items() if ports}
 
 
 def _instances(template: HostTemplate, checked: CheckedSpec, facts: Mapping[str, Any]) -> Iterable[tuple[str, Optional[str]]]:
@@ -179,8 +202,11 @@ def _edge_flows(row: Connection, edge: Edge, catalog: Catalog, facts: Mapping[st
     if not sources or not targets:
         return
     use_vip = bool(edge.via_when) and bool(expr.evaluate(edge.via_when, facts)) and dst_role.name in vips
-    ports = _ports(edge, facts)
-    base = {"id": row.id, "src_role": src_role.name, "dst_role": dst_role.name, "service": edge.service,
+    ports, service, realized = _ports(edge.ports, facts), edge.service, {}
+    if edge.realized:        # the lab cannot speak the documented protocol: it uses another service of the role
+        realized = {"documented": ", ".join(port_span(*p) for p in ports), "realized_why": edge.realized.why}
+        ports, service = _ports(edge.realized.ports, facts), edge.realized.service
+    base = {"id": row.id, "src_role": src_role.name, "dst_role": dst_role.name, "service": service,
             "required": bool(row.required), "evidence": row.evidence_class}
     for src in sources:
         for dst in ([vips[dst_role.name]] if use_vip else targets):
@@ -189,7 +215,7 @@ def _edge_flows(row: Connection, edge: Edge, catalog: Catalog, facts: Mapping[st
             endpoints = _endpoints(src, dst, src_role, dst_role, use_vip)
             for protocol in edge.protocols:
                 for start, end in ports:
-                    yield Flow(**base, **endpoints, protocol=protocol, port=start, port_end=end)
+                    yield Flow(**base, **endpoints, protocol=protocol, port=start, port_end=end, **realized)
 
 
 def _paired(edge: Edge, src: Optional[dict], dst: Optional[dict], src_role: Role, dst_role: Role, use_vip: bool) -> bool:
@@ -221,11 +247,11 @@ def _endpoints(src: Optional[dict], dst: Optional[dict], src_role: Role, dst_rol
             "egress": dst is None}
 
 
-def _ports(edge: Edge, facts: Mapping[str, Any]) -> list[tuple[Optional[int], Optional[int]]]:
-    if not edge.ports:
+def _ports(items: list, facts: Mapping[str, Any]) -> list[tuple[Optional[int], Optional[int]]]:
+    if not items:
         return [(None, None)]
     result = []
-    for item in edge.ports:
+    for item in items:
         start, end, ref = parse_port(item)
         if ref:
             start = end = int(facts[ref])

@@ -5,6 +5,7 @@
 #   LAB_ALLOW   JSON rows [protocol, source address or "any", port or "a-b" or "-", catalog ids]
 #   LAB_LISTEN  "tcp/8009 udp/2049 tcp/5900-5999 ..."
 #   LAB_START   "redis rabbitmq zookeeper ..."      LAB_REAL  "tcp/6379 tcp/5672 ..." (held by that software)
+#   LAB_AJP     "tcp/8010": ports where the role agent speaks AJP13 (CPing -> CPong), not its HTTP answer
 #   LAB_ADDRESS / LAB_ADDRESSES   the host's home address / all its addresses (real software binds these, so a VIP's
 #               proxy can bind the same port on the VIP's address)
 #   LAB_PEERS, LAB_VIPS, LAB_VIP_PROXY   the clusters (components/nodes.py cluster_env): peers, VIPs, proxy listeners

@@ -11,6 +11,7 @@ Clients speak just enough of each protocol to show the service answers, not just
   nfs     ONC RPC NULL call to NFS v3 (program 100003), TCP record marking or UDP -> accepted, SUCCESS
   rpcbind ONC RPC NULL call to portmapper v2 (program 100000)
   agent   the role agent's one-line HTTP answer "ok <host> <port>"
+  ajp     AJP13 CPing (12 34 00 01 0a) -> CPong (41 42 00 01 09): Tomcat's AJP connector (or the agent on an AJP port)
   http    any HTTP status line;  https: a TLS handshake;  tcp: connect;  echo: UDP echo
   reach   connect or refused (the firewall passed it; the listener comes and goes)
 A probe that expects "closed" only needs the connection (or datagram) to go unanswered.
@@ -122,6 +123,22 @@ def probe_agent(p):
     return ok, body if ok else f"unexpected answer {data[:40]!r}"
 
 
+AJP_CPING, AJP_CPONG = b"\x12\x34\x00\x01\x0a", b"AB\x00\x01\x09"   # AJP13: web server -> container, and back
+
+
+def probe_ajp(p):
+    with _connect(p["address"], p["port"], p["timeout"]) as sock:
+        sock.sendall(AJP_CPING)
+        data = b""
+        while len(data) < len(AJP_CPONG):
+            chunk = sock.recv(64)
+            if not chunk:
+                break
+            data += chunk
+    ok = data[:len(AJP_CPONG)] == AJP_CPONG
+    return ok, "AJP CPong" if ok else f"no AJP CPong: {data[:16]!r}"
+
+
 def probe_http(p):
     with _connect(p["address"], p["port"], p["timeout"]) as sock:
         sock.sendall(f"GET / HTTP/1.0\r\nHost: {p['address']}\r\n\r\n".encode())
@@ -162,7 +179,7 @@ def probe_echo(p):
 CLIENTS = {"redis": probe_redis, "mysql": probe_mysql, "amqp": probe_amqp, "zk": probe_zk,
            "nfs": lambda p: probe_rpc(p, "nfs"), "rpcbind": lambda p: probe_rpc(p, "rpcbind"),
            "agent": probe_agent, "http": probe_http, "https": probe_https, "tcp": probe_tcp, "reach": probe_reach,
-           "echo": probe_echo}
+           "echo": probe_echo, "ajp": probe_ajp}
 
 
 def run_one(p):

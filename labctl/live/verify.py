@@ -65,23 +65,48 @@ COLUMNS = ["ids", "src", "dst", "port", "protocol", "client", "expect", "result"
 
 
 def client_for(hosts: Iterable[Host], protocol: str, port: int) -> str:
-    """Where a host runs the real software on the port, its protocol client (the catalog's services: clients);
-    elsewhere the role agent answers (TCP) or echoes (UDP)."""
+    """What serves the port on the hosts, whichever service it is: the real software's protocol client (the catalog's
+    services: clients), else the role agent's answer in the protocol of the service it stands in for (agent, ajp),
+    else the agent's default (TCP) or its echo (UDP)."""
+    hosts = list(hosts)
     for host in hosts:
-        for key, client in host.runtime.clients.items():
-            proto, _, span = key.partition("/")
-            start, end = parse_span(span)
-            if proto == protocol and start <= port <= end:
+        client = _on_port(host.runtime.clients, protocol, port)
+        if client:
+            return client
+    for host in hosts:
+        for ports in host.runtime.services.values():
+            client = _on_port(ports, protocol, port)
+            if client:
                 return client
     return "agent" if protocol == "tcp" else "echo"
 
 
-def _vip_client(plan: Plan, flow: Flow) -> str:
-    """On a VIP's proxy listener, the protocol of the service behind it (its backend port's client)."""
-    vip = plan.vip(flow.dst)
-    listener = next((lst for lst in vip.listeners if lst.port == flow.port), None)
-    port = listener.backend_port if listener else flow.port
-    return client_for([plan.host(m) for m in vip.members], flow.protocol, port)
+def flow_client(plan: Plan, flow: Flow) -> str:
+    """The client of the service the flow names, on the flow's port (Runtime.services): a port clash can never pass
+    with another service's software answering. A service running on a port it does not list (a switch moved the flow)
+    still gets its own client, which the other software will not answer. On a VIP's proxy listener: the client of
+    what the proxy forwards to (the service's backend port on the members). A flow naming no service its
+    destination serves (a row's free label: galera-ist, tomcat): the client of what serves the port."""
+    hosts = _dst_hosts(plan, flow)
+    if flow.dst_kind == "vip":
+        listener = next((lst for lst in plan.vip(flow.dst).listeners if lst.port == flow.port), None)
+        if listener:
+            return client_for(hosts, flow.protocol, listener.backend_port)
+    for host in hosts:
+        ports = host.runtime.services.get(flow.service or "")
+        if ports:
+            return _on_port(ports, flow.protocol, flow.port) or next(iter(ports.values()))
+    return client_for(hosts, flow.protocol, flow.port)
+
+
+def _on_port(clients: dict[str, str], protocol: str, port: int) -> Optional[str]:
+    """The client of a {'tcp/6379': 'redis', 'tcp/35672-35682': 'reach'} map on the protocol and port, if any."""
+    for key, client in clients.items():
+        proto, _, span = key.partition("/")
+        start, end = parse_span(span)
+        if proto == protocol and start <= port <= end:
+            return client
+    return None
 
 
 def _address_from(plan: Plan, src: Host, dst: Host) -> str:
@@ -123,7 +148,9 @@ class ProbePlan:
                 self._forbidden_vip(src, vip, to_vip)
 
     def _add(self, src, dst, address, port, protocol, client, expect, ids, timeout):
-        key = f"{src}>{address}:{protocol}/{port}"
+        """One probe per source, address, port and client: flows of two services on one port are probed each with
+        its own client (one answer cannot pass both)."""
+        key = f"{src}>{address}:{protocol}/{port} {client}"
         if key in self.probes:
             self.probes[key].ids = sorted(set(self.probes[key].ids) | set(ids))
             return
@@ -136,8 +163,7 @@ class ProbePlan:
             self.not_probed.append(Outcome(flow.id, flow.src, flow.dst, flow.ports_text, flow.protocol, "-", "open",
                                            "not probed", why))
             return
-        client = (_vip_client(self.plan, flow) if flow.dst_kind == "vip"
-                  else client_for(_dst_hosts(self.plan, flow), flow.protocol, flow.port))
+        client = flow_client(self.plan, flow)
         if flow.public:
             for member in self.plan.vip(flow.dst).members if flow.dst_kind == "vip" else [flow.dst]:
                 self._add("@host", member, member, flow.port, flow.protocol, client, "open", [flow.id], OPEN_TIMEOUT)

@@ -30,7 +30,10 @@ def _flow_kind(flow) -> str:
 
 
 def edge_text(edge: Edge) -> dict[str, Any]:
-    return {"from": edge.from_, "to": edge.to, "ports": ", ".join(str(p) for p in edge.ports) or "-",
+    ports = ", ".join(str(p) for p in edge.ports) or "-"
+    if edge.realized:
+        ports += f" (lab: {', '.join(str(p) for p in edge.realized.ports)})"
+    return {"from": edge.from_, "to": edge.to, "ports": ports,
             "protocols": ", ".join(edge.protocols), "when": edge.when or "always", "placement": edge.placement,
             "via_when": edge.via_when, "service": edge.service, "note": edge.note}
 
@@ -106,24 +109,32 @@ def explain(catalog: Catalog, row: Connection, plan: Plan | None = None) -> str:
         lines.append(f"Encoded as ({'required' if row.required else 'optional'}):")
         for edge in row.edges:
             e = edge_text(edge)
-            lines.append(f"  {e['from']} -> {e['to']}  {e['ports']}/{e['protocols']}  when: {e['when']}"
+            lines.append(f"  {e['from']} -> {e['to']}  {', '.join(str(p) for p in edge.ports) or '-'}/{e['protocols']}  when: {e['when']}"
                          + (f"  placement: {e['placement']}" if e["placement"] != "any" else "")
                          + (f"  via VIP when: {e['via_when']}" if e["via_when"] else "")
                          + (f"  ({e['note']})" if e["note"] else ""))
+            if edge.realized:
+                lines.append(f"    the lab uses {', '.join(str(p) for p in edge.realized.ports)}/{e['protocols']} "
+                             f"({edge.realized.service}) instead: {edge.realized.why}")
         lines.append("")
     lines.append("Sources:")
     lines += [f"  {key}  {catalog.sources.get(key, '(unknown source key)')}" for key in row.sources]
     if plan is not None:
         flows = [f for f in plan.flows if f.id == row.id]
         lines += ["", f"In lab {plan.lab!r}: {len(flows)} flow(s)"]
-        lines += [f"  {f.src} -> {f.dst}  {f.ports_text}/{f.protocol}  {_flow_kind(f)}" for f in flows]
+        lines += [f"  {f.src} -> {f.dst}  {f.ports_text}/{f.protocol}  {_flow_kind(f)}" + _documented(f) for f in flows]
         routes = [(h.name, r) for h in plan.hosts for r in h.routes
-                  if any(f.src == h.name and f.dst in r.targets and f.port == r.port for f in flows)]
+                  if any(f.src == h.name and f.dst in r.targets and f.port == r.port and f.dst_role == r.role for f in flows)]
         if routes:
             lines += ["", "Proxy routes these flows carry:"]
             lines += [f"  {name}: {r.path} -> {', '.join(r.targets)} :{r.port}" + (f"  timeout {r.timeout} s" if r.timeout else "")
                       + (f"  ({r.site} only)" if r.site else "") for name, r in routes]
     return "\n".join(lines) + "\n"
+
+
+def _documented(flow) -> str:
+    """' (documented 8010)' where the lab uses another port than the row's (the catalog's realized); else ''."""
+    return f"  (documented {flow.documented})" if flow.documented else ""
 
 
 def plan_text(plan: Plan) -> str:
@@ -141,5 +152,6 @@ def plan_text(plan: Plan) -> str:
     out += [f"  {v.name:<16} {v.address:<14} {v.zone} members={' '.join(v.members)}" for v in plan.vips]
     out += ["", "flows:"]
     out += [f"  {f.id} {f.src} -> {f.dst} {f.ports_text}/{f.protocol} {_flow_kind(f)}{'' if f.required else ' optional'}"
+            + _documented(f)
             + (f" stack-declared: {f.reason}" if f.declared else "") for f in plan.flows]
     return "\n".join(out) + "\n"
