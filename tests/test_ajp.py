@@ -95,11 +95,12 @@ def test_explain_shows_the_documented_port_the_lab_port_and_why(capsys):
 
 
 def test_a22_keeps_8010_and_the_agent_answers_it_in_ajp():
-    """RS/BPM -> server 8010 (A22) is not a proxy flow: it stays on 8010, where the API host's agent speaks AJP."""
+    """RS/BPM -> server 8010 (A22, on by default in the distributed layout) is not a proxy flow: it stays on 8010,
+    where the API host's agent speaks AJP."""
     from components.nodes import node_env, host_allow_rules
-    plan = build_plan(load_stack("docker-ha"))
-    assert any(f.id == "A22" and f.port == 8010 and f.dst == "api-1" for f in plan.flows)
-    env = node_env(plan, plan.host("api-1"), host_allow_rules(plan, plan.host("api-1")))
+    plan = build_plan(load_stack("docker-distributed"))
+    assert any(f.id == "A22" and f.port == 8010 and f.dst == "server" for f in plan.flows)
+    env = node_env(plan, plan.host("server"), host_allow_rules(plan, plan.host("server")))
     assert env["LAB_AJP"] == "tcp/8010" and "tcp/8010" in env["LAB_LISTEN"].split()
     rs = plan.host("rs-dc1")
     assert node_env(plan, rs, host_allow_rules(plan, rs))["LAB_AJP"] == ""     # nothing reaches the RS's 8010 now
@@ -275,8 +276,9 @@ def test_an_http_flow_on_an_ajp_port_is_probed_with_the_agents_http_answer_and_t
     plan = build_plan(load_stack("docker-ha"))
     assert set(_open_clients(plan, "A07").values()) == {"agent"}
     assert set(_open_clients(_moved(plan, "A07", 8010), "A07").values()) == {"agent"}   # HTTP on 8010: the agent's AJP fails it
-    assert set(_open_clients(plan, "A22").values()) == {"agent", "ajp"}                 # the row names no service: by port
-    assert {port for (_, port), c in _open_clients(plan, "A22").items() if c == "ajp"} == {8010}
+    distributed = build_plan(load_stack("docker-distributed"))                          # A22's own layout
+    assert set(_open_clients(distributed, "A22").values()) == {"agent", "ajp"}          # the row names no service: by port
+    assert {port for (_, port), c in _open_clients(distributed, "A22").items() if c == "ajp"} == {8010}
 
 
 def test_a_vip_flow_is_probed_with_the_client_behind_the_proxy():
