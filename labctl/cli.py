@@ -51,6 +51,17 @@ def cmd_graph(args) -> int:
     return EXIT_OK
 
 
+def cmd_diff(args) -> int:
+    import tempfile
+    from . import diff
+    from .diff import output
+    with tempfile.TemporaryDirectory(prefix="labctl-diff-") as workdir:
+        result = diff.run(args.base, Path(args.stacks_dir), args.stack, args.all, Path(workdir))
+    status = diff.exit_status(result)
+    sys.stdout.write(output.render(result, args.format, status))
+    return status
+
+
 def cmd_explain(args) -> int:
     catalog = default_catalog()
     plan = _plan(args) if args.stack else None
@@ -402,6 +413,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", "-f", choices=graph.GRAPH_FORMATS, default="mermaid")
     p.add_argument("--level", choices=("kind", "host"), default="kind", help="one node per host kind (default) or per host")
     p.add_argument("--output", "-o", help="file for svg/png output")
+    p = command("diff", cmd_diff, "what a change does to the network against a base revision: flows, hosts and "
+                                  "rendered rules added, removed and changed per stack, each side planned and rendered "
+                                  "by its own code; exit 1 when the head opens anything beyond its intent or leaves a "
+                                  "required flow unopened (the policy pack's verdict)", stack="optional")
+    p.add_argument("--base", required=True, metavar="REF|DIR", help="a git revision of this project (e.g. HEAD~1, "
+                                                                    "origin/main) or a folder holding a checkout of it")
+    p.add_argument("--all", action="store_true", help="every stack on either side")
+    p.add_argument("--format", "-f", choices=("table", "markdown", "json", "sarif"), default="table")
     p = command("explain", cmd_explain, "a catalog row with its evidence and sources (and its flows in a stack)", stack="optional")
     p.add_argument("id", help="row id, e.g. A13")
     p = command("validate", cmd_validate, "check a stack's lab config and plan it", stack="optional")

@@ -1,0 +1,197 @@
+"""`labctl diff`: what a change does to the network, stack by stack, against a base revision.
+
+Both sides are evaluated by their own code: `snapshot.py` runs in a subprocess whose PYTHONPATH is the side's
+folder (a git revision extracted with `git archive`, or a folder), and prints a JSON of each stack's plan, the rules
+its rendered resources open, and (head only) the policy pack's findings. Here the two JSONs are compared."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Optional
+
+from abiquo_lab.catalog import CATALOG_ENV
+from abiquo_lab.contract import InputError, LabError
+
+SNAPSHOT = Path(__file__).resolve().with_name("snapshot.py")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]        # the head: the checkout this labctl runs from
+FORMATS = ("table", "markdown", "json", "sarif")
+FLOW_FIELDS = ("id", "src", "dst", "port", "port_end", "protocol", "service", "required", "evidence")
+FLOW_KEY = ("id", "src", "dst", "src_role", "dst_role", "service")
+FLOW_COMPARED = ("port", "port_end", "protocol", "required", "evidence")
+
+
+# ---- the two sides ---------------------------------------------------------------------------------------------
+def base_folder(base: str, workdir: Path, root: Path = PROJECT_ROOT) -> Path:
+    """--base as a folder holding a checkout of the project, or a git revision of the head's repository extracted
+    into workdir. Anything else is bad input naming the option."""
+    path = Path(base)
+    if path.is_dir():
+        if not (path / "abiquo_lab").is_dir():
+            raise InputError(f"--base {base}: the folder holds no checkout of this project (no abiquo_lab/ in it)")
+        return path.resolve()
+    if path.exists() or os.sep in base and not base.startswith(("origin/", "refs/")):
+        raise InputError(f"--base {base}: no such folder")
+    found = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"],
+                           capture_output=True, text=True)
+    if found.returncode != 0:
+        raise InputError(f"--base {base}: neither a folder nor a git revision of this project "
+                         "(a commit, branch or tag, e.g. HEAD~1 or origin/main)")
+    archive = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", found.stdout.strip()],
+                             capture_output=True)
+    if archive.returncode != 0:
+        raise LabError(f"--base {base}: git archive failed: {archive.stderr.decode(errors='replace').strip()}")
+    target = workdir / "base"
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(target, filter="data")
+    if not (target / "abiquo_lab").is_dir():
+        raise InputError(f"--base {base}: that revision holds no abiquo_lab/ (not a revision of this project)")
+    return target
+
+
+def stack_names(stacks_dir: Path) -> list[str]:
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
+
+
+def snapshot(root: Path, stacks_dir: Path, stacks: list[str], verdict: bool, side: str,
+             catalog_env: bool = True) -> dict:
+    """Run snapshot.py against the code in root; check that root's modules, not the installed ones, were loaded."""
+    if not stacks:
+        return {"stacks": {}}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and (catalog_env or k != CATALOG_ENV)}
+    env["PYTHONPATH"] = os.pathsep.join([str(root), str(root / "policies")])
+    command = [sys.executable, str(SNAPSHOT), "--stacks-dir", str(stacks_dir)] + [a for s in stacks for a in ("--stack", s)]
+    done = subprocess.run(command + (["--verdict"] if verdict else []), cwd=root, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise LabError(f"the {side} ({root}) could not be evaluated with its own code: {last}")
+    result = json.loads(done.stdout)
+    for name, where in result["code"].items():
+        if not Path(where).is_relative_to(root.resolve()):
+            raise LabError(f"the {side}'s {name} was loaded from {where}, not from {root}")
+    return result
+
+
+# ---- comparing -------------------------------------------------------------------------------------------------
+def _flow(row: dict) -> dict:
+    return {k: row.get(k) for k in FLOW_FIELDS}
+
+
+def compare_flows(base: list[dict], head: list[dict]) -> tuple[list, list, list]:
+    """Flows keyed by catalog row, ends and service: one on each side with the same key and other fields differing
+    is changed; everything else is added or removed."""
+    def by_key(flows):
+        out: dict[tuple, list[dict]] = {}
+        for f in flows:
+            out.setdefault(tuple(f.get(k) for k in FLOW_KEY), []).append(f)
+        return out
+    old, new = by_key(base), by_key(head)
+    added, removed, changed = [], [], []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key, []), new.get(key, [])
+        if len(a) == 1 and len(b) == 1:
+            diff = {k: [a[0].get(k), b[0].get(k)] for k in FLOW_COMPARED if a[0].get(k) != b[0].get(k)}
+            if diff:
+                changed.append({**_flow(b[0]), "changes": diff})
+            continue
+        same = lambda f: tuple(f.get(k) for k in FLOW_COMPARED)
+        a_rest, b_rest = [f for f in a if same(f) not in {same(g) for g in b}], [f for f in b if same(f) not in {same(g) for g in a}]
+        removed += [_flow(f) for f in a_rest]
+        added += [_flow(f) for f in b_rest]
+    return added, removed, changed
+
+
+def _addresses(plan: dict) -> dict[str, str]:
+    found = {}
+    for host in plan.get("hosts", []):
+        for address in [host.get("address"), *(host.get("interfaces") or {}).values()]:
+            found.setdefault(address, host["name"])
+    for vip in plan.get("vips", []):
+        found.setdefault(vip.get("address"), vip["name"])
+    return found
+
+
+def _evidence(plan: dict) -> dict[str, str]:
+    return {f["id"]: f.get("evidence", "") for f in plan.get("flows", [])}
+
+
+def _rule_key(rule: dict) -> str:
+    skip = {"evidence", "source_host", "name"}
+    return json.dumps({k: v for k, v in sorted(rule.items()) if k not in skip})
+
+
+def _explained(rules: list[dict], plan: dict) -> list[dict]:
+    """Rules with the host behind a source address and the evidence of their catalog rows."""
+    addresses, evidence = _addresses(plan), _evidence(plan)
+    out = []
+    for rule in rules:
+        rule = dict(rule)
+        if rule.get("source") in addresses:
+            rule["source_host"] = addresses[rule["source"]]
+        rule["evidence"] = {i: evidence.get(i, "") for i in rule.get("ids", [])}
+        out.append(rule)
+    return out
+
+
+def compare_rules(base: dict, head: dict) -> dict:
+    old = {_rule_key(r): r for r in _explained(base.get("rules", []), base.get("plan", {}))}
+    new = {_rule_key(r): r for r in _explained(head.get("rules", []), head.get("plan", {}))}
+    return {"added": [new[k] for k in sorted(set(new) - set(old))], "removed": [old[k] for k in sorted(set(old) - set(new))]}
+
+
+def compare_stack(base: Optional[dict], head: Optional[dict]) -> dict:
+    status = "added" if base is None else "removed" if head is None else None
+    base, head = base or {}, head or {}
+    bplan, hplan = base.get("plan", {}), head.get("plan", {})
+    network = lambda plan: [f for f in plan.get("flows", []) if not f.get("local")]
+    added, removed, changed = compare_flows(network(bplan), network(hplan))
+    bhosts, hhosts = {h["name"] for h in bplan.get("hosts", [])}, {h["name"] for h in hplan.get("hosts", [])}
+    rules = compare_rules(base, head)
+    result = {"backend": head.get("backend") or base.get("backend"), "added": added, "removed": removed, "changed": changed,
+              "hosts": {"added": sorted(hhosts - bhosts), "removed": sorted(bhosts - hhosts)},
+              "rules": rules,
+              "violations": head.get("violations", [])}
+    if status is None:
+        status = "changed" if (added or removed or changed or rules["added"] or rules["removed"]
+                               or result["hosts"]["added"] or result["hosts"]["removed"]) else "unchanged"
+    result["status"] = status
+    return result
+
+
+def mandatory(stack: dict) -> list[dict]:
+    return [v for v in stack.get("violations", []) if v.get("level") == "mandatory"]
+
+
+# ---- the command -----------------------------------------------------------------------------------------------
+def run(base: str, stacks_dir: Path, stack: Optional[str], all_stacks: bool, workdir: Path,
+        root: Path = PROJECT_ROOT) -> dict:
+    if not stack and not all_stacks:
+        raise InputError("diff needs --stack S or --all")
+    folder = base_folder(base, workdir, root)
+    base_stacks_dir = folder / "stacks"
+    on_base, on_head = set(stack_names(base_stacks_dir)), set(stack_names(stacks_dir))
+    if stack and stack not in on_base | on_head:
+        known = ", ".join(sorted(on_base | on_head)) or "none"
+        raise InputError(f"--stack {stack}: no stack file Pulumi.{stack}.yaml in the base ({base}) nor the "
+                         f"head ({stacks_dir}); known stacks: {known}")
+    wanted = [stack] if stack else sorted(on_base | on_head)
+    old = snapshot(folder, base_stacks_dir, [s for s in wanted if s in on_base], verdict=False, side="base",
+                   catalog_env=False)
+    new = snapshot(root, stacks_dir, [s for s in wanted if s in on_head], verdict=True, side="head")
+    problems = [f"{side} stack {name}: {data['error']}" for side, got in (("base", old), ("head", new))
+                for name, data in got["stacks"].items() if "error" in data]
+    if problems:
+        raise InputError("\n".join(problems))
+    stacks = {s: compare_stack(old["stacks"].get(s), new["stacks"].get(s)) for s in wanted}
+    return {"base": base, "base_code": old.get("code"), "stacks": stacks}
+
+
+def exit_status(result: dict) -> int:
+    """1 when the head opens anything beyond its intent or leaves a required flow unopened (the policy pack's
+    mandatory findings on the head), else 0."""
+    return 1 if any(mandatory(s) for s in result["stacks"].values()) else 0
