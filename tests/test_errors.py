@@ -55,6 +55,16 @@ CASES = {  # name: (argv with {dir}, environment, exit status, words the message
     "catalog not YAML": (["matrix", "--catalog"], {CATALOG_ENV: "{dir}/catalog.yaml"}, 2, "catalog: {dir}/catalog.yaml is not valid YAML"),
     "validate --all over no stacks": (["--stacks-dir", "{dir}/empty", "validate", "--all"], {}, 2, "--all: no stack files"),
     "check --all over no stacks": (["--stacks-dir", "{dir}/empty", "check", "--all"], {}, 2, "--all: no stack files"),
+    "diff: unknown revision": (["diff", "--base", "no-such-ref", "--all"], {}, 2,
+                               "--base no-such-ref: no such folder, and not a git revision of this project"),
+    "diff: missing folder": (["diff", "--base", "{dir}/none/", "--all"], {}, 2, "--base {dir}/none/: no such folder, and not a git revision"),
+    "diff: a folder that is no checkout": (["diff", "--base", "{dir}/empty", "--all"], {}, 2,
+                                           "--base {dir}/empty: the folder holds no checkout of this project"),
+    "diff: unknown stack": (["diff", "--base", "HEAD", "--stack", "nosuch"], {}, 2,
+                            "--stack nosuch: no stack file Pulumi.nosuch.yaml in the base (HEAD) nor the head"),
+    "diff: neither --stack nor --all": (["diff", "--base", "HEAD"], {}, 2, "diff needs --stack S or --all"),
+    "diff: an invalid head stack": (["diff", "--base", "HEAD", "--stack", "bad"], {}, 2, "head stack bad: "),
+    "diff: a file as base": (["diff", "--base", "{dir}/bad.json", "--all"], {}, 2, "--base {dir}/bad.json: a file"),
     "up with a bad name": (["up", "Bad_Name", "--from", "docker-ha", "--ttl", "4h"], {}, 2, "lab name 'Bad_Name'"),
 }
 

@@ -34,12 +34,12 @@ def base_folder(base: str, workdir: Path, root: Path = PROJECT_ROOT) -> Path:
         if not (path / "abiquo_lab").is_dir():
             raise InputError(f"--base {base}: the folder holds no checkout of this project (no abiquo_lab/ in it)")
         return path.resolve()
-    if path.exists() or os.sep in base and not base.startswith(("origin/", "refs/")):
-        raise InputError(f"--base {base}: no such folder")
+    if path.exists():
+        raise InputError(f"--base {base}: a file; give a folder holding a checkout, or a git revision")
     found = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"],
                            capture_output=True, text=True)
     if found.returncode != 0:
-        raise InputError(f"--base {base}: neither a folder nor a git revision of this project "
+        raise InputError(f"--base {base}: no such folder, and not a git revision of this project "
                          "(a commit, branch or tag, e.g. HEAD~1 or origin/main)")
     archive = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", found.stdout.strip()],
                              capture_output=True)
@@ -82,6 +82,11 @@ def _flow(row: dict) -> dict:
     return {k: row.get(k) for k in FLOW_FIELDS}
 
 
+def _with_rows(flows: list[dict], catalog: dict) -> list[dict]:
+    """Flows with their catalog row's purpose and evidence text (the flow's own `evidence` is its class: DOC, INF)."""
+    return [{**f, "row": catalog.get(f["id"], {})} for f in flows]
+
+
 def compare_flows(base: list[dict], head: list[dict]) -> tuple[list, list, list]:
     """Flows keyed by catalog row, ends and service: one on each side with the same key and other fields differing
     is changed; everything else is added or removed."""
@@ -101,6 +106,10 @@ def compare_flows(base: list[dict], head: list[dict]) -> tuple[list, list, list]
             continue
         same = lambda f: tuple(f.get(k) for k in FLOW_COMPARED)
         a_rest, b_rest = [f for f in a if same(f) not in {same(g) for g in b}], [f for f in b if same(f) not in {same(g) for g in a}]
+        if len(a_rest) == 1 and len(b_rest) == 1:         # one flow of the row between these ends moved
+            changed.append({**_flow(b_rest[0]), "changes": {k: [a_rest[0].get(k), b_rest[0].get(k)]
+                                                           for k in FLOW_COMPARED if a_rest[0].get(k) != b_rest[0].get(k)}})
+            continue
         removed += [_flow(f) for f in a_rest]
         added += [_flow(f) for f in b_rest]
     return added, removed, changed
@@ -116,8 +125,6 @@ def _addresses(plan: dict) -> dict[str, str]:
     return found
 
 
-def _evidence(plan: dict) -> dict[str, str]:
-    return {f["id"]: f.get("evidence", "") for f in plan.get("flows", [])}
 
 
 def _rule_key(rule: dict) -> str:
@@ -125,33 +132,35 @@ def _rule_key(rule: dict) -> str:
     return json.dumps({k: v for k, v in sorted(rule.items()) if k not in skip})
 
 
-def _explained(rules: list[dict], plan: dict) -> list[dict]:
+def _explained(rules: list[dict], plan: dict, catalog: dict) -> list[dict]:
     """Rules with the host behind a source address and the evidence of their catalog rows."""
-    addresses, evidence = _addresses(plan), _evidence(plan)
+    addresses = _addresses(plan)
     out = []
     for rule in rules:
         rule = dict(rule)
         if rule.get("source") in addresses:
             rule["source_host"] = addresses[rule["source"]]
-        rule["evidence"] = {i: evidence.get(i, "") for i in rule.get("ids", [])}
+        rule["evidence"] = {i: catalog.get(i, {}).get("evidence", "not a catalog row") for i in rule.get("ids", [])}
         out.append(rule)
     return out
 
 
-def compare_rules(base: dict, head: dict) -> dict:
-    old = {_rule_key(r): r for r in _explained(base.get("rules", []), base.get("plan", {}))}
-    new = {_rule_key(r): r for r in _explained(head.get("rules", []), head.get("plan", {}))}
+def compare_rules(base: dict, head: dict, catalogs: tuple[dict, dict]) -> dict:
+    old = {_rule_key(r): r for r in _explained(base.get("rules", []), base.get("plan", {}), catalogs[0])}
+    new = {_rule_key(r): r for r in _explained(head.get("rules", []), head.get("plan", {}), catalogs[1])}
     return {"added": [new[k] for k in sorted(set(new) - set(old))], "removed": [old[k] for k in sorted(set(old) - set(new))]}
 
 
-def compare_stack(base: Optional[dict], head: Optional[dict]) -> dict:
+def compare_stack(base: Optional[dict], head: Optional[dict], catalogs: tuple[dict, dict] = ({}, {})) -> dict:
     status = "added" if base is None else "removed" if head is None else None
     base, head = base or {}, head or {}
     bplan, hplan = base.get("plan", {}), head.get("plan", {})
     network = lambda plan: [f for f in plan.get("flows", []) if not f.get("local")]
     added, removed, changed = compare_flows(network(bplan), network(hplan))
     bhosts, hhosts = {h["name"] for h in bplan.get("hosts", [])}, {h["name"] for h in hplan.get("hosts", [])}
-    rules = compare_rules(base, head)
+    rules = compare_rules(base, head, catalogs)
+    added, changed = _with_rows(added, catalogs[1]), _with_rows(changed, catalogs[1])
+    removed = _with_rows(removed, catalogs[0])
     result = {"backend": head.get("backend") or base.get("backend"), "added": added, "removed": removed, "changed": changed,
               "hosts": {"added": sorted(hhosts - bhosts), "removed": sorted(bhosts - hhosts)},
               "rules": rules,
@@ -187,7 +196,8 @@ def run(base: str, stacks_dir: Path, stack: Optional[str], all_stacks: bool, wor
                 for name, data in got["stacks"].items() if "error" in data]
     if problems:
         raise InputError("\n".join(problems))
-    stacks = {s: compare_stack(old["stacks"].get(s), new["stacks"].get(s)) for s in wanted}
+    catalogs = (old.get("catalog", {}), new.get("catalog", {}))
+    stacks = {s: compare_stack(old["stacks"].get(s), new["stacks"].get(s), catalogs) for s in wanted}
     return {"base": base, "base_code": old.get("code"), "stacks": stacks}
 
 

@@ -28,7 +28,8 @@ def rule_text(rule: dict) -> str:
     if kind == "allow":
         source = rule.get("source_host") or rule.get("source")
         to = f" to {rule['destination']}" if rule.get("destination") else ""
-        return f"{rule['host']} allows {source} ({rule.get('source')}){to} {port}"
+        address = f" ({rule['source']})" if source != rule.get("source") else ""
+        return f"{rule['host']} allows {source}{address}{to} {port}"
     if kind == "publish":
         return f"{rule['host']} publishes {port} on {rule.get('source')}"
     return f"sg {rule.get('group')} {kind} {rule.get('peer')} {port}"
@@ -40,7 +41,8 @@ def _short(text: str, width: int) -> str:
 
 
 def _flow_detail(row: dict, width: int) -> str:
-    return f"{'required' if row.get('required') else 'optional'}; {_short(row.get('evidence') or '', width)}"
+    evidence = (row.get("row") or {}).get("evidence") or row.get("evidence") or ""
+    return f"{'required' if row.get('required') else 'optional'}; {_short(evidence, width)}"
 
 
 def _changes(row: dict) -> str:

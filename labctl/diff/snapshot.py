@@ -91,6 +91,12 @@ def snapshot_stack(stack: str, stacks_dir: Path, verdict: bool) -> dict:
     return out
 
 
+def catalog_rows() -> dict:
+    """Each catalog row's evidence and purpose (the side's catalog: ABIQUO_LAB_CATALOG or its own file)."""
+    from abiquo_lab.catalog import default_catalog
+    return {row.id: {"evidence": row.evidence, "purpose": row.purpose} for row in default_catalog().connections}
+
+
 def loaded_code() -> dict:
     import abiquo_lab
     import components
@@ -112,7 +118,7 @@ def main(argv=None) -> int:
             stacks[stack] = snapshot_stack(stack, args.stacks_dir, args.verdict)
         except LabError as exc:
             stacks[stack] = {"error": str(exc)}
-    json.dump({"code": loaded_code(), "stacks": stacks}, sys.stdout)
+    json.dump({"code": loaded_code(), "catalog": catalog_rows(), "stacks": stacks}, sys.stdout)
     return 0
 
 
