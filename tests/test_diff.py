@@ -14,22 +14,11 @@ import pytest
 from abiquo_lab.catalog import CATALOG_ENV, CATALOG_FILE
 from labctl.cli import main
 from labctl.diff import output
+from project_copy import copy_project, widen_allowlists
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).with_name("golden") / "diff"
 SENTINEL_MOVED = ("26379", "26380")           # Redis Sentinel's port in a catalog copy (row B09 follows the role's port)
-
-
-def copy_project(dest: Path) -> Path:
-    """The project's files as they are in the working tree (tracked and new, not ignored): a checkout to change."""
-    files = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-co", "--exclude-standard", "-z"], capture_output=True,
-                           check=True).stdout.decode().split("\0")
-    for name in filter(None, files):
-        source = ROOT / name
-        if source.is_file() and not name.startswith("venv/"):
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
-    return dest
 
 
 def stacks_with(tmp_path: Path, stack: str, old: str, new: str) -> Path:
@@ -126,10 +115,7 @@ def test_a_program_change_that_widens_a_rule_fails(tmp_path):
     """The head is a checkout whose renderer adds an allowlist row nobody asked for: exit 1, the rule listed as
     added and the pack's finding beside it."""
     head = copy_project(tmp_path / "head")
-    nodes = head / "components" / "nodes.py"
-    text = nodes.read_text()
-    assert "for e in entries]\n" in text
-    nodes.write_text(text.replace("for e in entries]\n", 'for e in entries] + [["tcp", "0.0.0.0/0", "22", "A12"]]\n', 1))
+    widen_allowlists(head)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(head), str(head / "policies")]))
     done = subprocess.run([sys.executable, "-m", "labctl", "diff", "--base", str(ROOT), "--stack", "docker-ha"], cwd=head,
                           env=env, capture_output=True, text=True)
