@@ -201,6 +201,17 @@ def run(base: str, stacks_dir: Path, stack: Optional[str], all_stacks: bool, wor
     return {"base": base, "base_code": old.get("code"), "stacks": stacks}
 
 
+def base_plan(base: str, stack: str, workdir: Path, root: Path = PROJECT_ROOT) -> dict:
+    """The stack's plan at the base, as data (`labctl graph --diff`); a stack the base lacks is an empty plan."""
+    folder = base_folder(base, workdir, root)
+    if stack not in stack_names(folder / "stacks"):
+        return {"lab": stack, "zones": [], "hosts": [], "vips": [], "flows": []}
+    found = snapshot(folder, folder / "stacks", [stack], verdict=False, side="base", catalog_env=False)["stacks"][stack]
+    if "error" in found:
+        raise InputError(f"base stack {stack}: {found['error']}")
+    return found["plan"]
+
+
 def exit_status(result: dict) -> int:
     """1 when the head opens anything beyond its intent or leaves a required flow unopened (the policy pack's
     mandatory findings on the head), else 0."""
