@@ -38,16 +38,16 @@ def cmd_matrix(args) -> int:
 def cmd_graph(args) -> int:
     if (args.diff or args.verify) and args.format != "html":
         raise InputError(f"{'--diff' if args.diff else '--verify'}: only with --format html (got --format {args.format})")
+    from .views import page
+    outcomes = page.load_outcomes(args.verify) if args.verify else None
     plan = _plan(args)
     if args.format == "html":
         import tempfile
-        from .views import page
-        outcomes = page.load_outcomes(args.verify) if args.verify else None
         base = None
         if args.diff:
             from . import diff
             with tempfile.TemporaryDirectory(prefix="labctl-graph-") as workdir:
-                base = diff.base_plan(args.diff, args.stack, Path(workdir))
+                base = diff.base_plan(args.diff, args.stack, Path(workdir), option="--diff")
         title = f"lab {plan.lab} ({args.stack})" + (f" against {args.diff}" if args.diff else "") + \
             (f", probes from {Path(args.verify).name}" if args.verify else "")
         text = page.render(plan.model_dump(mode="json"), args.level, base, outcomes, title)

@@ -26,31 +26,31 @@ FLOW_COMPARED = ("port", "port_end", "protocol", "required", "evidence")
 
 
 # ---- the two sides ---------------------------------------------------------------------------------------------
-def base_folder(base: str, workdir: Path, root: Path = PROJECT_ROOT) -> Path:
+def base_folder(base: str, workdir: Path, root: Path = PROJECT_ROOT, option: str = "--base") -> Path:
     """--base as a folder holding a checkout of the project, or a git revision of the head's repository extracted
     into workdir. Anything else is bad input naming the option."""
     path = Path(base)
     if path.is_dir():
         if not (path / "abiquo_lab").is_dir():
-            raise InputError(f"--base {base}: the folder holds no checkout of this project (no abiquo_lab/ in it)")
+            raise InputError(f"{option} {base}: the folder holds no checkout of this project (no abiquo_lab/ in it)")
         return path.resolve()
     if path.exists():
-        raise InputError(f"--base {base}: a file; give a folder holding a checkout, or a git revision")
+        raise InputError(f"{option} {base}: a file; give a folder holding a checkout, or a git revision")
     found = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"],
                            capture_output=True, text=True)
     if found.returncode != 0:
-        raise InputError(f"--base {base}: no such folder, and not a git revision of this project "
+        raise InputError(f"{option} {base}: no such folder, and not a git revision of this project "
                          "(a commit, branch or tag, e.g. HEAD~1 or origin/main)")
     archive = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", found.stdout.strip()],
                              capture_output=True)
     if archive.returncode != 0:
-        raise LabError(f"--base {base}: git archive failed: {archive.stderr.decode(errors='replace').strip()}")
+        raise LabError(f"{option} {base}: git archive failed: {archive.stderr.decode(errors='replace').strip()}")
     target = workdir / "base"
     target.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(target, filter="data")
     if not (target / "abiquo_lab").is_dir():
-        raise InputError(f"--base {base}: that revision holds no abiquo_lab/ (not a revision of this project)")
+        raise InputError(f"{option} {base}: that revision holds no abiquo_lab/ (not a revision of this project)")
     return target
 
 
@@ -201,9 +201,9 @@ def run(base: str, stacks_dir: Path, stack: Optional[str], all_stacks: bool, wor
     return {"base": base, "base_code": old.get("code"), "stacks": stacks}
 
 
-def base_plan(base: str, stack: str, workdir: Path, root: Path = PROJECT_ROOT) -> dict:
+def base_plan(base: str, stack: str, workdir: Path, root: Path = PROJECT_ROOT, option: str = "--diff") -> dict:
     """The stack's plan at the base, as data (`labctl graph --diff`); a stack the base lacks is an empty plan."""
-    folder = base_folder(base, workdir, root)
+    folder = base_folder(base, workdir, root, option)
     if stack not in stack_names(folder / "stacks"):
         return {"lab": stack, "zones": [], "hosts": [], "vips": [], "flows": []}
     found = snapshot(folder, folder / "stacks", [stack], verdict=False, side="base", catalog_env=False)["stacks"][stack]

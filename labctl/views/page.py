@@ -31,14 +31,16 @@ tspan.added { fill: #2e7d32; font-weight: bold; } tspan.removed { fill: #c62828;
 SCRIPT = """
 (function () {
   var svg = document.querySelector('svg.topology');
-  function drawn(selector) {
+  function drawn(selector, line) {   // laid out with a box (a horizontal arrow is a line: one extent is enough)
     var n = 0;
-    svg.querySelectorAll(selector).forEach(function (el) { var b = el.getBBox(); if (b.width > 0 && b.height > 0) n++; });
+    svg.querySelectorAll(selector).forEach(function (el) {
+      var b = el.getBBox(); if (line ? (b.width > 0 || b.height > 0) : (b.width > 0 && b.height > 0)) n++;
+    });
     return n;
   }
-  svg.setAttribute('data-drawn-nodes', drawn('g.node'));
-  svg.setAttribute('data-drawn-edges', drawn('g.edge'));
-  svg.setAttribute('data-drawn-labels', drawn('g.flows'));
+  svg.setAttribute('data-drawn-nodes', drawn('g.node', false));
+  svg.setAttribute('data-drawn-edges', drawn('g.edge', true));
+  svg.setAttribute('data-drawn-labels', drawn('g.flows', false));
 })();
 """
 MARKERS = {"plain": "#607080", "added": "#2e7d32", "removed": "#c62828", "answered": "#1565c0", "failed": "#c62828",
@@ -194,12 +196,13 @@ def render(plan: dict, level: str = "kind", base: Optional[dict] = None, outcome
                              f'<text x="{x + 18}" y="{y + 19}">{escape(_short(label))}</text></g>')
             top += box_h + 50
         height = max(height, top + 20)
-    lines = []
+    lines, drawn_pairs = [], set(pairs + extra)
     for k, pair in enumerate(pairs + extra):
         if pair[0] not in place or pair[1] not in place:
             continue
         lines.append(_edge(pair, k, place, head_edges.get(pair, {}), base_edges.get(pair, {}), probes.get(pair),
-                           planned=pair in head_edges or pair in base_edges))
+                           planned=pair in head_edges or pair in base_edges,
+                           shift=(5 if pair[0] < pair[1] else -5) if (pair[1], pair[0]) in drawn_pairs else 0))
     zones_svg = [p for p in parts if p.startswith('<g class="zone"')]
     nodes_svg = [p for p in parts if not p.startswith('<g class="zone"')]
     drawing = zones_svg + [path for path, _ in lines] + nodes_svg + [label for _, label in lines]   # lines under boxes
@@ -236,8 +239,9 @@ def _legend(diff: bool, verify: bool, probes: dict) -> str:
     return text
 
 
-def _edge(pair, k, place, head: dict, base: dict, probe: Optional[dict], planned: bool) -> str:
+def _edge(pair, k, place, head: dict, base: dict, probe: Optional[dict], planned: bool, shift: float = 0):
     (c1, y1), (c2, y2) = place[pair[0]], place[pair[1]]
+    y1, y2 = y1 + shift, y2 + shift                   # a pair talking both ways: two arrows side by side
     x_of = lambda col: LEFT + col * (NODE_W + 20 + COL_GAP) + 10
     if c2 > c1:
         x1, x2, bend = x_of(c1) + NODE_W, x_of(c2), max(60, (c2 - c1) * 50)
