@@ -239,6 +239,11 @@ def _legend(diff: bool, verify: bool, probes: dict) -> str:
     return text
 
 
+def _bezier(a, b, c, d, t: float) -> tuple[float, float]:
+    u = 1 - t
+    return tuple(u ** 3 * a[i] + 3 * u * u * t * b[i] + 3 * u * t * t * c[i] + t ** 3 * d[i] for i in (0, 1))
+
+
 def _edge(pair, k, place, head: dict, base: dict, probe: Optional[dict], planned: bool, shift: float = 0):
     (c1, y1), (c2, y2) = place[pair[0]], place[pair[1]]
     y1, y2 = y1 + shift, y2 + shift                   # a pair talking both ways: two arrows side by side
@@ -257,10 +262,15 @@ def _edge(pair, k, place, head: dict, base: dict, probe: Optional[dict], planned
         x1 = x2 = x_of(c1) + NODE_W
         bend = 50 + abs(y2 - y1) / 4
         p1, p2 = (x1 + bend, y1), (x2 + bend, y2)
-    mid_x = (x1 + 3 * p1[0] + 3 * p2[0] + x2) / 8
-    mid_y = (y1 + 3 * p1[1] + 3 * p2[1] + y2) / 8 + ((k % 3) - 1) * 9
+    if c1 == c2:
+        mid_x, mid_y = (x1 + 3 * p1[0] + 3 * p2[0] + x2) / 8 + 6, (y1 + 3 * p1[1] + 3 * p2[1] + y2) / 8
+    else:                                             # in a gap between columns, never over a box: gaps taken in turn
+        gaps = range(min(c1, c2), max(c1, c2))
+        gap = gaps[k % len(gaps)]
+        spread = 0.2 + 0.6 * ((k * 3) % 5) / 4        # labels sharing a gap stand at five depths in it
+        target = LEFT + gap * (NODE_W + 20 + COL_GAP) + NODE_W + 20 + COL_GAP * spread
+        mid_x, mid_y = min((_bezier((x1, y1), p1, p2, (x2, y2), t / 64) for t in range(65)), key=lambda p: abs(p[0] - target))
     anchor = "start" if c1 == c2 else "middle"
-    mid_x += 6 if c1 == c2 else 0
     labels = sorted(set(head) | set(base), key=lambda s: (len(s.split("/")[0]), s))
     changes = {label: "added" if label not in base else "removed" if label not in head else "" for label in labels}
     state = "added" if labels and all(v == "added" for v in changes.values()) else \
