@@ -83,6 +83,7 @@ def test_dropping_a_region(tmp_path, capsys):
     code, data = as_json(capsys, "--stacks-dir", str(stacks), "diff", "--base", str(ROOT), "--stack", "aws-ha")
     s = data["stacks"]["aws-ha"]
     assert s["hosts"]["removed"] == ["prs-eu"] and s["removed"] and not s["added"]
+    assert {h["name"]: list(h["changes"]) for h in s["hosts"]["changed"]} == {"api-1": ["interfaces"], "api-2": ["interfaces"]}
     assert {r["kind"] for r in s["rules"]["removed"]} == {"ingress", "egress"} and not s["rules"]["added"]
     assert all(r["evidence"] and all(r["evidence"].values()) for r in s["rules"]["removed"])
 
@@ -172,7 +173,7 @@ def test_markdown_and_sarif_carry_the_changes(tmp_path, capsys):
     stacks = stacks_with(tmp_path, "docker-ha", "datacenters: [dc1, dc2]", "datacenters: [dc1, dc2, dc3]")
     _, data = as_json(capsys, "--stacks-dir", str(stacks), "diff", "--base", str(ROOT), "--stack", "docker-ha")
     s = data["stacks"]["docker-ha"]
-    count = (len(s["added"]) + len(s["removed"]) + len(s["changed"]) + len(s["hosts"]["added"]) + len(s["hosts"]["removed"])
+    count = (len(s["added"]) + len(s["removed"]) + len(s["changed"]) + sum(map(len, s["hosts"].values()))
              + len(s["rules"]["added"]) + len(s["rules"]["removed"]))
     code, out = diff(capsys, "--stacks-dir", str(stacks), "diff", "--base", str(ROOT), "--stack", "docker-ha", "-f", "sarif")
     results = json.loads(out)["runs"][0]["results"]

@@ -23,6 +23,7 @@ FORMATS = ("table", "markdown", "json", "sarif")
 FLOW_FIELDS = ("id", "src", "dst", "port", "port_end", "protocol", "service", "required", "evidence")
 FLOW_KEY = ("id", "src", "dst", "src_role", "dst_role", "service")
 FLOW_COMPARED = ("port", "port_end", "protocol", "required", "evidence")
+HOST_COMPARED = ("roles", "zone", "interfaces", "public", "published")   # what a host is reachable as, and where
 
 
 # ---- the two sides ---------------------------------------------------------------------------------------------
@@ -157,17 +158,21 @@ def compare_stack(base: Optional[dict], head: Optional[dict], catalogs: tuple[di
     bplan, hplan = base.get("plan", {}), head.get("plan", {})
     network = lambda plan: [f for f in plan.get("flows", []) if not f.get("local")]
     added, removed, changed = compare_flows(network(bplan), network(hplan))
-    bhosts, hhosts = {h["name"] for h in bplan.get("hosts", [])}, {h["name"] for h in hplan.get("hosts", [])}
+    bhosts, hhosts = {h["name"]: h for h in bplan.get("hosts", [])}, {h["name"]: h for h in hplan.get("hosts", [])}
+    moved = [{"name": n, "changes": {k: [bhosts[n].get(k), hhosts[n].get(k)] for k in HOST_COMPARED
+                                     if bhosts[n].get(k) != hhosts[n].get(k)}}
+             for n in sorted(set(bhosts) & set(hhosts))]
     rules = compare_rules(base, head, catalogs)
     added, changed = _with_rows(added, catalogs[1]), _with_rows(changed, catalogs[1])
     removed = _with_rows(removed, catalogs[0])
     result = {"backend": head.get("backend") or base.get("backend"), "added": added, "removed": removed, "changed": changed,
-              "hosts": {"added": sorted(hhosts - bhosts), "removed": sorted(bhosts - hhosts)},
+              "hosts": {"added": sorted(set(hhosts) - set(bhosts)), "removed": sorted(set(bhosts) - set(hhosts)),
+                        "changed": [m for m in moved if m["changes"]]},
               "rules": rules,
               "violations": head.get("violations", [])}
     if status is None:
         status = "changed" if (added or removed or changed or rules["added"] or rules["removed"]
-                               or result["hosts"]["added"] or result["hosts"]["removed"]) else "unchanged"
+                               or any(result["hosts"].values())) else "unchanged"
     result["status"] = status
     return result
 

@@ -50,6 +50,21 @@ def _changes(row: dict) -> str:
                      or row["changes"].get("port") is None)
 
 
+def host_changes(changes: dict) -> str:
+    words = []
+    for key, (old, new) in changes.items():
+        if key == "interfaces":
+            old, new = old or {}, new or {}
+            words += [f"joins {n} ({a})" for n, a in new.items() if n not in old]
+            words += [f"leaves {n} ({a})" for n, a in old.items() if n not in new]
+            words += [f"{n} address {old[n]} -> {a}" for n, a in new.items() if n in old and old[n] != a]
+        elif key == "published":
+            words.append(f"publishes {len(new or [])} ports (was {len(old or [])})")
+        else:
+            words.append(f"{key} {old} -> {new}")
+    return "; ".join(words)
+
+
 def rows(result: dict, width: int = EVIDENCE_WIDTH) -> list[dict]:
     out = []
     for stack, s in result["stacks"].items():
@@ -65,6 +80,8 @@ def rows(result: dict, width: int = EVIDENCE_WIDTH) -> list[dict]:
                      "detail": _short(_changes(f), max(width, 0) * 2)} for f in s["changed"]]
             for change in ("added", "removed"):
                 out += [{"stack": stack, "change": change, "what": "host", "item": h} for h in s["hosts"][change]]
+            out += [{"stack": stack, "change": "changed", "what": "host", "item": h["name"],
+                     "detail": host_changes(h["changes"])} for h in s["hosts"].get("changed", [])]
             for change in ("added", "removed"):
                 out += [{"stack": stack, "change": change, "what": "rule", "item": rule_text(r), "ids": r.get("ids", []),
                          "detail": _short("; ".join(f"{i}: {e}" for i, e in r.get("evidence", {}).items()), width)}
@@ -77,7 +94,7 @@ def rows(result: dict, width: int = EVIDENCE_WIDTH) -> list[dict]:
 def summary_rows(result: dict) -> list[dict]:
     return [{"stack": stack, "backend": s["backend"], "status": s["status"],
              "flows": f"+{len(s['added'])} -{len(s['removed'])} ~{len(s['changed'])}",
-             "hosts": f"+{len(s['hosts']['added'])} -{len(s['hosts']['removed'])}",
+             "hosts": f"+{len(s['hosts']['added'])} -{len(s['hosts']['removed'])} ~{len(s['hosts'].get('changed', []))}",
              "rules": f"+{len(s['rules']['added'])} -{len(s['rules']['removed'])}",
              "violations": len(mandatory(s))} for stack, s in result["stacks"].items()]
 
