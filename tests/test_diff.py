@@ -181,3 +181,25 @@ def test_markdown_and_sarif_carry_the_changes(tmp_path, capsys):
     code, out = diff(capsys, "--stacks-dir", str(stacks), "diff", "--base", str(ROOT), "--stack", "docker-ha", "-f", "markdown")
     assert out.startswith("## Network diff against") and "| docker-ha | added | host | rs-dc3 |" in out
     assert "**ok: every change stays within" in out
+
+
+# ---- rules in other forms are listed too ------------------------------------------------------------------------
+def test_rules_written_inline_or_as_legacy_rules_are_listed(tmp_path):
+    """The shipped program writes one aws:vpc rule resource per rule; a change that opens access another way (ingress
+    blocks inside the group, the legacy rule type) still shows in the diff's rules."""
+    from types import SimpleNamespace as R
+    from labctl.diff.snapshot import aws_rules
+    records = [
+        R(type="aws:ec2/securityGroup:SecurityGroup", name="lab-sg-api", property_dependencies={}, inputs={
+            "ingress": [{"protocol": "tcp", "fromPort": 22.0, "toPort": 22.0, "cidrBlocks": ["0.0.0.0/0"],
+                         "description": "ssh"}], "egress": []}),
+        R(type="aws:ec2/securityGroupRule:SecurityGroupRule", name="lab-extra", property_dependencies={}, inputs={
+            "type": "ingress", "protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "cidrBlocks": ["10.0.0.0/8"],
+            "description": "A13 wide"}),
+        R(type="aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", name="lab-ingress-api-from-bpm-tcp-8009",
+          property_dependencies={"securityGroupId": ["urn::lab-sg-api"], "referencedSecurityGroupId": ["urn::lab-sg-bpm"]},
+          inputs={"ipProtocol": "tcp", "fromPort": 8009.0, "toPort": 8009.0, "description": "A22 bpm->api"}),
+    ]
+    rules = [(r["kind"], r["group"], r["peer"], r["protocol"], r["port"], r["ids"]) for r in aws_rules(records, "lab")]
+    assert rules == [("ingress", "api", "0.0.0.0/0", "tcp", "22", []), ("ingress", "lab-extra", "10.0.0.0/8", "-1", "all", ["A13"]),
+                     ("ingress", "api", "sg:bpm", "tcp", "8009", ["A22"])]

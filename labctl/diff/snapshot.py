@@ -18,6 +18,8 @@ AWS_RULES = {"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "ingre
              "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "egress"}
 ALLOWLIST_LABEL = "abiquo-lab.allowlist"
 HOST_LABEL = "abiquo-lab.host"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+LEGACY_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 
 
 def _span(low, high) -> str:
@@ -25,6 +27,11 @@ def _span(low, high) -> str:
     if low is None or low == -1:
         return "all"
     return str(low) if high in (None, low) else f"{low}-{high}"
+
+
+def _ports(protocol, low, high) -> str:
+    """An AWS rule's port range; protocol -1 (all) opens every port whatever the range says."""
+    return "all" if str(protocol) in ("-1", "all") else _span(low, high)
 
 
 def _labels(inputs: dict) -> dict:
@@ -58,20 +65,46 @@ def _group(urns, lab_prefix: str) -> str:
     return name[len(lab_prefix):] if name.startswith(lab_prefix) else name
 
 
+def _ids(description) -> list[str]:
+    return [w for w in str(description or "").split() if w[:1].isalpha() and w[1:].isdigit() and len(w) == 3]
+
+
+def _inline_rules(rec, prefix: str) -> list[dict]:
+    """Rules written inside an aws:ec2/SecurityGroup (ingress/egress blocks) or as a legacy aws:ec2/SecurityGroupRule:
+    the shipped program uses neither, so a change that does is listed too, one entry per peer."""
+    blocks = ([("ingress", b) for b in rec.inputs.get("ingress") or []] + [("egress", b) for b in rec.inputs.get("egress") or []]
+              if rec.type == SECURITY_GROUP else [(rec.inputs.get("type"), rec.inputs)])
+    group = rec.name[len(prefix):] if rec.name.startswith(prefix) else rec.name
+    rules = []
+    for direction, block in blocks:
+        peers = (list(block.get("cidrBlocks") or []) + list(block.get("ipv6CidrBlocks") or [])
+                 + [f"sg:{g}" for g in block.get("securityGroups") or []] + (["self"] if block.get("self") else [])
+                 + ([f"sg:{block['sourceSecurityGroupId']}"] if block.get("sourceSecurityGroupId") else []))
+        for peer in peers or ["?"]:
+            rules.append({"kind": str(direction), "group": group, "peer": peer, "protocol": str(block.get("protocol")),
+                          "port": _ports(block.get("protocol"), block.get("fromPort"), block.get("toPort")),
+                          "ids": _ids(block.get("description")),
+                          "name": rec.name})
+    return rules
+
+
 def aws_rules(records, lab: str) -> list[dict]:
     """Each security-group rule: direction, group, the peer (a group or an address range), protocol, ports, ids."""
     rules, prefix = [], f"{lab}-sg-"
     for rec in records:
+        if rec.type in (SECURITY_GROUP, LEGACY_RULE):
+            rules += _inline_rules(rec, prefix)
+            continue
         direction = AWS_RULES.get(rec.type)
         if direction is None:
             continue
         inputs, deps = rec.inputs, rec.property_dependencies
         peer = (inputs.get("cidrIpv4") or inputs.get("cidrIpv6") or inputs.get("prefixListId")
                 or (f"sg:{_group(deps.get('referencedSecurityGroupId'), prefix)}" if deps.get("referencedSecurityGroupId") else "?"))
-        words = str(inputs.get("description") or "").split()
-        ids = [w for w in words if w[:1].isalpha() and w[1:].isdigit()]
+        ids = _ids(inputs.get("description"))
         rules.append({"kind": direction, "group": _group(deps.get("securityGroupId"), prefix), "peer": peer,
-                      "protocol": str(inputs.get("ipProtocol")), "port": _span(inputs.get("fromPort"), inputs.get("toPort")),
+                      "protocol": str(inputs.get("ipProtocol")),
+                      "port": _ports(inputs.get("ipProtocol"), inputs.get("fromPort"), inputs.get("toPort")),
                       "ids": ids, "name": rec.name})
     return rules
 
