@@ -24,3 +24,12 @@ def widen_allowlists(project: Path) -> None:
     text = nodes.read_text()
     assert "for e in entries]\n" in text, "components/nodes.py changed: update widen_allowlists"
     nodes.write_text(text.replace("for e in entries]\n", 'for e in entries] + [["tcp", "0.0.0.0/0", "22", "A12"]]\n', 1))
+
+
+def widen_security_groups(project: Path) -> None:
+    """A renderer change nobody asked for: every role-to-role ingress rule on AWS opens all TCP/UDP ports."""
+    backend = project / "components" / "aws_backend.py"
+    text = backend.read_text()
+    old = "**_port_args(key.protocol, key.port, key.port_end),"
+    assert old in text, "components/aws_backend.py changed: update widen_security_groups"
+    backend.write_text(text.replace(old, "**_port_args(key.protocol, 1, 65535),", 1))

@@ -14,7 +14,7 @@ import pytest
 from abiquo_lab.catalog import CATALOG_ENV, CATALOG_FILE
 from labctl.cli import main
 from labctl.diff import output
-from project_copy import copy_project, widen_allowlists
+from project_copy import copy_project, widen_allowlists, widen_security_groups
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).with_name("golden") / "diff"
@@ -132,6 +132,20 @@ def test_a_program_change_that_widens_a_rule_fails(tmp_path):
     golden("docker-ha.widened-rule", "".join(f"{output.rule_text(r)}  {r['ids']}\n" for r in s["rules"]["added"]), str(ROOT))
     beyond = [v for v in s["violations"] if v["policy"] == "nothing-beyond-intent" and v["level"] == "mandatory"]
     assert len(beyond) == len(s["rules"]["added"]) == 16 and all("0.0.0.0/0" in v["message"] for v in beyond)
+
+
+def test_a_program_change_that_widens_security_groups_fails(tmp_path):
+    head = copy_project(tmp_path / "head")
+    widen_security_groups(head)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(head), str(head / "policies")]))
+    done = subprocess.run([sys.executable, "-m", "labctl", "diff", "--base", str(ROOT), "--stack", "aws-ha", "-f", "json"],
+                          cwd=head, env=env, capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr[-2000:]
+    s = json.loads(done.stdout)["stacks"]["aws-ha"]
+    assert not (s["added"] or s["removed"] or s["changed"])                              # the plan did not change
+    assert s["rules"]["added"] and all(r["port"] == "1-65535" and r["kind"] == "ingress" for r in s["rules"]["added"])
+    assert {r["name"] for r in s["rules"]["removed"]} >= {r["name"] for r in s["rules"]["added"]}
+    assert any(v["policy"] == "nothing-beyond-intent" for v in s["violations"] if v["level"] == "mandatory")
 
 
 # ---- each side runs its own code ---------------------------------------------------------------------------------
