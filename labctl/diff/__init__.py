@@ -59,7 +59,7 @@ def stack_names(stacks_dir: Path) -> list[str]:
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
 
 
-def snapshot(root: Path, stacks_dir: Path, stacks: list[str], verdict: bool, side: str,
+def evaluate(root: Path, stacks_dir: Path, stacks: list[str], verdict: bool, side: str,
              catalog_env: bool = True) -> dict:
     """Run snapshot.py against the code in root; check that root's modules, not the installed ones, were loaded."""
     if not stacks:
@@ -194,9 +194,9 @@ def run(base: str, stacks_dir: Path, stack: Optional[str], all_stacks: bool, wor
         raise InputError(f"--stack {stack}: no stack file Pulumi.{stack}.yaml in the base ({base}) nor the "
                          f"head ({stacks_dir}); known stacks: {known}")
     wanted = [stack] if stack else sorted(on_base | on_head)
-    old = snapshot(folder, base_stacks_dir, [s for s in wanted if s in on_base], verdict=False, side="base",
+    old = evaluate(folder, base_stacks_dir, [s for s in wanted if s in on_base], verdict=False, side="base",
                    catalog_env=False)
-    new = snapshot(root, stacks_dir, [s for s in wanted if s in on_head], verdict=True, side="head")
+    new = evaluate(root, stacks_dir, [s for s in wanted if s in on_head], verdict=True, side="head")
     problems = [f"{side} stack {name}: {data['error']}" for side, got in (("base", old), ("head", new))
                 for name, data in got["stacks"].items() if "error" in data]
     if problems:
@@ -211,7 +211,7 @@ def base_plan(base: str, stack: str, workdir: Path, root: Path = PROJECT_ROOT, o
     folder = base_folder(base, workdir, root, option)
     if stack not in stack_names(folder / "stacks"):
         return {"lab": stack, "zones": [], "hosts": [], "vips": [], "flows": []}
-    found = snapshot(folder, folder / "stacks", [stack], verdict=False, side="base", catalog_env=False)["stacks"][stack]
+    found = evaluate(folder, folder / "stacks", [stack], verdict=False, side="base", catalog_env=False)["stacks"][stack]
     if "error" in found:
         raise InputError(f"base stack {stack}: {found['error']}")
     return found["plan"]
