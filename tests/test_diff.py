@@ -217,3 +217,13 @@ def test_rules_written_inline_or_as_legacy_rules_are_listed(tmp_path):
     rules = [(r["kind"], r["group"], r["peer"], r["protocol"], r["port"], r["ids"]) for r in aws_rules(records, "lab")]
     assert rules == [("ingress", "api", "0.0.0.0/0", "tcp", "22", []), ("ingress", "lab-extra", "10.0.0.0/8", "-1", "all", ["A13"]),
                      ("ingress", "api", "sg:bpm", "tcp", "8009", ["A22"])]
+
+
+def test_a_rule_written_twice_is_listed_as_added():
+    from labctl.diff import compare_rules
+    row = {"kind": "allow", "host": "api-1", "protocol": "tcp", "source": "10.0.0.1", "port": "8009", "ids": ["A22"]}
+    plan = {"hosts": [], "vips": [], "flows": []}
+    found = compare_rules({"rules": [row], "plan": plan}, {"rules": [row, dict(row)], "plan": plan}, ({}, {}))
+    assert len(found["added"]) == 1 and not found["removed"]
+    found = compare_rules({"rules": [row, dict(row)], "plan": plan}, {"rules": [row], "plan": plan}, ({}, {}))
+    assert len(found["removed"]) == 1 and not found["added"]

@@ -147,9 +147,15 @@ def _explained(rules: list[dict], plan: dict, catalog: dict) -> list[dict]:
 
 
 def compare_rules(base: dict, head: dict, catalogs: tuple[dict, dict]) -> dict:
-    old = {_rule_key(r): r for r in _explained(base.get("rules", []), base.get("plan", {}), catalogs[0])}
-    new = {_rule_key(r): r for r in _explained(head.get("rules", []), head.get("plan", {}), catalogs[1])}
-    return {"added": [new[k] for k in sorted(set(new) - set(old))], "removed": [old[k] for k in sorted(set(old) - set(new))]}
+    """Rules as a multiset: a row written twice where it was once is an added row too."""
+    def by_key(side: dict, catalog: dict) -> dict[str, list[dict]]:
+        out: dict[str, list[dict]] = {}
+        for rule in _explained(side.get("rules", []), side.get("plan", {}), catalog):
+            out.setdefault(_rule_key(rule), []).append(rule)
+        return out
+    old, new = by_key(base, catalogs[0]), by_key(head, catalogs[1])
+    return {"added": [r for k in sorted(new) for r in new[k][len(old.get(k, [])):]],
+            "removed": [r for k in sorted(old) for r in old[k][len(new.get(k, [])):]]}
 
 
 def compare_stack(base: Optional[dict], head: Optional[dict], catalogs: tuple[dict, dict] = ({}, {})) -> dict:
