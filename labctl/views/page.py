@@ -207,7 +207,7 @@ def render(plan: dict, level: str = "kind", base: Optional[dict] = None, outcome
     nodes_svg = [p for p in parts if not p.startswith('<g class="zone"')]
     drawing = zones_svg + [path for path, _ in lines] + nodes_svg + [label for _, label in lines]   # lines under boxes
     width = LEFT * 2 + len(columns) * (NODE_W + 20 + COL_GAP) - COL_GAP
-    markers = "".join(f'<marker id="arrow-{n}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+    markers = "".join(f'<marker id="arrow-{n}" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" markerHeight="10" '
                       f'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{c}"/></marker>'
                       for n, c in MARKERS.items())
     legend = _legend(base is not None, outcomes is not None, probes)
