@@ -36,8 +36,27 @@ def cmd_matrix(args) -> int:
 
 
 def cmd_graph(args) -> int:
+    if (args.diff or args.verify) and args.format != "html":
+        raise InputError(f"{'--diff' if args.diff else '--verify'}: only with --format html (got --format {args.format})")
+    from .views import page
+    outcomes = page.load_outcomes(args.verify) if args.verify else None
     plan = _plan(args)
-    if args.format == "mermaid":
+    if args.format == "html":
+        import tempfile
+        base = None
+        if args.diff:
+            from . import diff
+            with tempfile.TemporaryDirectory(prefix="labctl-graph-") as workdir:
+                base = diff.base_plan(args.diff, args.stack, Path(workdir), option="--diff")
+        title = f"lab {plan.lab} ({args.stack})" + (f" against {args.diff}" if args.diff else "") + \
+            (f", probes from {Path(args.verify).name}" if args.verify else "")
+        text = page.render(plan.model_dump(mode="json"), args.level, base, outcomes, title)
+        if args.output:
+            Path(args.output).write_text(text, encoding="utf-8")
+            print(f"wrote {args.output}")
+        else:
+            sys.stdout.write(text)
+    elif args.format == "mermaid":
         sys.stdout.write(graph.mermaid(plan, args.level))
     elif args.format == "dot":
         sys.stdout.write(graph.dot(plan, args.level))
@@ -49,6 +68,17 @@ def cmd_graph(args) -> int:
         else:
             sys.stdout.buffer.write(data)
     return EXIT_OK
+
+
+def cmd_diff(args) -> int:
+    import tempfile
+    from . import diff
+    from .diff import output
+    with tempfile.TemporaryDirectory(prefix="labctl-diff-") as workdir:
+        result = diff.run(args.base, Path(args.stacks_dir), args.stack, args.all, Path(workdir))
+    status = diff.exit_status(result)
+    sys.stdout.write(output.render(result, args.format, status))
+    return status
 
 
 def cmd_explain(args) -> int:
@@ -396,10 +426,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", "-f", choices=report.FORMATS, default="table")
     p.add_argument("--catalog", action="store_true", help="print the catalog's rows instead of a stack's flows")
     p.add_argument("--local", action="store_true", help="include same-host (local) flows")
-    p = command("graph", cmd_graph, "the topology of a stack as Mermaid, DOT, or an SVG/PNG picture (Graphviz)")
+    p = command("graph", cmd_graph, "the topology of a stack as Mermaid, DOT, an SVG/PNG picture (Graphviz), or one "
+                                    "self-contained HTML page (offline; --diff, --verify overlays)")
     p.add_argument("--format", "-f", choices=graph.GRAPH_FORMATS, default="mermaid")
     p.add_argument("--level", choices=("kind", "host"), default="kind", help="one node per host kind (default) or per host")
-    p.add_argument("--output", "-o", help="file for svg/png output")
+    p.add_argument("--output", "-o", help="file for svg/png/html output")
+    p.add_argument("--diff", metavar="REF|DIR", help="html: colour the flows and hosts added (green) and removed (red) "
+                                                     "since a git revision or a checkout folder")
+    p.add_argument("--verify", metavar="FILE", help="html: overlay a saved `labctl verify -f json` result on the edges")
+    p = command("diff", cmd_diff, "what a change does to the network against a base revision: flows, hosts and "
+                                  "rendered rules added, removed and changed per stack, each side planned and rendered "
+                                  "by its own code; exit 1 when the head opens anything beyond its intent or leaves a "
+                                  "required flow unopened (the policy pack's verdict)", stack="optional")
+    p.add_argument("--base", required=True, metavar="REF|DIR", help="a git revision of this project (e.g. HEAD~1, "
+                                                                    "origin/main) or a folder holding a checkout of it")
+    p.add_argument("--all", action="store_true", help="every stack on either side")
+    p.add_argument("--format", "-f", choices=("table", "markdown", "json", "sarif"), default="table")
     p = command("explain", cmd_explain, "a catalog row with its evidence and sources (and its flows in a stack)", stack="optional")
     p.add_argument("id", help="row id, e.g. A13")
     p = command("validate", cmd_validate, "check a stack's lab config and plan it", stack="optional")

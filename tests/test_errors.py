@@ -2,6 +2,7 @@
 option, with the documented exit status (1 a failure, 2 bad input) -- never a traceback, and before anything is
 created. Each case runs labctl's own entry point in-process: an exception escaping main() fails the test."""
 import subprocess
+from pathlib import Path
 import sys
 
 import pytest
@@ -34,6 +35,7 @@ def stacks(tmp_path):
     return tmp_path
 
 
+SHIPPED_HA = str(Path(__file__).resolve().parents[1] / "stacks" / "Pulumi.docker-ha.yaml")
 CASES = {  # name: (argv with {dir}, environment, exit status, words the message must hold)
     "unknown stack": (["validate", "--stack", "nosuch"], {}, 2, "no stack file Pulumi.nosuch.yaml"),
     "invalid stack": (["validate", "--stack", "bad"], {}, 2, "lab.nodes.api: must be between 1 and 16 (got 0)"),
@@ -63,6 +65,26 @@ CASES = {  # name: (argv with {dir}, environment, exit status, words the message
     "catalog not YAML": (["matrix", "--catalog"], {CATALOG_ENV: "{dir}/catalog.yaml"}, 2, "catalog: {dir}/catalog.yaml is not valid YAML"),
     "validate --all over no stacks": (["--stacks-dir", "{dir}/empty", "validate", "--all"], {}, 2, "--all: no stack files"),
     "check --all over no stacks": (["--stacks-dir", "{dir}/empty", "check", "--all"], {}, 2, "--all: no stack files"),
+    "diff: unknown revision": (["diff", "--base", "no-such-ref", "--all"], {}, 2,
+                               "--base no-such-ref: no such folder, and not a git revision of this project"),
+    "diff: missing folder": (["diff", "--base", "{dir}/none/", "--all"], {}, 2, "--base {dir}/none/: no such folder, and not a git revision"),
+    "diff: a folder that is no checkout": (["diff", "--base", "{dir}/empty", "--all"], {}, 2,
+                                           "--base {dir}/empty: the folder holds no checkout of this project"),
+    "diff: unknown stack": (["diff", "--base", "HEAD", "--stack", "nosuch"], {}, 2,
+                            "--stack nosuch: no stack file Pulumi.nosuch.yaml in the base (HEAD) nor the head"),
+    "diff: neither --stack nor --all": (["diff", "--base", "HEAD"], {}, 2, "diff needs --stack S or --all"),
+    "diff: an invalid head stack": (["diff", "--base", "HEAD", "--stack", "bad"], {}, 2, "head stack bad: "),
+    "diff: a file as base": (["diff", "--base", "{dir}/bad.json", "--all"], {}, 2, "--base {dir}/bad.json: a file"),
+    "graph: --diff without html": (["graph", "--stack", "docker-ha", "--diff", "HEAD"], {}, 2,
+                                   "--diff: only with --format html (got --format mermaid)"),
+    "graph: --verify file missing": (["graph", "--stack", SHIPPED_HA, "-f", "html", "--verify", "{dir}/none.json"], {}, 2,
+                                     "--verify {dir}/none.json: cannot read it"),
+    "graph: --verify not JSON": (["graph", "--stack", SHIPPED_HA, "-f", "html", "--verify", "{dir}/bad.json"], {}, 2,
+                                 "--verify {dir}/bad.json: not valid JSON"),
+    "graph: --verify not a verify result": (["graph", "--stack", SHIPPED_HA, "-f", "html", "--verify", "{dir}/list.json"],
+                                            {}, 2, "--verify {dir}/list.json: not a `labctl verify -f json` result"),
+    "graph: --diff unknown revision": (["graph", "--stack", SHIPPED_HA, "-f", "html", "--diff", "no-such-ref"], {}, 2,
+                                       "--diff no-such-ref: no such folder"),
     "up with a bad name": (["up", "Bad_Name", "--from", "docker-ha", "--ttl", "4h"], {}, 2, "lab name 'Bad_Name'"),
 }
 

@@ -1,4 +1,5 @@
-"""The topology of a plan as Mermaid or Graphviz DOT (and SVG/PNG through Graphviz's `dot` when installed)."""
+"""The topology of a plan as Mermaid or Graphviz DOT (and SVG/PNG through Graphviz's `dot` when installed); the
+self-contained HTML page is `page.py`."""
 from __future__ import annotations
 
 import shutil
@@ -8,7 +9,7 @@ from collections import defaultdict
 from abiquo_lab.contract import LabError
 from abiquo_lab.plan import Plan
 
-GRAPH_FORMATS = ("mermaid", "dot", "svg", "png")
+GRAPH_FORMATS = ("mermaid", "dot", "svg", "png", "html")
 
 
 def _edges(plan: Plan, level: str) -> dict[tuple[str, str], set[str]]:
