@@ -99,6 +99,64 @@ def test_names_the_plan_does_not_know_are_refused_naming_the_field(extra, proble
     assert problem in str(err.value)
 
 
+def _problems(**overrides):
+    with pytest.raises(LabConfigError) as err:
+        _plan(**overrides)
+    return [str(p) for p in err.value.problems]
+
+
+def _entry(**fields):
+    return {"source": "rs", "destination": "server", "port": 9443, "protocol": "tcp", "reason": "r", **fields}
+
+
+SERVED = ("; a stack declares only ports no catalog service serves on the destination (a client of a documented "
+          "service is a catalog row or a switch: labctl switches)")
+
+
+@pytest.mark.parametrize("entry, served", [
+    (_entry(destination="datanode", port=3306), "3306/tcp on datanode-1 is mysql's (A"),        # an undocumented DB client
+    (_entry(destination="datanode", port="3300-3310"), "3306/tcp on datanode-1 is mysql's (A"),  # a span over it
+    (_entry(destination="datanode", port=6379), "6379/tcp on datanode-1 is redis's (A"),         # not blamed on redis_port
+    (_entry(destination="server", port=443), "443/tcp on server is"),                            # the frontend's listener
+    (_entry(source="datanode", destination="rs", port="8000-8999"), " on rs-dc1 is"),
+])
+def test_a_declared_flow_never_reaches_a_port_a_catalog_service_serves_there(entry, served):
+    problems = _problems(extra_flows=[entry])
+    assert len(problems) == 1 and problems[0].startswith("lab.extra_flows[0].port: ") and served in problems[0], problems
+    assert problems[0].endswith(SERVED)
+
+
+def test_a_declared_flow_never_reaches_a_vip_members_service_port():
+    problems = _problems(layout="ha", extra_flows=[_entry(destination="datanode", port="5672")])
+    assert problems[0].startswith("lab.extra_flows[0].port: 5672/tcp on datanode-1 is rabbitmq's"), problems
+
+
+def test_a_port_no_service_serves_is_declared_and_udp_near_dns_too():
+    plan = _plan(extra_flows=[_entry(destination="datanode", port=9443), _entry(port="50-60", protocol="udp")])
+    assert {(f.id, f.dst, f.ports_text, f.protocol) for f in _declared(plan)} == {
+        ("X1", "datanode-1", "9443", "tcp"), ("X2", "server", "50-60", "udp")}
+
+
+@pytest.mark.parametrize("entries, problem", [
+    ([_entry(), _entry()], "lab.extra_flows[1]: 9443/tcp rs-dc1 -> server overlaps lab.extra_flows[0] (9443/tcp); "
+                           "declare each port once"),
+    ([_entry(port="9400-9500"), _entry(source="rs-dc1", port=9443)],
+     "lab.extra_flows[1]: 9443/tcp rs-dc1 -> server overlaps lab.extra_flows[0] (9400-9500/tcp); declare each port once"),
+])
+def test_a_port_is_declared_once_between_two_hosts(entries, problem):
+    assert _problems(extra_flows=entries) == [problem]
+    _plan(extra_flows=[entries[0], {**entries[1], "protocol": "udp"}])          # the other protocol is another port
+
+
+@pytest.mark.parametrize("end", ["source", "destination"])
+def test_the_aws_load_balancer_is_no_end_of_a_declared_flow(end):
+    entry = _entry(**{end: "frontend"}, **({"source": "rs"} if end == "destination" else {"destination": "api"}))
+    problems = _problems(backend="aws", aws={"certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/x"},
+                         extra_flows=[entry])
+    assert problems == [f"lab.extra_flows[0].{end}: 'frontend' is the cloud's load balancer on aws (it takes users' "
+                        "HTTPS and forwards its routes, nothing else); a declared flow cannot start or end on it"]
+
+
 # ---- render: both backends ----------------------------------------------------------------------------------
 def _container(rec, host):
     return next(r for r in rec.records if r.type == CONTAINER and any(
