@@ -266,3 +266,76 @@ def test_a_declared_flow_covers_exactly_what_it_declares(docker_recording, how):
     rec = _rewrite_allowlist(docker_recording, "stor-dc1", lambda r: change(r) if r[3] == "X1" else r)
     found = _mandatory(analyze_in_process(rec))
     assert any(v.policy == "nothing-beyond-intent" and "maps to no catalog flow (claimed: X1)" in v.message for v in found), found
+
+
+def _rewrite_ingress(rec, port, change):
+    rec = copy.deepcopy(rec)
+    rule = next(r for r in rec.by_type(INGRESS) if r.inputs.get("fromPort") == port)
+    change(rule, rec)
+    return rec
+
+
+def _group_urn(rec, role):
+    return next(r.urn for r in rec.records if r.type == "aws:ec2/securityGroup:SecurityGroup" and f"-sg-{role}" in r.name)
+
+
+@pytest.mark.parametrize("how", ["a wider span", "from the world", "from another group"])
+def test_an_aws_rule_covers_exactly_what_it_declares(aws_recording, how):
+    """The AWS rule that says X1 is held to the plan's X1 like the Docker row: no wider span, no CIDR source (public
+    ingress to the storage array), no other group (the pack reads the peer group from the rule's dependencies)."""
+    def change(rule, rec):
+        if how == "a wider span":
+            rule.inputs["toPort"] = 8444.0
+        elif how == "from the world":
+            rule.inputs.pop("referencedSecurityGroupId")
+            rule.property_dependencies.pop("referencedSecurityGroupId")
+            rule.inputs["cidrIpv4"] = "0.0.0.0/0"
+        else:
+            rule.inputs["referencedSecurityGroupId"] = "awsdist-sg-bpm-securitygroup-id"
+            rule.property_dependencies["referencedSecurityGroupId"] = [_group_urn(rec, "bpm")]
+    found = _mandatory(analyze_in_process(_rewrite_ingress(aws_recording, 8443, change)))
+    assert found and any("8443" in v.message for v in found), found
+
+
+def test_a_docker_row_claiming_x1_from_anywhere_is_refused(docker_recording):
+    rec = _rewrite_allowlist(docker_recording, "stor-dc1", lambda r: [r[0], "any", r[2], r[3]] if r[3] == "X1" else r)
+    found = _mandatory(analyze_in_process(rec))
+    assert any(v.policy == "nothing-beyond-intent" and "(claimed: X1)" in v.message for v in found), found
+
+
+def _declare_on_the_component(rec, *extra):
+    """The same resources, but the Lab component's spec declares more than the stack file did."""
+    rec = copy.deepcopy(rec)
+    lab = next(r for r in rec.records if r.type == LAB)
+    for where in (lab.inputs, lab.outputs):
+        spec = json.loads(where["spec"])
+        spec["extra_flows"] = [*spec["extra_flows"], *extra]
+        where["spec"] = json.dumps(spec, sort_keys=True)
+    return rec
+
+
+@pytest.mark.parametrize("entry, words", [
+    ({**STORAGE_API, "destination": "datanode", "port": 3306}, "lab.extra_flows[1].port: 3306/tcp on datanode-1 is"),
+    ({**STORAGE_API, "source": "user"}, "lab.extra_flows[1].source: 'user' is neither a role nor a host"),
+    ({**STORAGE_API, "port": "1-65535"}, "lab.extra_flows[1].port: a span opens at most 1000 ports"),
+])
+def test_the_pack_refuses_a_component_spec_the_validator_refuses(docker_recording, entry, words):
+    """The pack re-checks the spec on the Lab component with the same validator: an entry `validate` refuses cannot be
+    slipped in by registering it on the component."""
+    found = _mandatory(analyze_in_process(_declare_on_the_component(docker_recording, entry)))
+    assert any(words in v.message for v in found), found
+
+
+def test_the_pack_requires_what_the_component_declares_beyond_the_resources(docker_recording):
+    """A valid entry on the component that no resource renders is a missing required flow, not a pass."""
+    extra = {**STORAGE_API, "source": "bpm", "port": 9443}
+    found = _mandatory(analyze_in_process(_declare_on_the_component(docker_recording, extra)))
+    assert [v.policy for v in found] == ["required-connections"] and found[0].message.startswith("X2 bpm → storage tcp/9443")
+
+
+@pytest.mark.parametrize("fixture", ["docker_recording", "aws_recording"])
+def test_the_program_registers_exactly_the_stack_files_extra_flows(fixture, request):
+    """What the pack trusts (the spec on the Lab component) is what the stack file declares: the program writes the
+    checked spec, nothing more (a program that registers more is outside what the pack can judge: README)."""
+    lab = next(r for r in request.getfixturevalue(fixture).records if r.type == LAB)
+    assert json.loads(lab.outputs["spec"])["extra_flows"] == [STORAGE_API]
