@@ -157,6 +157,24 @@ def test_the_aws_load_balancer_is_no_end_of_a_declared_flow(end):
                         "HTTPS and forwards its routes, nothing else); a declared flow cannot start or end on it"]
 
 
+@pytest.mark.parametrize("name, hint", [
+    ("RS", "'RS' names role rs in another case or by an alias; write rs"),
+    ("remote-services", "'remote-services' names role rs in another case or by an alias; write rs"),
+    ("user", "'user' is outside the lab (role user): extra_flows join hosts of the lab, never users, providers or the internet"),
+    ("CLOUD", "'CLOUD' is outside the lab (role cloud): extra_flows join hosts of the lab"),
+    ("Storage", "'Storage' names role storage in another case or by an alias; write storage"),
+])
+def test_a_name_in_another_case_an_alias_or_outside_the_lab_says_what_to_write(name, hint):
+    problems = _problems(switches={"external_storage": True}, extra_flows=[{**STORAGE_API, "source": name}])
+    assert len(problems) == 1 and problems[0].startswith(f"lab.extra_flows[0].source: {name!r} is neither a role nor a host")
+    assert hint in problems[0], problems
+
+
+def test_a_host_name_is_exact():
+    assert "'RS-DC1' is neither a role nor a host" in _problems(switches={"external_storage": True},
+                                                              extra_flows=[{**STORAGE_API, "source": "RS-DC1"}])[0]
+
+
 # ---- render: both backends ----------------------------------------------------------------------------------
 def _container(rec, host):
     return next(r for r in rec.records if r.type == CONTAINER and any(

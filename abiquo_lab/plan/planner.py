@@ -5,7 +5,7 @@ import ipaddress
 from collections import defaultdict
 from typing import Any, Iterable, Mapping, Optional
 
-from ..catalog import Catalog, default_catalog, expr, parse_port
+from ..catalog import Catalog, UnknownNameError, default_catalog, expr, parse_port
 from ..catalog.model import Connection, Edge, HostTemplate, Role
 from ..labspec import CheckedSpec, LabConfigError, Problem
 from ..catalog import LOAD_BALANCER, PUBLISHED
@@ -252,8 +252,8 @@ def _declared_flows(checked: CheckedSpec, catalog: Catalog, drafts: list[dict],
     opened: dict[tuple[str, str, str], list[tuple[int, int, int]]] = defaultdict(list)   # (src, dst, proto) -> spans
     for index, extra in enumerate(checked.spec.extra_flows):
         where = f"lab.extra_flows[{index}]"
-        sources = _declared_end(extra.source, drafts, f"{where}.source", problems)
-        targets = _declared_end(extra.destination, drafts, f"{where}.destination", problems)
+        sources = _declared_end(extra.source, drafts, catalog, f"{where}.source", problems)
+        targets = _declared_end(extra.destination, drafts, catalog, f"{where}.destination", problems)
         if sources is None or targets is None:
             continue
         start, end = extra.ports
@@ -280,7 +280,8 @@ def _declared_flows(checked: CheckedSpec, catalog: Catalog, drafts: list[dict],
     return flows
 
 
-def _declared_end(name: str, drafts: list[dict], where: str, problems: list[Problem]) -> Optional[list[tuple[dict, str]]]:
+def _declared_end(name: str, drafts: list[dict], catalog: Catalog, where: str,
+                  problems: list[Problem]) -> Optional[list[tuple[dict, str]]]:
     """(host draft, role) pairs an extra flow's end names: a role of the lab's hosts, else a host (its primary role).
     The cloud's load balancer (the AWS frontend) is no end: it only takes users' HTTPS and forwards its routes."""
     carriers = [(d, name) for d in drafts if name in d["roles"]]
@@ -294,8 +295,23 @@ def _declared_end(name: str, drafts: list[dict], where: str, problems: list[Prob
         return found
     roles = sorted({r for d in drafts for r in d["roles"]})
     problems.append(Problem(where, f"{name!r} is neither a role nor a host of this lab; roles: {', '.join(roles)}; "
-                                   f"hosts: {', '.join(d['name'] for d in drafts)}"))
+                                   f"hosts: {', '.join(d['name'] for d in drafts)}{_name_hint(name, roles, catalog)}"))
     return None
+
+
+def _name_hint(name: str, roles: list[str], catalog: Catalog) -> str:
+    """What an unknown end most likely meant: a role in another case or by an alias (names are exact), or a role
+    outside the lab (never an end: no public ingress or egress through extra_flows)."""
+    try:
+        role = catalog.role(name)
+    except UnknownNameError:
+        return ""
+    if role.external:
+        return (f"; {name!r} is outside the lab (role {role.name}): extra_flows join hosts of the lab, never users, "
+                "providers or the internet")
+    if role.name in roles:
+        return f"; {name!r} names role {role.name} in another case or by an alias; write {role.name}"
+    return f"; role {role.name} has no host in this lab"
 
 
 def _served_ports(drafts: list[dict], flows: list[Flow], vips: Mapping[str, dict], catalog: Catalog,
