@@ -175,6 +175,19 @@ def test_a_host_name_is_exact():
                                                               extra_flows=[{**STORAGE_API, "source": "RS-DC1"}])[0]
 
 
+def test_a_declared_flow_never_puts_a_host_on_the_frontend_network():
+    """On Docker the frontend network is the one network that is not internal (it reaches the machine's published
+    ports and the outside): a declared flow to a frontend host would attach its source to it, giving a datanode
+    a way out the catalog never gives it. Sources the catalog already puts there (RS: A23) may declare a port."""
+    problems = _problems(layout="ha", extra_flows=[_entry(source="datanode-1", destination="lb-1")])
+    assert problems == ["lab.extra_flows[0].destination: lb-1 is on the frontend network, the one network that reaches "
+                        "outside the lab; the flow would attach datanode-1 to it, which no catalog flow does"]
+    plan = _plan(layout="ha", extra_flows=[_entry(source="rs-dc1", destination="lb-1")])
+    assert "frontend" in plan.host("rs-dc1").interfaces and [f.dst for f in _declared(plan)] == ["lb-1"]
+    plan = _plan(layout="ha", extra_flows=[_entry(source="lb-1", destination="datanode-1")])   # the other way: lb joins data
+    assert "data" in plan.host("lb-1").interfaces and "frontend" not in plan.host("datanode-1").interfaces
+
+
 # ---- render: both backends ----------------------------------------------------------------------------------
 def _container(rec, host):
     return next(r for r in rec.records if r.type == CONTAINER and any(

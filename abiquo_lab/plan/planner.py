@@ -9,7 +9,7 @@ from ..catalog import Catalog, UnknownNameError, default_catalog, expr, parse_po
 from ..catalog.model import Connection, Edge, HostTemplate, Role
 from ..labspec import CheckedSpec, LabConfigError, Problem
 from ..catalog import LOAD_BALANCER, PUBLISHED
-from ..contract import FRONTEND_PORTS, port_span
+from ..contract import FRONTEND_PORTS, FRONTEND_ZONE, port_span
 from .model import EXTERNAL_PREFIX, AllowEntry, Flow, Host, Plan, Published, Route, Runtime, Vip, VipListener, ZoneNet
 
 FIRST_HOST_OFFSET = 10     # .1 is the gateway; .2-.9 are kept for virtual addresses
@@ -23,8 +23,9 @@ def build_plan(checked: CheckedSpec, catalog: Optional[Catalog] = None) -> Plan:
     drafts = _hosts(checked, catalog, facts)
     vips = _vips(catalog, facts, drafts, zones)
     catalog_flows = _flows(catalog, facts, drafts, vips)
-    flows = sorted(catalog_flows + _declared_flows(checked, catalog, drafts, _served_ports(drafts, catalog_flows, vips, catalog, facts)),
-                   key=_flow_key)
+    served = _served_ports(drafts, catalog_flows, vips, catalog, facts)
+    on_frontend = _on_frontend_network(drafts, catalog_flows, vips, catalog)
+    flows = sorted(catalog_flows + _declared_flows(checked, catalog, drafts, served, on_frontend), key=_flow_key)
     _refuse_port_clashes(flows, catalog, checked)
     vip_models = [Vip(**v, listeners=_vip_listeners(v, flows, catalog)) for v in vips.values()]
     _add_vip_hooks(drafts, vip_models)
@@ -241,12 +242,13 @@ DECLARED = "stack-declared"            # their service and evidence, in every ou
 
 
 def _declared_flows(checked: CheckedSpec, catalog: Catalog, drafts: list[dict],
-                    served: Mapping[str, list[tuple[str, int, int, str]]]) -> list[Flow]:
+                    served: Mapping[str, list[tuple[str, int, int, str]]], on_frontend: set[str]) -> list[Flow]:
     """The stack's extra_flows as flows between the hosts they name (a role: every host carrying it; a host: that
     host), like a catalog row: same-host pairs need no rule and role-to-role pairs stay within their site. Refused,
     naming the field: a name that is neither a role nor a host of this lab, the cloud's load balancer as an end, an
     entry that joins no two hosts, a port a catalog service serves on the destination (the entry would make an
-    undocumented client of it), and a port an earlier entry already opens between the same two hosts."""
+    undocumented client of it), a port an earlier entry already opens between the same two hosts, and a flow that
+    would attach its source to the frontend network (the one that reaches outside the lab)."""
     problems: list[Problem] = []
     flows: list[Flow] = []
     opened: dict[tuple[str, str, str], list[tuple[int, int, int]]] = defaultdict(list)   # (src, dst, proto) -> spans
@@ -269,6 +271,13 @@ def _declared_flows(checked: CheckedSpec, catalog: Catalog, drafts: list[dict],
             problems.append(Problem(f"{where}.port", f"{'; '.join(clashes[:3])}{'; ...' if len(clashes) > 3 else ''}; "
                                     "a stack declares only ports no catalog service serves on the destination (a client "
                                     "of a documented service is a catalog row or a switch: labctl switches)"))
+            continue
+        outside = sorted({(dst["name"], src["name"]) for src, _, dst, _ in pairs
+                          if dst["zone"] == FRONTEND_ZONE and src["name"] not in on_frontend})
+        if outside:
+            dst_name, src_name = outside[0]
+            problems.append(Problem(f"{where}.destination", f"{dst_name} is on the {FRONTEND_ZONE} network, the one network "
+                                    f"that reaches outside the lab; the flow would attach {src_name} to it, which no catalog flow does"))
             continue
         problems += _overlaps(index, extra.protocol, start, end, pairs, opened)
         for src, src_role, dst, dst_role in pairs:
@@ -341,6 +350,12 @@ def _served_ports(drafts: list[dict], flows: list[Flow], vips: Mapping[str, dict
             for host, items in served.items()}
 
 
+def _on_frontend_network(drafts: list[dict], flows: list[Flow], vips: Mapping[str, dict], catalog: Catalog) -> set[str]:
+    """Hosts the catalog's flows put on the frontend network (their home, or a network they join)."""
+    joins = _joins(drafts, flows, vips, catalog)
+    return {d["name"] for d in drafts if FRONTEND_ZONE in (d["zone"], *joins[d["name"]])}
+
+
 def _overlaps(index: int, protocol: str, start: int, end: int, pairs: list[tuple], opened: dict) -> list[Problem]:
     """A port an earlier entry already opens between the same two hosts: one problem naming both entries."""
     problems = []
@@ -382,17 +397,7 @@ def _addressed_hosts(drafts: list[dict], flows: list[Flow], vips: dict[str, dict
                      catalog: Catalog, checked: CheckedSpec) -> list[Host]:
     cidrs = {z.name: ipaddress.ip_network(z.cidr) for z in zones}
     explicit, lab = checked.spec.subnets, checked.name
-    by_name = {d["name"]: d for d in drafts}
-    vip_zone = {v["name"]: v["zone"] for v in vips.values()}
-    joins: dict[str, set[str]] = defaultdict(set)
-    for flow in flows:
-        if flow.public and flow.dst_kind == "host":         # public ingress arrives on the public role's own zone
-            joins[flow.dst].add(_public_zone(catalog, flow.dst_role, by_name[flow.dst]))
-        if flow.local or flow.src not in by_name or flow.dst_kind == "external":
-            continue
-        dst_zone = vip_zone[flow.dst] if flow.dst_kind == "vip" else by_name[flow.dst]["zone"]
-        if dst_zone != by_name[flow.src]["zone"]:
-            joins[flow.src].add(dst_zone)
+    joins = _joins(drafts, flows, vips, catalog)
     next_free: dict[str, int] = defaultdict(lambda: FIRST_HOST_OFFSET)
     interfaces: dict[str, dict[str, str]] = {d["name"]: {} for d in drafts}
 
@@ -414,6 +419,23 @@ def _addressed_hosts(drafts: list[dict], flows: list[Flow], vips: dict[str, dict
     return [Host(name=d["name"], kind=d["kind"], roles=d["roles"], primary=d["primary"], zone=d["zone"], datacenter=d["datacenter"],
                  region=d["region"], per=d["per"], address=interfaces[d["name"]][d["zone"]], interfaces=interfaces[d["name"]],
                  public=d["public"], routes=routes.get(d["name"], []), runtime=d["runtime"]) for d in drafts]
+
+
+def _joins(drafts: list[dict], flows: list[Flow], vips: Mapping[str, dict], catalog: Catalog) -> dict[str, set[str]]:
+    """host -> the zone networks it joins beyond its own: the destination's of every flow it sends to another zone,
+    and the public role's zone where users' flows arrive."""
+    by_name = {d["name"]: d for d in drafts}
+    vip_zone = {v["name"]: v["zone"] for v in vips.values()}
+    joins: dict[str, set[str]] = defaultdict(set)
+    for flow in flows:
+        if flow.public and flow.dst_kind == "host":         # public ingress arrives on the public role's own zone
+            joins[flow.dst].add(_public_zone(catalog, flow.dst_role, by_name[flow.dst]))
+        if flow.local or flow.src not in by_name or flow.dst_kind == "external":
+            continue
+        dst_zone = vip_zone[flow.dst] if flow.dst_kind == "vip" else by_name[flow.dst]["zone"]
+        if dst_zone != by_name[flow.src]["zone"]:
+            joins[flow.src].add(dst_zone)
+    return joins
 
 
 def _public_zone(catalog: Catalog, role: str, draft: dict) -> str:
