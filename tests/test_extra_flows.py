@@ -370,3 +370,13 @@ def test_the_program_registers_exactly_the_stack_files_extra_flows(fixture, requ
     checked spec, nothing more (a program that registers more is outside what the pack can judge: README)."""
     lab = next(r for r in request.getfixturevalue(fixture).records if r.type == LAB)
     assert json.loads(lab.outputs["spec"])["extra_flows"] == [STORAGE_API]
+
+
+def test_a44_is_declarable_where_rs_has_a_host_of_its_own():
+    """A44's exclusion says a stack that needs it declares it: so it can, except in the monolithic layout, where the
+    RS's Redis is the datanode's on the shared server (a served port; README)."""
+    a44 = _entry(source="hypervisor", destination="rs", port=6379, reason="A44: AIM [monitor] redisHost")
+    plan = _plan(switches={"hypervisor": "kvm"}, extra_flows=[a44])
+    assert [(f.src, f.dst, f.port) for f in _declared(plan)] == [("hv-dc1", "rs-dc1", 6379)]
+    problems = _problems(layout="monolithic", switches={"hypervisor": "kvm"}, extra_flows=[a44])
+    assert problems[0].startswith("lab.extra_flows[0].port: 6379/tcp on server is redis's"), problems
