@@ -110,7 +110,7 @@ class LabSpec(Strict):
     colocate: dict[str, StrictBool] = {}         # co-location choice -> on/off (names and defaults from the catalog)
     datacenters: list[str] = ["dc1"]
     regions: list[str] = []
-    switches: dict[str, Union[bool, int, str]] = {}
+    switches: dict[str, Any] = {}            # each value checked against its switch's type (validate._switches): one message
     extra_flows: list[ExtraFlow] = []        # flows the stack declares beyond the catalog (ids X1, X2, ...)
     address_pool: str = "10.90.0.0/16"
     zone_prefix: int = Field(24, ge=16, le=28)
