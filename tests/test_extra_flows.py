@@ -380,3 +380,31 @@ def test_a44_is_declarable_where_rs_has_a_host_of_its_own():
     assert [(f.src, f.dst, f.port) for f in _declared(plan)] == [("hv-dc1", "rs-dc1", 6379)]
     problems = _problems(layout="monolithic", switches={"hypervisor": "kvm"}, extra_flows=[a44])
     assert problems[0].startswith("lab.extra_flows[0].port: 6379/tcp on server is redis's"), problems
+
+
+@pytest.mark.parametrize("layout", ["monolithic", "distributed", "ha"])
+def test_no_host_is_named_like_a_role_so_an_end_means_one_thing(layout, catalog):
+    """An end is a role first, then a host: a host named like a role (a catalog host kind) would be unreachable by
+    name. Every host of every layout, with every optional role on, keeps a name no role has."""
+    plan = _plan(layout=layout, regions=["r1"], switches={"monitoring": True, "external_storage": True, "dhcp": "isc",
+                                                          "hypervisor": "kvm"})
+    assert len(plan.hosts) > 4 and not {h.name for h in plan.hosts} & {r.name for r in catalog.roles}
+
+
+def test_a_row_claiming_x1_on_another_host_is_refused(docker_recording):
+    """X1 admits rs on the storage host only: the same row on the BPM host is beyond intent."""
+    row = next(r for r in json.loads(_label(_container(docker_recording, "stor-dc1"), ALLOWLIST)) if r[3] == "X1")
+    found = _mandatory(analyze_in_process(_append_row(docker_recording, "bpm-dc1", row)))
+    assert any(v.policy == "nothing-beyond-intent" and "(claimed: X1)" in v.message for v in found), found
+
+
+def _append_row(rec, host, row):
+    rec = copy.deepcopy(rec)
+    container = _container(rec, host)
+    rows = [*json.loads(_label(container, ALLOWLIST)), row]
+    for item in container.inputs["labels"]:
+        if item["label"] == ALLOWLIST:
+            item["value"] = json.dumps(rows)
+    container.inputs["envs"] = [e if not e.startswith("LAB_ALLOW=") else "LAB_ALLOW=" + json.dumps(rows)
+                                for e in container.inputs["envs"]]
+    return rec
