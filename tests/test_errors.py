@@ -18,6 +18,10 @@ NOVNC_ON_AWS = ("config:\n  abiquo-lab:lab: {name: b, backend: aws, layout: dist
 AM_DIRECT = "config:\n  abiquo-lab:lab: {name: b, backend: %s, layout: distributed, switches: {am_direct: true}%s}\n"
 EXTRA = ("config:\n  abiquo-lab:lab: {name: b, backend: docker, layout: distributed, extra_flows: [{source: rabbit, "
          "destination: api, port: 8443, protocol: tcp, reason: r}]}\n")
+EXTRA_MYSQL = ("config:\n  abiquo-lab:lab: {name: b, backend: docker, layout: distributed, extra_flows: [{source: rs, "
+               "destination: datanode, port: 3306, protocol: tcp, reason: r}]}\n")
+EXTRA_TYPES = ("config:\n  abiquo-lab:lab: {name: b, backend: docker, layout: distributed, extra_flows: [{source: rs, "
+               "destination: bpm, port: 9443.0, protocol: tcp, reason: \"two\\nlines\"}]}\n")
 ACM = ", aws: {certificate_arn: 'arn:aws:acm:eu-west-1:123456789012:certificate/x'}"
 
 
@@ -27,6 +31,8 @@ def stacks(tmp_path):
     (tmp_path / "Pulumi.novnc.yaml").write_text(NOVNC_ON_AWS)
     (tmp_path / "Pulumi.amdocker.yaml").write_text(AM_DIRECT % ("docker", ""))
     (tmp_path / "Pulumi.extra.yaml").write_text(EXTRA)
+    (tmp_path / "Pulumi.mysql.yaml").write_text(EXTRA_MYSQL)
+    (tmp_path / "Pulumi.types.yaml").write_text(EXTRA_TYPES)
     (tmp_path / "Pulumi.amaws.yaml").write_text(AM_DIRECT % ("aws", ACM))
     (tmp_path / "Pulumi.latin.yaml").write_bytes(b"config:\n  abiquo-lab:lab:\n    name: \xff\n")
     (tmp_path / "bad.json").write_text("{bad")
@@ -56,6 +62,12 @@ CASES = {  # name: (argv with {dir}, environment, exit status, words the message
                                              "lab.extra_flows[0].source: 'rabbit' is neither a role nor a host of this lab"),
     "the same, at preview": (["preview", "--stack", "extra"], {}, 2, "lab.extra_flows[0].source: 'rabbit'"),
     "the same, at check": (["check", "--stack", "extra", "--in-process"], {}, 2, "lab.extra_flows[0].source"),
+    "an extra flow of YAML types": (["validate", "--stack", "types"], {}, 2,
+                                    "lab.extra_flows[0].port: must be a port 1-65535 or a span 'a-b' (e.g. 8443 or 5900-5999) (got 9443.0)"),
+    "a reason of two lines": (["validate", "--stack", "types"], {}, 2, "lab.extra_flows[0].reason: must be one line"),
+    "an extra flow onto MySQL's port": (["validate", "--stack", "mysql"], {}, 2,
+                                        "lab.extra_flows[0].port: 3306/tcp on datanode-1 is"),
+    "onto MySQL's port, at check": (["check", "--stack", "mysql", "--in-process"], {}, 2, "lab.extra_flows[0].port: 3306/tcp"),
     "unknown role": (["roles", "rabbit"], {}, 2, "unknown role 'rabbit'; valid roles: api"),
     "pack config missing": (["check", "--stack", "docker-ha", "--config", "{dir}/none.json"], {}, 2, "--config {dir}/none.json: cannot read it"),
     "pack config not JSON": (["check", "--stack", "docker-ha", "--config", "{dir}/bad.json"], {}, 2, "--config {dir}/bad.json: not valid JSON"),

@@ -99,6 +99,95 @@ def test_names_the_plan_does_not_know_are_refused_naming_the_field(extra, proble
     assert problem in str(err.value)
 
 
+def _problems(**overrides):
+    with pytest.raises(LabConfigError) as err:
+        _plan(**overrides)
+    return [str(p) for p in err.value.problems]
+
+
+def _entry(**fields):
+    return {"source": "rs", "destination": "server", "port": 9443, "protocol": "tcp", "reason": "r", **fields}
+
+
+SERVED = ("; a stack declares only ports no catalog service serves on the destination (a client of a documented "
+          "service is a catalog row or a switch: labctl switches)")
+
+
+@pytest.mark.parametrize("entry, served", [
+    (_entry(destination="datanode", port=3306), "3306/tcp on datanode-1 is mysql's (A"),        # an undocumented DB client
+    (_entry(destination="datanode", port="3300-3310"), "3306/tcp on datanode-1 is mysql's (A"),  # a span over it
+    (_entry(destination="datanode", port=6379), "6379/tcp on datanode-1 is redis's (A"),         # not blamed on redis_port
+    (_entry(destination="server", port=443), "443/tcp on server is"),                            # the frontend's listener
+    (_entry(source="datanode", destination="rs", port="8000-8999"), " on rs-dc1 is"),
+])
+def test_a_declared_flow_never_reaches_a_port_a_catalog_service_serves_there(entry, served):
+    problems = _problems(extra_flows=[entry])
+    assert len(problems) == 1 and problems[0].startswith("lab.extra_flows[0].port: ") and served in problems[0], problems
+    assert problems[0].endswith(SERVED)
+
+
+def test_a_declared_flow_never_reaches_a_vip_members_service_port():
+    problems = _problems(layout="ha", extra_flows=[_entry(destination="datanode", port="5672")])
+    assert problems[0].startswith("lab.extra_flows[0].port: 5672/tcp on datanode-1 is rabbitmq's"), problems
+
+
+def test_a_port_no_service_serves_is_declared_and_udp_near_dns_too():
+    plan = _plan(extra_flows=[_entry(destination="datanode", port=9443), _entry(port="50-60", protocol="udp")])
+    assert {(f.id, f.dst, f.ports_text, f.protocol) for f in _declared(plan)} == {
+        ("X1", "datanode-1", "9443", "tcp"), ("X2", "server", "50-60", "udp")}
+
+
+@pytest.mark.parametrize("entries, problem", [
+    ([_entry(), _entry()], "lab.extra_flows[1]: 9443/tcp rs-dc1 -> server overlaps lab.extra_flows[0] (9443/tcp); "
+                           "declare each port once"),
+    ([_entry(port="9400-9500"), _entry(source="rs-dc1", port=9443)],
+     "lab.extra_flows[1]: 9443/tcp rs-dc1 -> server overlaps lab.extra_flows[0] (9400-9500/tcp); declare each port once"),
+])
+def test_a_port_is_declared_once_between_two_hosts(entries, problem):
+    assert _problems(extra_flows=entries) == [problem]
+    _plan(extra_flows=[entries[0], {**entries[1], "protocol": "udp"}])          # the other protocol is another port
+
+
+@pytest.mark.parametrize("end", ["source", "destination"])
+def test_the_aws_load_balancer_is_no_end_of_a_declared_flow(end):
+    entry = _entry(**{end: "frontend"}, **({"source": "rs"} if end == "destination" else {"destination": "api"}))
+    problems = _problems(backend="aws", aws={"certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/x"},
+                         extra_flows=[entry])
+    assert problems == [f"lab.extra_flows[0].{end}: 'frontend' is the cloud's load balancer on aws (it takes users' "
+                        "HTTPS and forwards its routes, nothing else); a declared flow cannot start or end on it"]
+
+
+@pytest.mark.parametrize("name, hint", [
+    ("RS", "'RS' names role rs in another case or by an alias; write rs"),
+    ("remote-services", "'remote-services' names role rs in another case or by an alias; write rs"),
+    ("user", "'user' is outside the lab (role user): extra_flows join hosts of the lab, never users, providers or the internet"),
+    ("CLOUD", "'CLOUD' is outside the lab (role cloud): extra_flows join hosts of the lab"),
+    ("Storage", "'Storage' names role storage in another case or by an alias; write storage"),
+])
+def test_a_name_in_another_case_an_alias_or_outside_the_lab_says_what_to_write(name, hint):
+    problems = _problems(switches={"external_storage": True}, extra_flows=[{**STORAGE_API, "source": name}])
+    assert len(problems) == 1 and problems[0].startswith(f"lab.extra_flows[0].source: {name!r} is neither a role nor a host")
+    assert hint in problems[0], problems
+
+
+def test_a_host_name_is_exact():
+    assert "'RS-DC1' is neither a role nor a host" in _problems(switches={"external_storage": True},
+                                                              extra_flows=[{**STORAGE_API, "source": "RS-DC1"}])[0]
+
+
+def test_a_declared_flow_never_puts_a_host_on_the_frontend_network():
+    """On Docker the frontend network is the one network that is not internal (it reaches the machine's published
+    ports and the outside): a declared flow to a frontend host would attach its source to it, giving a datanode
+    a way out the catalog never gives it. Sources the catalog already puts there (RS: A23) may declare a port."""
+    problems = _problems(layout="ha", extra_flows=[_entry(source="datanode-1", destination="lb-1")])
+    assert problems == ["lab.extra_flows[0].destination: lb-1 is on the frontend network, the one network that reaches "
+                        "outside the lab; the flow would attach datanode-1 to it, which no catalog flow does"]
+    plan = _plan(layout="ha", extra_flows=[_entry(source="rs-dc1", destination="lb-1")])
+    assert "frontend" in plan.host("rs-dc1").interfaces and [f.dst for f in _declared(plan)] == ["lb-1"]
+    plan = _plan(layout="ha", extra_flows=[_entry(source="lb-1", destination="datanode-1")])   # the other way: lb joins data
+    assert "data" in plan.host("lb-1").interfaces and "frontend" not in plan.host("datanode-1").interfaces
+
+
 # ---- render: both backends ----------------------------------------------------------------------------------
 def _container(rec, host):
     return next(r for r in rec.records if r.type == CONTAINER and any(
@@ -208,3 +297,114 @@ def test_a_declared_flow_covers_exactly_what_it_declares(docker_recording, how):
     rec = _rewrite_allowlist(docker_recording, "stor-dc1", lambda r: change(r) if r[3] == "X1" else r)
     found = _mandatory(analyze_in_process(rec))
     assert any(v.policy == "nothing-beyond-intent" and "maps to no catalog flow (claimed: X1)" in v.message for v in found), found
+
+
+def _rewrite_ingress(rec, port, change):
+    rec = copy.deepcopy(rec)
+    rule = next(r for r in rec.by_type(INGRESS) if r.inputs.get("fromPort") == port)
+    change(rule, rec)
+    return rec
+
+
+def _group_urn(rec, role):
+    return next(r.urn for r in rec.records if r.type == "aws:ec2/securityGroup:SecurityGroup" and f"-sg-{role}" in r.name)
+
+
+@pytest.mark.parametrize("how", ["a wider span", "from the world", "from another group"])
+def test_an_aws_rule_covers_exactly_what_it_declares(aws_recording, how):
+    """The AWS rule that says X1 is held to the plan's X1 like the Docker row: no wider span, no CIDR source (public
+    ingress to the storage array), no other group (the pack reads the peer group from the rule's dependencies)."""
+    def change(rule, rec):
+        if how == "a wider span":
+            rule.inputs["toPort"] = 8444.0
+        elif how == "from the world":
+            rule.inputs.pop("referencedSecurityGroupId")
+            rule.property_dependencies.pop("referencedSecurityGroupId")
+            rule.inputs["cidrIpv4"] = "0.0.0.0/0"
+        else:
+            rule.inputs["referencedSecurityGroupId"] = "awsdist-sg-bpm-securitygroup-id"
+            rule.property_dependencies["referencedSecurityGroupId"] = [_group_urn(rec, "bpm")]
+    found = _mandatory(analyze_in_process(_rewrite_ingress(aws_recording, 8443, change)))
+    assert found and any("8443" in v.message for v in found), found
+
+
+def test_a_docker_row_claiming_x1_from_anywhere_is_refused(docker_recording):
+    rec = _rewrite_allowlist(docker_recording, "stor-dc1", lambda r: [r[0], "any", r[2], r[3]] if r[3] == "X1" else r)
+    found = _mandatory(analyze_in_process(rec))
+    assert any(v.policy == "nothing-beyond-intent" and "(claimed: X1)" in v.message for v in found), found
+
+
+def _declare_on_the_component(rec, *extra):
+    """The same resources, but the Lab component's spec declares more than the stack file did."""
+    rec = copy.deepcopy(rec)
+    lab = next(r for r in rec.records if r.type == LAB)
+    for where in (lab.inputs, lab.outputs):
+        spec = json.loads(where["spec"])
+        spec["extra_flows"] = [*spec["extra_flows"], *extra]
+        where["spec"] = json.dumps(spec, sort_keys=True)
+    return rec
+
+
+@pytest.mark.parametrize("entry, words", [
+    ({**STORAGE_API, "destination": "datanode", "port": 3306}, "lab.extra_flows[1].port: 3306/tcp on datanode-1 is"),
+    ({**STORAGE_API, "source": "user"}, "lab.extra_flows[1].source: 'user' is neither a role nor a host"),
+    ({**STORAGE_API, "port": "1-65535"}, "lab.extra_flows[1].port: a span opens at most 1000 ports"),
+])
+def test_the_pack_refuses_a_component_spec_the_validator_refuses(docker_recording, entry, words):
+    """The pack re-checks the spec on the Lab component with the same validator: an entry `validate` refuses cannot be
+    slipped in by registering it on the component."""
+    found = _mandatory(analyze_in_process(_declare_on_the_component(docker_recording, entry)))
+    assert any(words in v.message for v in found), found
+
+
+def test_the_pack_requires_what_the_component_declares_beyond_the_resources(docker_recording):
+    """A valid entry on the component that no resource renders is a missing required flow, not a pass."""
+    extra = {**STORAGE_API, "source": "bpm", "port": 9443}
+    found = _mandatory(analyze_in_process(_declare_on_the_component(docker_recording, extra)))
+    assert [v.policy for v in found] == ["required-connections"] and found[0].message.startswith("X2 bpm → storage tcp/9443")
+
+
+@pytest.mark.parametrize("fixture", ["docker_recording", "aws_recording"])
+def test_the_program_registers_exactly_the_stack_files_extra_flows(fixture, request):
+    """What the pack trusts (the spec on the Lab component) is what the stack file declares: the program writes the
+    checked spec, nothing more (a program that registers more is outside what the pack can judge: README)."""
+    lab = next(r for r in request.getfixturevalue(fixture).records if r.type == LAB)
+    assert json.loads(lab.outputs["spec"])["extra_flows"] == [STORAGE_API]
+
+
+def test_a44_is_declarable_where_rs_has_a_host_of_its_own():
+    """A44's exclusion says a stack that needs it declares it: so it can, except in the monolithic layout, where the
+    RS's Redis is the datanode's on the shared server (a served port; README)."""
+    a44 = _entry(source="hypervisor", destination="rs", port=6379, reason="A44: AIM [monitor] redisHost")
+    plan = _plan(switches={"hypervisor": "kvm"}, extra_flows=[a44])
+    assert [(f.src, f.dst, f.port) for f in _declared(plan)] == [("hv-dc1", "rs-dc1", 6379)]
+    problems = _problems(layout="monolithic", switches={"hypervisor": "kvm"}, extra_flows=[a44])
+    assert problems[0].startswith("lab.extra_flows[0].port: 6379/tcp on server is redis's"), problems
+
+
+@pytest.mark.parametrize("layout", ["monolithic", "distributed", "ha"])
+def test_no_host_is_named_like_a_role_so_an_end_means_one_thing(layout, catalog):
+    """An end is a role first, then a host: a host named like a role (a catalog host kind) would be unreachable by
+    name. Every host of every layout, with every optional role on, keeps a name no role has."""
+    plan = _plan(layout=layout, regions=["r1"], switches={"monitoring": True, "external_storage": True, "dhcp": "isc",
+                                                          "hypervisor": "kvm"})
+    assert len(plan.hosts) > 4 and not {h.name for h in plan.hosts} & {r.name for r in catalog.roles}
+
+
+def test_a_row_claiming_x1_on_another_host_is_refused(docker_recording):
+    """X1 admits rs on the storage host only: the same row on the BPM host is beyond intent."""
+    row = next(r for r in json.loads(_label(_container(docker_recording, "stor-dc1"), ALLOWLIST)) if r[3] == "X1")
+    found = _mandatory(analyze_in_process(_append_row(docker_recording, "bpm-dc1", row)))
+    assert any(v.policy == "nothing-beyond-intent" and "(claimed: X1)" in v.message for v in found), found
+
+
+def _append_row(rec, host, row):
+    rec = copy.deepcopy(rec)
+    container = _container(rec, host)
+    rows = [*json.loads(_label(container, ALLOWLIST)), row]
+    for item in container.inputs["labels"]:
+        if item["label"] == ALLOWLIST:
+            item["value"] = json.dumps(rows)
+    container.inputs["envs"] = [e if not e.startswith("LAB_ALLOW=") else "LAB_ALLOW=" + json.dumps(rows)
+                                for e in container.inputs["envs"]]
+    return rec

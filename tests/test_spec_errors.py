@@ -27,6 +27,12 @@ CASES = {
                                    "'any API clustered setup REQUIRES ZooKeeper' (S9, S10)"]),
     "unknown switch": (base_config(switches={"zookeper": True}), [f"lab.switches.zookeper: unknown switch; valid switches: {SWITCHES}"]),
     "enum switch": (base_config(switches={"hypervisor": "xen"}), ["lab.switches.hypervisor: must be one of none, kvm, vmware (got 'xen')"]),
+    "switches of other YAML types": (base_config(layout="ha", switches={"monitoring": True, "kairosdb_port": 9090.5,
+                                                                      "cpp_port": 8009.0, "m_public": [True], "rabbitmq_host": None}),
+                                     ["lab.switches.cpp_port: must be a port number 1-65535 (got 8009.0)",
+                                      "lab.switches.kairosdb_port: must be a port number 1-65535 (got 9090.5)",
+                                      "lab.switches.m_public: must be true or false (got [True])",
+                                      "lab.switches.rabbitmq_host: must be one of datanode, server (got None)"]),
     "bool switch": (base_config(switches={"monitoring": "yes"}), ["lab.switches.monitoring: must be true or false (got 'yes')"]),
     "overlapping address pools": (base_config(subnets={"core": "10.77.0.0/24", "data": "10.77.0.128/25"}),
                                   ["lab.subnets.data: 10.77.0.128/25 overlaps subnets.core (10.77.0.0/24)"]),
@@ -101,6 +107,29 @@ CASES = {
         ["lab.extra_flows[0].destination: required setting is missing",
          "lab.extra_flows[0].port: must be a port 1-65535 or a span 'a-b' (e.g. 8443 or 5900-5999) (got 70000)",
          "lab.extra_flows[0].source: required setting is missing"]),
+    "extra flow: a port of another YAML type": (
+        base_config(extra_flows=[{"source": "rs", "destination": "api", "port": p, "protocol": "tcp", "reason": "r"}
+                                 for p in (8443.0, True, None, [80, 443])]),
+        [f"lab.extra_flows[{i}].port: must be a port 1-65535 or a span 'a-b' (e.g. 8443 or 5900-5999) (got {g})"
+         for i, g in enumerate(("8443.0", "True", "None", "[80, 443]"))]),
+    "extra flow: a span wider than a vendor's ports": (
+        base_config(extra_flows=[{"source": "rs", "destination": "api", "port": "1-65535", "protocol": "tcp", "reason": "r"}]),
+        ["lab.extra_flows[0].port: a span opens at most 1000 ports (this one 65535); declare the ports the vendor "
+         "documents (got '1-65535')"]),
+    "extra flow: a reason of several lines or too long": (
+        base_config(extra_flows=[{"source": "rs", "destination": "api", "port": 8443, "protocol": "tcp", "reason": r}
+                                 for r in ("ok\n  X9 user -> api 22/tcp public", "x" * 201, "tab\there")]),
+        ["lab.extra_flows[0].reason: must be one line of at most 200 printable characters (it is printed in the plan "
+         "and its views) (got 'ok\\n  X9 user -> api 22/tcp public')",
+         "lab.extra_flows[1].reason: must be one line of at most 200 printable characters (it is printed in the plan "
+         f"and its views) (got {'x' * 201!r:.57}...)",
+         "lab.extra_flows[2].reason: must be one line of at most 200 printable characters (it is printed in the plan "
+         "and its views) (got 'tab\\there')"]),
+    "extra flows: too many": (
+        base_config(extra_flows=[{"source": "rs", "destination": "api", "port": 20000 + i, "protocol": "tcp", "reason": "r"}
+                                 for i in range(33)]),
+        ["lab.extra_flows: at most 32 entries (got 33): a stack declares a few vendor ports; a flow many labs need is a "
+         "catalog row"]),
     "extra flows: not a list": (base_config(extra_flows={"source": "rs"}),
                                 ["lab.extra_flows: Input should be a valid list (got {'source': 'rs'})"]),
     "several problems at once": (base_config(layout="ha", nodes={"api": 0}, datacenters=["dc1", "dc1"], version="6.2", switches={"m": True}),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import timedelta
-from typing import Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
@@ -49,6 +49,9 @@ class AwsSettings(Strict):
 
 EXTRA_PROTOCOLS = ("tcp", "udp")
 PORT_WORDS = "a port 1-65535 or a span 'a-b' (e.g. 8443 or 5900-5999)"
+MAX_EXTRA_SPAN = 1000          # ports one declared span may open (the catalog's widest, VNC's 5900-5999, has 100)
+MAX_EXTRA_FLOWS = 32           # entries a stack may declare: a few vendor ports, not a second catalog
+MAX_REASON = 200               # characters of a reason: one line in the plan text and every view
 
 
 class ExtraFlow(Strict):
@@ -60,15 +63,26 @@ class ExtraFlow(Strict):
     protocol: Literal[EXTRA_PROTOCOLS]
     reason: str = Field(min_length=1)
 
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port_type(cls, value: Any) -> Any:
+        """A number or a text, nothing else (YAML's 8443.0, true, null or a list): one message, not one per type."""
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError(f"must be {PORT_WORDS}")
+        return value
+
     @field_validator("port")
     @classmethod
     def _port(cls, value: Union[int, str]) -> Union[int, str]:
         try:
-            _, _, ref = parse_port(value)
+            start, end, ref = parse_port(value)
         except ValueError:
             ref = "bad"
         if ref:
             raise ValueError(f"must be {PORT_WORDS}")
+        if end - start + 1 > MAX_EXTRA_SPAN:
+            raise ValueError(f"a span opens at most {MAX_EXTRA_SPAN} ports (this one {end - start + 1}); declare the "
+                             "ports the vendor documents")
         return value
 
     @field_validator("reason")
@@ -76,6 +90,9 @@ class ExtraFlow(Strict):
     def _reason(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must say why the stack needs the flow")
+        if len(value) > MAX_REASON or not value.isprintable():
+            raise ValueError(f"must be one line of at most {MAX_REASON} printable characters (it is printed in the "
+                             "plan and its views)")
         return value
 
     @property
@@ -93,7 +110,7 @@ class LabSpec(Strict):
     colocate: dict[str, StrictBool] = {}         # co-location choice -> on/off (names and defaults from the catalog)
     datacenters: list[str] = ["dc1"]
     regions: list[str] = []
-    switches: dict[str, Union[bool, int, str]] = {}
+    switches: dict[str, Any] = {}            # each value checked against its switch's type (validate._switches): one message
     extra_flows: list[ExtraFlow] = []        # flows the stack declares beyond the catalog (ids X1, X2, ...)
     address_pool: str = "10.90.0.0/16"
     zone_prefix: int = Field(24, ge=16, le=28)

@@ -12,7 +12,7 @@ from ..catalog import Catalog, default_catalog, expr
 from .addressing import zone_networks
 from .errors import LabConfigError, Problem
 from ..contract import parse_ttl
-from .model import PATTERN_WORDS, LabSpec
+from .model import MAX_EXTRA_FLOWS, PATTERN_WORDS, LabSpec
 
 ROOT = "lab"
 MAX_SITES = 128
@@ -50,6 +50,7 @@ def check_spec(raw: Any, catalog: Optional[Catalog] = None, source: str = "lab c
     nodes = _node_counts(spec, catalog, problems)
     _check_sites(spec, problems)
     _check_ttl(spec, problems)
+    _check_extra_flow_count(spec, problems)
     _check_backend_blocks(spec, catalog, problems)
     base_facts = _facts(spec, nodes)
     switches = _switches(spec, catalog, base_facts, problems)
@@ -182,6 +183,13 @@ def _check_sites(spec: LabSpec, problems: list[Problem]) -> None:
     clash = sorted(set(spec.datacenters) & set(spec.regions))
     if clash:
         problems.append(Problem(f"{ROOT}.regions", f"name(s) also used by a datacenter: {', '.join(clash)}"))
+
+
+def _check_extra_flow_count(spec: LabSpec, problems: list[Problem]) -> None:
+    """Each entry becomes rules on every host it names (and one per role pair on AWS, whose groups hold few)."""
+    if len(spec.extra_flows) > MAX_EXTRA_FLOWS:
+        problems.append(Problem(f"{ROOT}.extra_flows", f"at most {MAX_EXTRA_FLOWS} entries (got {len(spec.extra_flows)}): "
+                                                       "a stack declares a few vendor ports; a flow many labs need is a catalog row"))
 
 
 def _check_ttl(spec: LabSpec, problems: list[Problem]) -> None:

@@ -5,11 +5,11 @@ import ipaddress
 from collections import defaultdict
 from typing import Any, Iterable, Mapping, Optional
 
-from ..catalog import Catalog, default_catalog, expr, parse_port
+from ..catalog import Catalog, UnknownNameError, default_catalog, expr, parse_port
 from ..catalog.model import AGENT_CLIENTS, Connection, Edge, HostTemplate, Role
 from ..labspec import CheckedSpec, LabConfigError, Problem
-from ..catalog import PUBLISHED
-from ..contract import FRONTEND_PORTS, port_span
+from ..catalog import LOAD_BALANCER, PUBLISHED
+from ..contract import FRONTEND_PORTS, FRONTEND_ZONE, port_span
 from .model import EXTERNAL_PREFIX, AllowEntry, Flow, Host, Plan, Published, Route, Runtime, Vip, VipListener, ZoneNet
 
 FIRST_HOST_OFFSET = 10     # .1 is the gateway; .2-.9 are kept for virtual addresses
@@ -22,7 +22,10 @@ def build_plan(checked: CheckedSpec, catalog: Optional[Catalog] = None) -> Plan:
     zones = _zones(checked, catalog)
     drafts = _hosts(checked, catalog, facts)
     vips = _vips(catalog, facts, drafts, zones)
-    flows = sorted(_flows(catalog, facts, drafts, vips) + _declared_flows(checked, catalog, drafts), key=_flow_key)
+    catalog_flows = _flows(catalog, facts, drafts, vips)
+    served = _served_ports(drafts, catalog_flows, vips, catalog, facts)
+    on_frontend = _on_frontend_network(drafts, catalog_flows, vips, catalog)
+    flows = sorted(catalog_flows + _declared_flows(checked, catalog, drafts, served, on_frontend), key=_flow_key)
     _refuse_port_clashes(flows, catalog, checked)
     vip_models = [Vip(**v, listeners=_vip_listeners(v, flows, catalog)) for v in vips.values()]
     _add_vip_hooks(drafts, vip_models)
@@ -264,16 +267,21 @@ DECLARED_PREFIX = "X"                  # ids X1, X2, ...: the n-th entry of extr
 DECLARED = "stack-declared"            # their service and evidence, in every output
 
 
-def _declared_flows(checked: CheckedSpec, catalog: Catalog, drafts: list[dict]) -> list[Flow]:
+def _declared_flows(checked: CheckedSpec, catalog: Catalog, drafts: list[dict],
+                    served: Mapping[str, list[tuple[str, int, int, str]]], on_frontend: set[str]) -> list[Flow]:
     """The stack's extra_flows as flows between the hosts they name (a role: every host carrying it; a host: that
-    host), like a catalog row: same-host pairs need no rule and role-to-role pairs stay within their site. A name
-    that is neither a role nor a host of this lab, or an entry that joins no two hosts, is refused naming the field."""
+    host), like a catalog row: same-host pairs need no rule and role-to-role pairs stay within their site. Refused,
+    naming the field: a name that is neither a role nor a host of this lab, the cloud's load balancer as an end, an
+    entry that joins no two hosts, a port a catalog service serves on the destination (the entry would make an
+    undocumented client of it), a port an earlier entry already opens between the same two hosts, and a flow that
+    would attach its source to the frontend network (the one that reaches outside the lab)."""
     problems: list[Problem] = []
     flows: list[Flow] = []
+    opened: dict[tuple[str, str, str], list[tuple[int, int, int]]] = defaultdict(list)   # (src, dst, proto) -> spans
     for index, extra in enumerate(checked.spec.extra_flows):
         where = f"lab.extra_flows[{index}]"
-        sources = _declared_end(extra.source, drafts, f"{where}.source", problems)
-        targets = _declared_end(extra.destination, drafts, f"{where}.destination", problems)
+        sources = _declared_end(extra.source, drafts, catalog, f"{where}.source", problems)
+        targets = _declared_end(extra.destination, drafts, catalog, f"{where}.destination", problems)
         if sources is None or targets is None:
             continue
         start, end = extra.ports
@@ -282,6 +290,22 @@ def _declared_flows(checked: CheckedSpec, catalog: Catalog, drafts: list[dict]) 
         if not pairs:
             problems.append(Problem(where, f"{extra.source} -> {extra.destination} joins no two hosts of this lab (both "
                                            f"ends are the same host, or in different sites); a flow within one host needs no rule"))
+        clashes = sorted({f"{port}/{protocol} on {dst['name']} is {what}" for _, _, dst, _ in pairs
+                          for protocol, port, port_end, what in served.get(dst["name"], [])
+                          if protocol == extra.protocol and port <= end and start <= port_end})
+        if clashes:
+            problems.append(Problem(f"{where}.port", f"{'; '.join(clashes[:3])}{'; ...' if len(clashes) > 3 else ''}; "
+                                    "a stack declares only ports no catalog service serves on the destination (a client "
+                                    "of a documented service is a catalog row or a switch: labctl switches)"))
+            continue
+        outside = sorted({(dst["name"], src["name"]) for src, _, dst, _ in pairs
+                          if dst["zone"] == FRONTEND_ZONE and src["name"] not in on_frontend})
+        if outside:
+            dst_name, src_name = outside[0]
+            problems.append(Problem(f"{where}.destination", f"{dst_name} is on the {FRONTEND_ZONE} network, the one network "
+                                    f"that reaches outside the lab; the flow would attach {src_name} to it, which no catalog flow does"))
+            continue
+        problems += _overlaps(index, extra.protocol, start, end, pairs, opened)
         for src, src_role, dst, dst_role in pairs:
             flows.append(Flow(id=f"{DECLARED_PREFIX}{index + 1}", src=src["name"], dst=dst["name"], src_role=src_role,
                               dst_role=dst_role, dst_kind="host", port=start, port_end=end, protocol=extra.protocol,
@@ -291,18 +315,86 @@ def _declared_flows(checked: CheckedSpec, catalog: Catalog, drafts: list[dict]) 
     return flows
 
 
-def _declared_end(name: str, drafts: list[dict], where: str, problems: list[Problem]) -> Optional[list[tuple[dict, str]]]:
-    """(host draft, role) pairs an extra flow's end names: a role of the lab's hosts, else a host (its primary role)."""
+def _declared_end(name: str, drafts: list[dict], catalog: Catalog, where: str,
+                  problems: list[Problem]) -> Optional[list[tuple[dict, str]]]:
+    """(host draft, role) pairs an extra flow's end names: a role of the lab's hosts, else a host (its primary role).
+    The cloud's load balancer (the AWS frontend) is no end: it only takes users' HTTPS and forwards its routes."""
     carriers = [(d, name) for d in drafts if name in d["roles"]]
-    if carriers:
-        return carriers
     host = next((d for d in drafts if d["name"] == name), None)
-    if host is not None:
-        return [(host, host["primary"])]
+    found = carriers or ([(host, host["primary"])] if host is not None else None)
+    if found and any(d["runtime"].exposure == LOAD_BALANCER for d, _ in found):
+        problems.append(Problem(where, f"{name!r} is the cloud's load balancer on aws (it takes users' HTTPS and forwards "
+                                       "its routes, nothing else); a declared flow cannot start or end on it"))
+        return None
+    if found:
+        return found
     roles = sorted({r for d in drafts for r in d["roles"]})
     problems.append(Problem(where, f"{name!r} is neither a role nor a host of this lab; roles: {', '.join(roles)}; "
-                                   f"hosts: {', '.join(d['name'] for d in drafts)}"))
+                                   f"hosts: {', '.join(d['name'] for d in drafts)}{_name_hint(name, roles, catalog)}"))
     return None
+
+
+def _name_hint(name: str, roles: list[str], catalog: Catalog) -> str:
+    """What an unknown end most likely meant: a role in another case or by an alias (names are exact), or a role
+    outside the lab (never an end: no public ingress or egress through extra_flows)."""
+    try:
+        role = catalog.role(name)
+    except UnknownNameError:
+        return ""
+    if role.external:
+        return (f"; {name!r} is outside the lab (role {role.name}): extra_flows join hosts of the lab, never users, "
+                "providers or the internet")
+    if role.name in roles:
+        return f"; {name!r} names role {role.name} in another case or by an alias; write {role.name}"
+    return f"; role {role.name} has no host in this lab"
+
+
+def _served_ports(drafts: list[dict], flows: list[Flow], vips: Mapping[str, dict], catalog: Catalog,
+                  facts: Mapping[str, Any]) -> dict[str, list[tuple[str, int, int, str]]]:
+    """host -> (protocol, port, port_end, "service's (rows or roles)") a catalog service serves there: every catalog
+    flow's port on the host or on a VIP it is a member of, and every port its roles' enabled services name."""
+    members = {v["name"]: v["members"] for v in vips.values()}
+    served: dict[str, dict[tuple, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for flow in flows:
+        if flow.port is None or flow.dst_kind == "external":
+            continue
+        for host in members.get(flow.dst, []) if flow.dst_kind == "vip" else [flow.dst]:
+            served[host][(flow.protocol, flow.port, flow.port_end or flow.port, flow.service or flow.protocol)].add(flow.id)
+    for draft in drafts:
+        for role in draft["roles"]:
+            for svc in catalog.role(role).services:
+                if svc.enabled_when and not expr.evaluate(svc.enabled_when, facts):
+                    continue
+                for item in svc.ports:
+                    text, _, protocol = item.partition("/")
+                    start, end, ref = parse_port(text)
+                    if ref:
+                        start = end = int(facts[ref])
+                    served[draft["name"]][(protocol, start, end, svc.name)].add(f"role {role}")
+    return {host: sorted((protocol, start, end, f"{service}'s ({', '.join(sorted(refs))})")
+                         for (protocol, start, end, service), refs in items.items())
+            for host, items in served.items()}
+
+
+def _on_frontend_network(drafts: list[dict], flows: list[Flow], vips: Mapping[str, dict], catalog: Catalog) -> set[str]:
+    """Hosts the catalog's flows put on the frontend network (their home, or a network they join)."""
+    joins = _joins(drafts, flows, vips, catalog)
+    return {d["name"] for d in drafts if FRONTEND_ZONE in (d["zone"], *joins[d["name"]])}
+
+
+def _overlaps(index: int, protocol: str, start: int, end: int, pairs: list[tuple], opened: dict) -> list[Problem]:
+    """A port an earlier entry already opens between the same two hosts: one problem naming both entries."""
+    problems = []
+    for src, _, dst, _ in pairs:
+        key = (src["name"], dst["name"], protocol)
+        earlier = next(((i, a, b) for i, a, b in opened[key] if a <= end and start <= b), None)
+        if earlier is not None:
+            i, a, b = earlier
+            problems.append(Problem(f"lab.extra_flows[{index}]", f"{port_span(start, end)}/{protocol} {src['name']} -> "
+                                    f"{dst['name']} overlaps lab.extra_flows[{i}] ({port_span(a, b)}/{protocol}); declare each port once"))
+            break
+        opened[key].append((index, start, end))
+    return problems
 
 
 def _refuse_port_clashes(flows: list[Flow], catalog: Catalog, checked: CheckedSpec) -> None:
@@ -331,17 +423,7 @@ def _addressed_hosts(drafts: list[dict], flows: list[Flow], vips: dict[str, dict
                      catalog: Catalog, checked: CheckedSpec) -> list[Host]:
     cidrs = {z.name: ipaddress.ip_network(z.cidr) for z in zones}
     explicit, lab = checked.spec.subnets, checked.name
-    by_name = {d["name"]: d for d in drafts}
-    vip_zone = {v["name"]: v["zone"] for v in vips.values()}
-    joins: dict[str, set[str]] = defaultdict(set)
-    for flow in flows:
-        if flow.public and flow.dst_kind == "host":         # public ingress arrives on the public role's own zone
-            joins[flow.dst].add(_public_zone(catalog, flow.dst_role, by_name[flow.dst]))
-        if flow.local or flow.src not in by_name or flow.dst_kind == "external":
-            continue
-        dst_zone = vip_zone[flow.dst] if flow.dst_kind == "vip" else by_name[flow.dst]["zone"]
-        if dst_zone != by_name[flow.src]["zone"]:
-            joins[flow.src].add(dst_zone)
+    joins = _joins(drafts, flows, vips, catalog)
     next_free: dict[str, int] = defaultdict(lambda: FIRST_HOST_OFFSET)
     interfaces: dict[str, dict[str, str]] = {d["name"]: {} for d in drafts}
 
@@ -363,6 +445,23 @@ def _addressed_hosts(drafts: list[dict], flows: list[Flow], vips: dict[str, dict
     return [Host(name=d["name"], kind=d["kind"], roles=d["roles"], primary=d["primary"], zone=d["zone"], datacenter=d["datacenter"],
                  region=d["region"], per=d["per"], address=interfaces[d["name"]][d["zone"]], interfaces=interfaces[d["name"]],
                  public=d["public"], routes=routes.get(d["name"], []), runtime=d["runtime"]) for d in drafts]
+
+
+def _joins(drafts: list[dict], flows: list[Flow], vips: Mapping[str, dict], catalog: Catalog) -> dict[str, set[str]]:
+    """host -> the zone networks it joins beyond its own: the destination's of every flow it sends to another zone,
+    and the public role's zone where users' flows arrive."""
+    by_name = {d["name"]: d for d in drafts}
+    vip_zone = {v["name"]: v["zone"] for v in vips.values()}
+    joins: dict[str, set[str]] = defaultdict(set)
+    for flow in flows:
+        if flow.public and flow.dst_kind == "host":         # public ingress arrives on the public role's own zone
+            joins[flow.dst].add(_public_zone(catalog, flow.dst_role, by_name[flow.dst]))
+        if flow.local or flow.src not in by_name or flow.dst_kind == "external":
+            continue
+        dst_zone = vip_zone[flow.dst] if flow.dst_kind == "vip" else by_name[flow.dst]["zone"]
+        if dst_zone != by_name[flow.src]["zone"]:
+            joins[flow.src].add(dst_zone)
+    return joins
 
 
 def _public_zone(catalog: Catalog, role: str, draft: dict) -> str:
