@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from abiquo_lab.catalog import CATALOG_FILE, CatalogError, UnknownNameError, load_catalog
+from abiquo_lab.labspec import LabConfigError
 
 SPEC_CSV = Path(__file__).resolve().parents[2] / "shared" / "spec" / "abiquo-connections.csv"
 EXPECTED_IDS = [f"A{i:02d}" for i in range(1, 50) if i != 17] + [f"B{i:02d}" for i in range(1, 27)]
@@ -283,8 +284,11 @@ def test_m_is_public_only_when_its_public_access_is_switched_on(layout):
     assert [f for f in public.flows if f.id == "A04" and f.public]
 
 
-def test_m_public_without_m_plans_no_route():
-    plan = _plan(version="6.2", switches={"m_public": True})
+def test_m_public_without_m_is_refused_and_plans_no_route():
+    with pytest.raises(LabConfigError) as err:
+        _plan(version="6.2", switches={"m_public": True})
+    assert "lab.switches.m_public" in str(err.value)
+    plan = _plan(version="6.2")
     assert _routes(plan, "/m") == [] and not [f for f in plan.flows if f.id in ("A04", "A10", "B18")]
 
 
@@ -309,11 +313,20 @@ def test_b11_m_is_an_amqp_client_too(catalog):
     assert m_hosts and m_hosts <= {f.src for f in plan.flows if f.id == "B11" and f.port == 5671}
 
 
-@pytest.mark.parametrize("scheme, port", [("https", 443), ("http", 80)])
-def test_a15_a46_follow_the_api_location_scheme(scheme, port):
-    plan = _plan(version="5.4", switches={"api_location_scheme": scheme, "novnc": True})
+def test_a15_a46_follow_the_api_location_scheme():
+    plan = _plan(version="5.4", switches={"api_location_scheme": "https", "novnc": True})
     for row in ("A15", "A46"):
-        assert {f.port for f in plan.flows if f.id == row} == {port}, row
+        assert {f.port for f in plan.flows if f.id == row} == {443}, row
+
+
+def test_an_http_api_location_is_encoded_but_refused_by_the_lab(catalog):
+    """The doc's http reading (port 80) stays in the catalog, and the lab refuses it: its frontends only redirect 80."""
+    for row in ("A15", "A46"):
+        edges = [e for e in catalog.connection(row).edges if "api_location_scheme == 'http'" in (e.when or "")]
+        assert edges and all(e.ports == ["80"] or e.ports == [80] for e in edges), row
+    with pytest.raises(LabConfigError) as err:
+        _plan(version="5.4", switches={"api_location_scheme": "http", "novnc": True})
+    assert "lab.switches.api_location_scheme" in str(err.value) and "allowed in this lab: https" in str(err.value)
 
 
 def test_a44_says_why_it_is_not_encoded(catalog):

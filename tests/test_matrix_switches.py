@@ -26,7 +26,7 @@ READINGS = [
     ("docker-distributed", {"rabbitmq_host": "server", "rs_to_server": False},
      lambda rec: "rabbitmq" in _env(rec, "server", "LAB_START").split() and "tcp/5672" in _env(rec, "server", "LAB_LISTEN")
      and "rabbitmq" not in _env(rec, "datanode-1", "LAB_START").split()),
-    ("aws-distributed", {"rabbitmq_host": "server", "api_location_scheme": "http"},
+    ("aws-distributed", {"rabbitmq_host": "server"},
      lambda rec: _rule(rec, "api", 5672) and not _rule(rec, "datanode", 5672)),
     ("docker-ha", {"m_public": True, "rs_to_server": True},
      lambda rec: "/m" in _env(rec, "ui-1", "LAB_ROUTES") and "A22" in _env(rec, "api-1", "LAB_ALLOW")),

@@ -67,6 +67,12 @@ CASES = {
         "/28 at the smallest: use at most /26 or fewer availability zones"]),
     "M after 6.2": (base_config(version="6.2", switches={"m": True}),
                     ["lab.switches.m: M (outbound API) was removed in 6.2; cannot be true with version 6.2"]),
+    "an http API location reaches only the redirect": (base_config(switches={"api_location_scheme": "http"}), [
+        "lab.switches.api_location_scheme: 'http' makes M (A15) and websockify (A46) call the API on port 80, where the "
+        "lab's frontends (HAProxy, the ALB) only redirect to 443 (A01), so no API call would arrive; allowed in this lab: https"]),
+    "M public without M": (base_config(version="6.2", switches={"m_public": True}), [
+        "lab.switches.m_public: opens M's public access (/m), but this lab has no M (switches.m is false; M was removed in "
+        "6.2); set m_public false"]),
     "noVNC on aws cannot be exposed": (base_config(backend="aws", version="5.4", switches={"novnc": True}, aws={"certificate_arn": ACM}), [
         "lab.switches.novnc: role websockify is public, and backend 'aws' cannot expose role websockify (it can on: "
         "docker); turn it off or use one of those backends"]),
