@@ -42,10 +42,16 @@ STACK_CHECKS = {
                          "(resource and property); it is judged at update.", sp.judged_at_update),
 }
 RESOURCE_CHECKS = {
-    "aws-instance-imdsv2": ("EC2 instances require IMDSv2.", rp.instance_imdsv2),
-    "aws-encrypted-volumes": ("EC2 root and EBS volumes are encrypted.", rp.instance_encrypted_volumes),
-    "aws-instance-no-public-ip": ("EC2 instances get no public IP.", rp.instance_no_public_ip),
-    "aws-http-redirects-to-https": ("HTTP listeners redirect to HTTPS.", rp.http_redirects_to_https),
+    "aws-instance-imdsv2": ("EC2 instances, spot requests, launch templates and launch configurations require "
+                            "IMDSv2.", rp.instance_imdsv2),
+    "aws-encrypted-volumes": ("Root and EBS volumes of instances, spot requests, launch templates and launch "
+                              "configurations, and EBS volumes, are encrypted.", rp.instance_encrypted_volumes),
+    "aws-instance-no-public-ip": ("Instances, spot requests, launch templates and launch configurations give no "
+                                  "public IP.", rp.instance_no_public_ip),
+    "aws-no-public-address": ("No Elastic IP is associated with a lab machine (instance, interface, EIP "
+                              "association).", rp.no_public_address),
+    "aws-http-redirects-to-https": ("HTTP listeners (aws.lb, aws.alb) redirect to HTTPS; a classic ELB serves no "
+                                    "plain HTTP.", rp.http_redirects_to_https),
     "docker-not-privileged": ("Containers are not privileged and do not add ALL capabilities.", rp.container_not_privileged),
     "docker-not-host-network": ("Containers are not on the host network.", rp.container_not_host_network),
     "docker-no-datastore-published": ("No datastore port is published on all interfaces.", rp.no_datastore_published),

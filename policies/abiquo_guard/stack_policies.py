@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from typing import Callable, Optional
 
 from abiquo_lab.contract import ALLOWLIST, FRONTEND_PORTS, FRONTEND_ZONE, HOST, HTTPS_PORT, LIFECYCLE, label, port_span
 
-from .inventory import (A_ALB, A_EGRESS, A_INSTANCE, A_LISTENER, A_RULE, ALLOW_ENV, ALLOWLIST_CAPABILITIES, D_CONTAINER,
+from .resource_policies import AWS_CHECKS as RESOURCE_CHECKS_AWS
+from .aws_checks import attachments, ingress_of, judge_rules, network_acls, private_routes
+from .aws_view import LOAD_BALANCERS, alb_groups, group_roles, ingress_index, internet_facing_albs
+from .inventory import (A_INSTANCE, A_LISTENERS, A_RULES, ALLOW_ENV, ALLOWLIST_CAPABILITIES, D_CONTAINER,
                         D_NETWORK, Inventory, normalize_capability)
 
 Report = Callable[[str, Optional[str]], None]
-LISTENER_PORTS = tuple(FRONTEND_PORTS)
 
 
 def _arrow(flow) -> str:
@@ -96,42 +99,50 @@ def _required_docker(inv: Inventory, flow, report: Report) -> None:
                    f"{flow.protocol}/{flow.ports_text}; add the entry the plan gives for {flow.id}", dst.res.urn)
 
 
-def aws_rule_of(flow, balancers: set[str]) -> Optional[tuple]:
-    """(group role, peer role or 'world', protocol, port, port_end) that must admit the flow on AWS; None if none
-    (same host, leaving the lab, or between the hosts the ALB stands for)."""
-    if flow.local or flow.egress or flow.from_outside or (flow.src_role == flow.dst_role and flow.src_role in balancers):
-        return None
-    return (flow.dst_role, "world" if flow.public else flow.src_role, flow.protocol, flow.port, flow.port_end or flow.port)
-
-
 def _required_aws(inv: Inventory, flow, report: Report) -> None:
-    if flow.public:                      # users reach the lab only through an internet-facing load balancer
-        for alb in inv.of_type(A_ALB):
-            if alb.get("internal") is True or alb.get("scheme") == "internal":
-                report(f"{_arrow(flow)} is not allowed: load balancer '{alb.name}' is internal (internal: true), so "
-                       "users cannot reach it; set internal: false", alb.urn)
-    key = aws_rule_of(flow, inv.balancers)
+    """A required flow is allowed when a rule in any form (aws_view) names exactly the destination's group and the
+    source's group (or the world, on the frontend's group) and covers the flow's ports; which machine carries which
+    group is layout-completeness's (aws_checks.attachments)."""
+    if flow.public and not internet_facing_albs(inv):       # users reach the lab only through the frontend ALB
+        balancers = [lb for t in LOAD_BALANCERS for lb in inv.of_type(t)
+                     if inv.read(lb, lambda r=lb: r.label("role"), default=None) in inv.balancers]
+        for lb in balancers:
+            kind = inv.read(lb, lambda r=lb: r.get("loadBalancerType"), "loadBalancerType", default=None)
+            why = (f"is a {kind} load balancer (loadBalancerType), so users cannot reach the lab through it; set "
+                   "loadBalancerType: application" if kind not in (None, "application") else
+                   "is internal (internal: true), so users cannot reach it; set internal: false")
+            report(f"{_arrow(flow)} is not allowed: load balancer '{lb.name}' carries the frontend role but {why}", lb.urn)
+        if not balancers:
+            report(f"{_arrow(flow)} is not allowed: no internet-facing application load balancer carries the "
+                   f"load-balancer role ({', '.join(sorted(inv.balancers))}); the lab's frontend is one", None)
+    key = ingress_of(flow, inv.balancers)
     if key is None:
         return
-    group_of = {role: urn for urn, role in inv.groups().items()}
     dst_role, peer, protocol, *_ = key
-    found = [r for r in inv.ingress_index().get((dst_role, peer, protocol), []) if _covers(r["port"], r["port_end"], flow)]
+    found = [r for r in ingress_index(inv).get((dst_role, peer, protocol), []) if _covers(r.port, r.port_end, flow)]
+    if peer == "world":
+        found = [r for r in found if r.on_urn in alb_groups(inv)]
     if not found:
+        group_of = {role: urn for urn, role in group_roles(inv).items()}
         source = "the world" if peer == "world" else f"sg '{peer}'"
         report(f"{_arrow(flow)} is not allowed: no ingress rule on sg '{dst_role}' from {source} for "
                f"{protocol}/{flow.ports_text}; add an aws.vpc.SecurityGroupIngressRule on sg '{dst_role}' "
-               f"referencing {source}", group_of.get(dst_role))
-        return
-    carriers = inv.role_hosts()
-    for role in {dst_role, peer} - {"world"}:
-        urn = group_of.get(role)
-        for res in carriers.get(role, []):
-            attached = res.deps.get("vpcSecurityGroupIds", []) + res.deps.get("securityGroups", [])
-            if urn not in attached:
-                report(f"{_arrow(flow)} is not allowed: sg '{role}' is not attached to '{res.name}', which carries "
-                       f"role {role}; add it to its security groups", res.urn)
-        if not carriers.get(role):
+               f"referencing {source} (or the same rule in another form, naming exactly those groups)",
+               group_of.get(dst_role))
+    for role in {dst_role, peer} - {"world"} - set(inv.balancers):
+        if not role_hosts(inv).get(role):
             report(f"{_arrow(flow)} is not allowed: nothing in the stack carries role {role}", None)
+
+
+def role_hosts(inv: Inventory) -> dict[str, list]:
+    """role -> the instances that carry it (by their roles tag)."""
+    if not hasattr(inv, "_role_hosts"):
+        found: dict[str, list] = {}
+        for inst in inv.of_type(A_INSTANCE):
+            for role in (inv.read(inst, lambda r=inst: r.label("roles"), default=None) or "").split():
+                found.setdefault(role, []).append(inst)
+        inv._role_hosts = found
+    return inv._role_hosts
 
 
 # ---- nothing-beyond-intent ---------------------------------------------------------------------------------
@@ -200,24 +211,11 @@ def _beyond_docker(inv: Inventory, config: dict, report: Report) -> None:
 
 
 def _beyond_aws(inv: Inventory, config: dict, report: Report) -> None:
-    expected = {aws_rule_of(f, inv.balancers) for f in inv.plan.flows} - {None}
-    groups = inv.groups()
-    for view in inv.ingress_views():
-        rule = view["res"]
-        key = (view["on"], view["peer"], view["protocol"], view["port"], view["port_end"])
-        if view["peer"] == "world" and not (view["on"] in inv.balancers and view["port"] in LISTENER_PORTS):
-            report(f"ingress rule '{rule.name}' opens sg '{view['on']}' {view['protocol']}/{view['port']} to the world: "
-                   f"world ingress is only for the frontend load balancer's listener ports {LISTENER_PORTS}", rule.urn)
-            continue
-        if key not in expected and not _exception(config, view["peer"], view["on"], view["protocol"], view["port"]):
-            report(f"ingress rule '{rule.name}' (sg '{view['on']}' from {view['peer']} {view['protocol']}/{view['port']}) "
-                   f"maps to no catalog flow; remove it or allow it in the pack config "
-                   f"(nothing-beyond-intent.extraAllowedFlows)", rule.urn)
-    for rule in inv.of_type(A_EGRESS):
-        view = inv.rule_view(rule, groups)
-        if view["protocol"] == "all" or (view["peer"] not in groups.values() and view["port"] is None):
-            report(f"egress rule '{rule.name}' on sg '{view['on']}' allows all ports to {view['peer']}; "
-                   f"egress must name the port the plan needs", rule.urn)
+    """Every security-group rule in every form maps to a plan flow (or the bootstrap egress); nothing routes a
+    private subnet to the internet gateway or lets the world through a network ACL (aws_checks)."""
+    judge_rules(inv, config, report, _exception)
+    private_routes(inv, report)
+    network_acls(inv, report)
 
 
 # ---- layout-completeness ------------------------------------------------------------------------------------
@@ -256,6 +254,8 @@ def layout_completeness(inv: Inventory, config: dict, report: Report) -> None:
     _routes_present(inv, report)
     if inv.backend == "docker":
         _docker_nodes(inv, report)
+    else:
+        attachments(inv, report)
 
 
 layout_completeness.without_plan = True         # it says why there is none
@@ -505,29 +505,44 @@ def _docker_capabilities(inv: Inventory, host, report: Report) -> None:
 
 
 def _alb_routes(inv: Inventory, report: Report) -> None:
+    """The internet-facing ALB's HTTPS listener forwards / and each planned path (read per item: an unknown value
+    is noted, and the routes it could hold are judged at update)."""
     lab = inv.lab.urn
     paths = {route.path: route.role for host in inv.plan.hosts if host.primary in inv.balancers for route in host.routes}
     if not paths:
         return
-    https = [l for l in inv.of_type(A_LISTENER) if l.get("port") == HTTPS_PORT and l.get("protocol") == "HTTPS"]
-    if not inv.of_type(A_ALB) or not https:
-        report(f"no HTTPS listener on port {HTTPS_PORT} on the load balancer; the plan routes {', '.join(sorted(paths))} through it", lab)
+    albs = {lb.urn for lb in internet_facing_albs(inv)}
+    https, unknown = [], False
+    for listener in (l for t in A_LISTENERS for l in inv.of_type(t)):
+        seen = inv.read(listener, lambda l=listener: (l.get("port"), l.get("protocol")), default=None)
+        if seen is None:
+            unknown = True
+        elif seen[0] == HTTPS_PORT and seen[1] == "HTTPS" and set(listener.deps.get("loadBalancerArn", [])) & albs:
+            https.append(listener)
+    if not https:
+        if not unknown:
+            report(f"no HTTPS listener on port {HTTPS_PORT} on the internet-facing load balancer; the plan routes "
+                   f"{', '.join(sorted(paths))} through it", lab)
         return
     https_urns = {l.urn for l in https}
     for path, role in sorted(paths.items()):
         if path == "/":
-            ok = any(_forwards(l.get("defaultActions", [])) for l in https)
+            ok = any(inv.read(l, lambda l=l: _forwards(l.get("defaultActions", [])), default=True) for l in https)
         else:
-            ok = any(path in c.get("pathPattern", {}).get("values", []) and _forwards(r.get("actions", []))
-                     and set(r.deps.get("listenerArn", [])) & https_urns
-                     for r in inv.of_type(A_RULE) for c in r.get("conditions", []))
+            ok = any(inv.read(r, lambda r=r: _forwards_path(r, path, https_urns), default=True)
+                     for t in A_RULES for r in inv.of_type(t))
         if not ok:
             report(f"no load balancer route {path} for the {role} nodes: the HTTPS listener must forward {path} to "
                    f"the {role} target group (catalog: role {role}, frontend_path)", lab)
 
 
+def _forwards_path(rule, path: str, listeners: set) -> bool:
+    return bool(set(rule.deps.get("listenerArn", [])) & listeners) and _forwards(rule.get("actions", [])) and any(
+        path in ((c.get("pathPattern") or {}).get("values") or []) for c in rule.get("conditions", []) or [])
+
+
 def _forwards(actions) -> bool:
-    return any(a.get("type") == "forward" for a in actions or [])
+    return any(isinstance(a, Mapping) and a.get("type") == "forward" for a in actions or [])
 
 
 # ---- lifecycle-labels ---------------------------------------------------------------------------------------
@@ -566,6 +581,15 @@ def judged_at_update(inv: Inventory, config: dict, report: Report) -> None:
     property (everything known was judged, and is mandatory)."""
     if inv.plan is not None:
         inv.containers, inv.networks                          # every Docker read the policies make, noted per item
+        if inv.backend == "aws":                              # every AWS read the stack policies make, noted per item
+            quiet = lambda message, urn=None: None            # noqa: E731
+            for check in (required_connections, nothing_beyond_intent, layout_completeness):
+                check(inv, {}, quiet)
+        for res in inv.resources:                             # the resource policies' reads (AWS hardening)
+            if res.type.startswith("aws:"):
+                for _, policy in RESOURCE_CHECKS_AWS:
+                    policy(res.type, res.props, res.name, lambda message, urn=None: None,
+                           unknown=lambda path, r=res: inv.unknown(r, path))
         for res in inv.resources:
             if _taggable(res):
                 for key in _unknown_lifecycle(res):
