@@ -180,9 +180,10 @@ def private_routes(inv, report: Report) -> None:
             cidr = _first(inv, table, route, (("cidrBlock", f"routes[{i}].cidrBlock"),
                                               ("ipv6CidrBlock", f"routes[{i}].ipv6CidrBlock")))
             gateway = inv.read(table, lambda r=route: r.get("gatewayId") if isinstance(r, Mapping) else None,
-                               f"routes[{i}].gatewayId", default=None)
-            to_igw = bool(set(table.deps.get("routes", [])) & igws) or str(gateway).startswith("igw-")
-            if cidr in WORLD and gateway and to_igw:
+                               f"routes[{i}].gatewayId", default=...)     # unknown: the gateway's ID in preview
+            to_igw = (gateway is ... or bool(gateway)) and bool(set(table.deps.get("routes", [])) & igws) \
+                or str(gateway).startswith("igw-")
+            if cidr in WORLD and to_igw:
                 _report_route(table, f"routes[{i}]", cidr, private[table.urn], report)
     for route in inv.of_type(A_ROUTE):
         tables = [t for t in route.deps.get("routeTableId", []) if t in private]
