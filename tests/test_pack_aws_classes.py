@@ -38,9 +38,8 @@ def recordings():
 
 # ---- recording helpers -----------------------------------------------------------------------------------------
 def _group(rec, role):
-    if role == "bootstrap":
-        return next(r for r in rec.by_type(SG) if r.name.endswith("-sg-bootstrap"))
-    return next(r for r in rec.by_type(SG) if r.inputs["tags"].get(ROLE) == role)
+    """The program's group for a role (or the bootstrap group), by its resource name."""
+    return next(r for r in rec.by_type(SG) if r.name.endswith(f"-sg-{role}"))
 
 
 def _id(rec, record):
@@ -497,3 +496,180 @@ def test_network_acls_allow_return_traffic_and_the_listeners(recordings):
         _add(m, "aws:ec2/networkAcl:NetworkAcl", f"x-nacl-{zone}", {"subnetIds": [subnet.id], "ingress": entries},
              {"subnetIds": [subnet.urn]})
     assert analyze_in_process(m) == []
+
+
+# ---- class 7: preview, AWS -------------------------------------------------------------------------------------
+def _class7():
+    """(what, hide(rec) -> (record, property), plant(rec) -> (record, field, fix)) on the preview recordings."""
+    def hide_input(find, key, shown=None):
+        def change(m):
+            record = find(m)
+            node, *path = key.split(".")
+            if path:
+                record.inputs[node][path[0]] = UNKNOWN_TEXT
+            else:
+                record.inputs[node] = UNKNOWN_TEXT
+            return record, shown or key
+        return change
+
+    def hide_tag(find, key):
+        def change(m):
+            record = find(m)
+            record.inputs["tags"][key] = UNKNOWN_TEXT
+            return record, f"tags.{key}"
+        return change
+
+    def plant_instance(role, field, fix, **inputs):
+        def change(m):
+            inst = _instance_with(m, role)
+            inst.inputs.update(copy.deepcopy(inputs))
+            return inst, field, fix
+        return change
+
+    def plant_case(cases_of, index):
+        def change(m):
+            what, mutate, field, fix = cases_of()[index]
+            return mutate(m), field, fix
+        return change
+
+    def hide_inline_cidr(m):
+        group = _set_inline(m, "api", "ingress", [{"protocol": "tcp", "fromPort": 22, "toPort": 22,
+                                                  "cidrBlocks": [UNKNOWN_TEXT]}])
+        return group, "ingress[0].cidrBlocks[0]"
+
+    def hide_sg_ids(m):
+        inst = _instance_with(m, "api")
+        inst.inputs["vpcSecurityGroupIds"] = UNKNOWN_TEXT
+        return inst, "vpcSecurityGroupIds"
+
+    def hide_route(m):
+        route = next(r for r in m.by_type("aws:ec2/route:Route") if "private" in r.name)
+        route.inputs["destinationCidrBlock"] = UNKNOWN_TEXT
+        return route, "destinationCidrBlock"
+
+    required_rule = lambda m: _rule_for(m, INGRESS, "api", "frontend")      # noqa: E731
+    alb = lambda m: m.by_type(LB)[0]                                        # noqa: E731
+    return [
+        ("a required rule's fromPort unknown", hide_input(required_rule, "fromPort"), plant_case(_class1, 16)),
+        ("a required rule's protocol unknown", hide_input(required_rule, "ipProtocol"),
+         plant_instance("api", "associatePublicIpAddress", "= False", associatePublicIpAddress=True)),
+        ("an instance's roles tag unknown", hide_tag(lambda m: _instance_with(m, "api"), "abiquo-lab.roles"),
+         plant_case(_class3, 0)),
+        ("a group's role tag unknown", hide_tag(lambda m: _group(m, "api"), ROLE), plant_case(_class2, 10)),
+        ("an inline rule's CIDR unknown", hide_inline_cidr, plant_case(_class1, 0)),
+        ("the ALB's internal unknown", hide_input(alb, "internal"), plant_case(_class3, 11)),
+        ("an instance's httpTokens unknown", hide_input(lambda m: _instance_with(m, "api"), "metadataOptions.httpTokens"),
+         plant_instance("api", "ebsBlockDevices[0]", "set encrypted = True",
+                        ebsBlockDevices=[{"deviceName": "/dev/sdf", "encrypted": False}])),
+        ("an instance's group list unknown", hide_sg_ids, plant_case(_class2, 7)),
+        ("a private route's destination unknown", hide_route, plant_case(_class3, 17)),
+        ("an egress rule's toPort unknown", hide_input(lambda m: _rule_for(m, EGRESS, "api"), "toPort"),
+         plant_case(_class1, 18)),
+    ]
+
+
+def test_class7_an_aws_unknown_hides_nothing_and_is_an_advisory_naming_resource_and_property(recordings, capsys):
+    def in_process(recs):
+        return [analyze_in_process(r) for r in recs]
+    results = {stack: _judge7(_class7(), recordings[(stack, "preview")], in_process) for stack in AWS_STACKS}
+    total, survivors = _report(capsys, "class 7 (preview, AWS)", results)
+    assert total == len(AWS_STACKS) * 10 and not survivors, survivors[:5]
+
+
+# ---- class 8: malformed AWS input -------------------------------------------------------------------------------
+def _class8():
+    def rule_input(type_, key, value, on="api"):
+        def change(m):
+            rule = _rule_for(m, type_, on)
+            rule.inputs[key] = value
+            return rule
+        return change
+
+    def legacy(**inputs):
+        return lambda m: _legacy(m, inputs.pop("type", "ingress"), "api", **{"protocol": "tcp", "fromPort": 8009,
+                                                                             "toPort": 8009, **inputs})
+
+    def inline(value):
+        return lambda m: _set_inline(m, "api", "ingress", value)
+
+    def nacl_ports(m):
+        subnet = _subnet(m, "core")
+        return _add(m, "aws:ec2/networkAcl:NetworkAcl", "x-nacl-bad", {"subnetIds": [UNKNOWN_TEXT], "ingress": [
+            {"protocol": "tcp", "ruleNo": 1, "action": "allow", "cidrBlock": "0.0.0.0/0", "fromPort": "ssh", "toPort": 22}]},
+            {"subnetIds": [subnet.urn]})
+
+    def listener_actions(m):
+        listener = next(r for r in m.by_type(LISTENER) if r.inputs["protocol"] == "HTTP")
+        listener.inputs["defaultActions"] = 5
+        return listener
+
+    def metadata(m):
+        inst = _instance_with(m, "api")
+        inst.inputs["metadataOptions"] = "required"
+        return inst
+
+    return [
+        ("a rule's port that is no number", rule_input(INGRESS, "fromPort", "http"), "fromPort", "write the rule as"),
+        ("a rule without a protocol", rule_input(EGRESS, "ipProtocol", None), "ipProtocol is missing", "write the rule as"),
+        ("a legacy rule of type both", legacy(type="both"), "type 'both'", "write the rule as"),
+        ("a legacy rule's CIDRs not a list", legacy(cidrBlocks=5), "cidrBlocks is not a list", "write the rule as"),
+        ("a legacy rule's port a boolean", legacy(fromPort=True, cidrBlocks=["10.0.0.0/8"]), "fromPort", "write the rule as"),
+        ("inline ingress entries that are text", inline(["tcp/22"]), "ingress[0] is not a rule", "write the rule as"),
+        ("an inline entry without a protocol", inline([{"fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"]}]),
+         "ingress[0].protocol is missing", "write the rule as"),
+        ("a network ACL port that is no number", nacl_ports, "ingress[0].fromPort", "write numbers"),
+        ("an HTTP listener's actions not a list", listener_actions, "defaultActions", "redirect to HTTPS"),
+        ("metadataOptions not a map", metadata, "metadataOptions.httpTokens", "http_tokens = 'required'"),
+    ]
+
+
+def test_class8_malformed_aws_input_is_a_violation_never_a_crash(recordings, capsys):
+    total, survivors = _report(capsys, "class 8 (malformed, AWS)", _kill_on_aws_stacks(_class8, recordings))
+    assert total == len(AWS_STACKS) * 2 * 10 and not survivors, survivors[:5]
+
+
+ODD = [None, 5, True, "x", "", [], {}, [None], [5], ["x"], [{}], {"x": 1}, UNKNOWN_TEXT, [UNKNOWN_TEXT], [{"x": UNKNOWN_TEXT}]]
+
+
+def test_no_aws_input_of_any_shape_crashes_the_pack(recordings):
+    """Every input of an instance, a group, a rule, the ALB, a listener and a route set to odd shapes, one at a
+    time, plus the same for a legacy rule and a network ACL: a verdict, never a crash."""
+    rec = copy.deepcopy(recordings[("aws-distributed", "preview")])
+    _legacy(rec, "ingress", "api", protocol="tcp", fromPort=1, toPort=1, cidrBlocks=["10.0.0.0/8"])
+    _add(rec, "aws:ec2/networkAcl:NetworkAcl", "x-nacl", {"ingress": [{"protocol": "tcp", "action": "allow"}]},
+         {"subnetIds": [_subnet(rec, "core").urn]})
+    targets = [_instance_with(rec, "api"), _group(rec, "api"), _rule_for(rec, INGRESS, "api"), rec.by_type(LB)[0],
+               rec.by_type(LISTENER)[0], rec.by_type("aws:ec2/route:Route")[0], rec.by_type(LEGACY)[0],
+               rec.by_type("aws:ec2/networkAcl:NetworkAcl")[0]]
+    crashes = []
+    for target in targets:
+        for key in sorted({*target.inputs, "ingress", "egress", "tags", "securityGroups", "routes"}):
+            for value in ODD:
+                mutant = copy.deepcopy(rec)
+                record = next(r for r in mutant.records if r.urn == target.urn)
+                record.inputs[key] = copy.deepcopy(value)
+                try:
+                    found = analyze_in_process(mutant)
+                except Exception as exc:                   # noqa: BLE001 -- what is tested is that none escapes
+                    crashes.append((target.name, key, value, repr(exc)[:160]))
+                    continue
+                escaped = [v for v in found if v.message.startswith("can't run policy")]
+                if escaped:
+                    crashes.append((target.name, key, value, escaped[0].message[:160]))
+    assert not crashes, crashes[:5]
+
+
+def test_aws_verdicts_are_the_same_over_grpc(recordings):
+    rec = recordings[("aws-ha", "preview")]
+    total, survivors = _judge7(_class7()[:4], rec, analyze_many_grpc)
+    assert not survivors, survivors
+    cases = _class1()[::5] + _class2()[::4] + _class3()[::5] + _class8()[::4]
+    mutants, targets = [], []
+    for what, change, field, fix in cases:
+        mutant = copy.deepcopy(rec)
+        targets.append((what, change(mutant), field, fix))
+        mutants.append(mutant)
+    for (what, target, field, fix), found, mutant in zip(targets, analyze_many_grpc(mutants), mutants):
+        assert any(_names(v, target, field, fix) for v in _messages(found)), (what, [v.message[:120] for v in found][:3])
+        assert sorted((v.policy, v.level, v.message) for v in found) == sorted(
+            (v.policy, v.level, v.message) for v in analyze_in_process(mutant)), what

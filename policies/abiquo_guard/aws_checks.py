@@ -21,8 +21,8 @@ from typing import Callable, Optional
 
 from abiquo_lab.contract import FRONTEND_PORTS, FRONTEND_ZONE, WORLD, port_span
 
-from .aws_view import (A_INSTANCE, LOAD_BALANCERS, SgRule, _num, _protocol, alb_groups, group_roles,
-                       internet_facing_albs, sg_rules)
+from .aws_view import (A_INSTANCE, SgRule, _num, _protocol, alb_groups, group_roles, internet_facing_albs, sg_rules,
+                       shown)
 
 Report = Callable[[str, Optional[str]], None]
 LISTENER_PORTS = tuple(sorted(FRONTEND_PORTS))
@@ -76,6 +76,8 @@ def judge_rules(inv, config: dict, report: Report, exception) -> None:
     egress = ({egress_of(f, inv.balancers) for f in inv.plan.flows} - {None}) | bootstrap_egress(inv)
     front = alb_groups(inv)
     for rule in rules:
+        if "*" in (rule.on, rule.peer):
+            continue                                         # a group whose role is not known in preview
         problem = _rule_problem(inv, rule, ingress, egress, front, config, exception)
         if problem:
             report(problem, rule.res.urn)
@@ -140,6 +142,8 @@ def attachments(inv, report: Report) -> None:
 def _carries(inv, res, keys: tuple, want: set, groups: dict, whose: str, report: Report) -> None:
     urns = sorted({u for k in keys for u in res.deps.get(k, []) if u in groups})
     have = {groups[u] for u in urns}
+    if "*" in have:
+        return                                               # a group's role is not known in preview
     field = "/".join(keys)
     for role in sorted(have - want):
         report(f"'{res.name}' carries sg '{role}' ({field}), beyond what {whose} give it: remove it from {keys[0]}",
@@ -148,13 +152,20 @@ def _carries(inv, res, keys: tuple, want: set, groups: dict, whose: str, report:
         report(f"'{res.name}' lacks sg '{role}' ({field}), which {whose} give it: add it to {keys[0]}", res.urn)
     written = 0
     for key in keys:
-        count = inv.read(res, lambda k=key: len(res.get(k) or []), key, default=None)
+        count = inv.read(res, lambda k=key: _count(res.get(k)), key, default=None)
         if count is None:
             return
         written += count
     if written > len(urns):
         report(f"'{res.name}' names {written - len(urns)} security group(s) in {field} by a literal ID that no group "
                f"of the stack explains: reference the lab's groups (their .id) and remove the literal IDs", res.urn)
+
+
+def _count(value) -> int:
+    """How many entries a list property holds (one written without its list counts once)."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return len(value)
+    return 1 if value else 0
 
 
 # ---- routes and network ACLs --------------------------------------------------------------------------------
@@ -260,7 +271,7 @@ def _judge_acl_entry(inv, res, entry, where: str, action_key: str, subnets: set,
     try:
         start, end = _num(start), _num(end)
     except (TypeError, ValueError):
-        report(f"'{res.name}': {prefix}fromPort/toPort {start!r}-{end!r} is not a port number; write numbers", res.urn)
+        report(f"'{res.name}': {prefix}fromPort/toPort {shown(start)}-{shown(end)} is not a port number; write numbers", res.urn)
         return
     ported = protocol in ("tcp", "udp") and start is not None and end is not None and 0 < start <= end
     ephemeral = ported and start >= EPHEMERAL

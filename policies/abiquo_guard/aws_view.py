@@ -76,7 +76,10 @@ def group_roles(inv) -> dict[str, str]:
     found = {}
     bootstrap = f"{inv.plan.lab}-bootstrap" if inv.plan else None
     for res in inv.of_type(A_SG):
-        role = inv.read(res, lambda r=res: r.label("role"), default=None)
+        role = inv.read(res, lambda r=res: r.label("role"), default=...)
+        if role is ...:
+            found[res.urn] = "*"                             # not known in preview: whatever it is, judged at update
+            continue
         if role:
             found[res.urn] = role
             continue
@@ -114,6 +117,13 @@ def _num(value: Any) -> Optional[int]:
     if isinstance(value, bool):
         raise ValueError(value)
     return int(float(value))
+
+
+def shown(value: Any) -> str:
+    """A value as written, numbers as the user wrote them (gRPC hands every number as a float)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value)
 
 
 def _protocol(value: Any) -> str:
@@ -173,7 +183,7 @@ class _Reader:
         try:
             start, end = _num(start), _num(end)
         except (TypeError, ValueError):
-            self.problems.append((self.res, f"{prefix}fromPort", f"{prefix}fromPort/toPort {start!r}-{end!r} is not a "
+            self.problems.append((self.res, f"{prefix}fromPort", f"{prefix}fromPort/toPort {shown(start)}-{shown(end)} is not a "
                                   "port number"))
             return None
         if protocol not in PORTED:
@@ -285,14 +295,21 @@ def sg_rules(inv) -> tuple[list[SgRule], list[tuple]]:
     if hasattr(inv, "_sg_rules"):
         return inv._sg_rules
     rules, problems = [], []
-    for res in inv.of_type(A_INGRESS):
-        rules += _vpc_rule(inv, res, "ingress", problems)
-    for res in inv.of_type(A_EGRESS):
-        rules += _vpc_rule(inv, res, "egress", problems)
-    for res in inv.of_type(A_LEGACY_RULE):
-        rules += _legacy_rule(inv, res, problems)
-    for res in inv.of_type(A_SG) + inv.of_type(A_DEFAULT_SG):
-        rules += _inline_rules(inv, res, problems)
+    inv.uncertain_groups = set()         # groups a rule not fully known in preview may open ('*': any group)
+    if "*" in group_roles(inv).values():
+        inv.uncertain_groups.add("*")    # a group whose role is not known may be any role's
+    readers = [(t, lambda res, t=t: _vpc_rule(inv, res, t, problems)) for t in ("ingress", "egress")]
+    for type_, read_one in ((A_INGRESS, readers[0][1]), (A_EGRESS, readers[1][1]),
+                            (A_LEGACY_RULE, lambda res: _legacy_rule(inv, res, problems)),
+                            (A_SG, lambda res: _inline_rules(inv, res, problems)),
+                            (A_DEFAULT_SG, lambda res: _inline_rules(inv, res, problems))):
+        for res in inv.of_type(type_):
+            before = len(inv.unknowns)
+            rules += read_one(res)
+            if len(inv.unknowns) > before:
+                on = _Reader(inv, res, problems).on("securityGroupId")[0] if type_ not in (A_SG, A_DEFAULT_SG) \
+                    else group_roles(inv).get(res.urn, "?")
+                inv.uncertain_groups.add("*" if on.startswith("?") else on)
     inv._sg_rules = (rules, problems)
     return inv._sg_rules
 

@@ -122,7 +122,8 @@ def _required_aws(inv: Inventory, flow, report: Report) -> None:
     found = [r for r in ingress_index(inv).get((dst_role, peer, protocol), []) if _covers(r.port, r.port_end, flow)]
     if peer == "world":
         found = [r for r in found if r.on_urn in alb_groups(inv)]
-    if not found:
+    uncertain = getattr(inv, "uncertain_groups", set())     # set by sg_rules (ingress_index reads them)
+    if not found and not ({"*", dst_role} & uncertain):
         group_of = {role: urn for urn, role in group_roles(inv).items()}
         source = "the world" if peer == "world" else f"sg '{peer}'"
         report(f"{_arrow(flow)} is not allowed: no ingress rule on sg '{dst_role}' from {source} for "
@@ -130,7 +131,7 @@ def _required_aws(inv: Inventory, flow, report: Report) -> None:
                f"referencing {source} (or the same rule in another form, naming exactly those groups)",
                group_of.get(dst_role))
     for role in {dst_role, peer} - {"world"} - set(inv.balancers):
-        if not role_hosts(inv).get(role):
+        if not role_hosts(inv).get(role) and not inv._roles_unknown:
             report(f"{_arrow(flow)} is not allowed: nothing in the stack carries role {role}", None)
 
 
@@ -138,8 +139,11 @@ def role_hosts(inv: Inventory) -> dict[str, list]:
     """role -> the instances that carry it (by their roles tag)."""
     if not hasattr(inv, "_role_hosts"):
         found: dict[str, list] = {}
+        inv._roles_unknown = False                            # some instance's roles not known in preview
         for inst in inv.of_type(A_INSTANCE):
-            for role in (inv.read(inst, lambda r=inst: r.label("roles"), default=None) or "").split():
+            roles = inv.read(inst, lambda r=inst: r.label("roles"), default=...)
+            inv._roles_unknown |= roles is ...
+            for role in ("" if roles is ... else roles).split():
                 found.setdefault(role, []).append(inst)
         inv._role_hosts = found
     return inv._role_hosts
