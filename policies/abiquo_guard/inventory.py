@@ -562,7 +562,10 @@ class Inventory:
         return self._named
 
     def _env_allow(self, res: Res) -> Optional[list[str]]:
-        """Every known LAB_ALLOW=... of the container's envs; None when it has none and some entry is unknown."""
+        return self.env_values(res, ALLOW_ENV)
+
+    def env_values(self, res: Res, key: str) -> Optional[list[str]]:
+        """Every known KEY=... of the container's envs, in order; None when it has none and some entry is unknown."""
         raw = self.read(res, lambda: res.get("envs", []), default=None)
         if raw is None:
             return None
@@ -573,12 +576,21 @@ class Inventory:
             except UnknownValueError:
                 unknown = True              # e.g. a secret made from a generated password
                 continue
-            if isinstance(item, str) and item.startswith(f"{ALLOW_ENV}="):
-                values.append(item[len(ALLOW_ENV) + 1:])
+            if isinstance(item, str) and item.startswith(f"{key}="):
+                values.append(item[len(key) + 1:])
         if not values and unknown:
-            self.unknown(res, f"envs ({ALLOW_ENV})")
+            self.unknown(res, f"envs ({key})")
             return None
         return values
+
+    def host_entries(self, res: Res) -> Optional[list[tuple[str, Any, Any]]]:
+        """The container's hosts-file entries as (field, host, ip); None when not known in preview."""
+        unknown = lambda path: self.unknown(res, path)        # noqa: E731
+        items, complete = _items(res.props, "hosts", unknown)
+        if not complete:
+            return None
+        return [(f"hosts[{i}]", _field(e, "host", f"hosts[{i}].host", unknown, default=...),
+                 _field(e, "ip", f"hosts[{i}].ip", unknown, default=...)) for i, e in items]
 
     def network_zone(self, urn: str) -> str:
         net = self.networks.get(urn)

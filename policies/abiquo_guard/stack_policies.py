@@ -381,6 +381,7 @@ def _docker_nodes(inv: Inventory, report: Report) -> None:
         _docker_membership(inv, host, zones, net_of_zone, report)
         _docker_enforced_allowlist(host, report)
         _docker_capabilities(inv, host, report)
+        _docker_vips(inv, host, zones, report)
     for net in inv.networks.values():
         for _, problem in net.malformed:
             report(f"network '{net.name or net.res.name}': {problem}; the program writes the zone's CIDR from the plan",
@@ -452,6 +453,82 @@ def _docker_membership(inv: Inventory, host, zones: dict, net_of_zone: dict, rep
             report(f"{who} is not on the network of zone {zone} (networksAdvanced); the plan gives host {host.name} "
                    f"address {address} there: add {{name: {net.name if net else inv.plan.lab + '-' + zone!r}, "
                    f"ipv4Address: {address!r}}}", res.urn)
+
+
+VIP_ENVS = ("LAB_VIPS", "LAB_VIP_PROXY")        # what the node's VIP holder and proxy read (components/nodes.py)
+
+
+def planned_vip_env(inv: Inventory, host_name: str, zones: dict) -> dict[str, Counter]:
+    """What the plan says the host's VIP holder and proxy must be told, as comparable rows: LAB_VIPS [name,
+    address, prefix length, router id, members] and LAB_VIP_PROXY [address, port, backend port, check, members],
+    members [[host, address on the VIP's zone]] (a test holds this equal to components.nodes.cluster_env)."""
+    vips, proxy = [], []
+    for vip in inv.plan.vips_of(host_name):
+        members = [[m, inv.plan.host(m).interfaces.get(vip.zone, inv.plan.host(m).address)] for m in vip.members]
+        prefix = int(zones[vip.zone].cidr.rpartition("/")[2]) if vip.zone in zones else 32
+        vips.append([vip.name, vip.address, prefix, vip.router_id, members])
+        proxy += [[vip.address, lst.port, lst.backend_port, lst.check, members] for lst in vip.listeners]
+    return {"LAB_VIPS": _vip_rows(vips), "LAB_VIP_PROXY": _vip_rows(proxy)}
+
+
+def _vip_rows(rows) -> Optional[Counter]:
+    """Rows as comparable text (member lists in any order; numbers as integers)."""
+    if not isinstance(rows, list) or not all(isinstance(r, list) and r and isinstance(r[-1], list) for r in rows):
+        return None
+    try:
+        return Counter(json.dumps([*(int(x) if isinstance(x, float) else x for x in r[:-1]),
+                                   sorted(map(tuple, r[-1]))], sort_keys=True) for r in rows)
+    except TypeError:
+        return None
+
+
+def _docker_vips(inv: Inventory, host, zones: dict, report: Report) -> None:
+    """The VIPs the node may hold and proxy (envs LAB_VIPS, LAB_VIP_PROXY) are the plan's for its host, and its
+    hosts file (input hosts) maps each VIP name of the plan to its one address and names nothing else."""
+    planned = inv.plan_host(host.name) if host.name else None
+    if planned is None:
+        return                                                # unknown identity, or reported as outside the plan
+    res = host.res
+    want = planned_vip_env(inv, host.name, zones)
+    for key in VIP_ENVS:
+        values = inv.env_values(res, key)
+        if values is None:
+            continue                                          # not known in preview: at update
+        if len(values) > 1:
+            report(f"container '{res.name}' sets {key} {len(values)} times in envs (Docker keeps the last): set it "
+                   "once, from the plan", res.urn)
+        try:
+            have = _vip_rows(json.loads(values[-1])) if values else Counter()
+        except ValueError:
+            have = None
+        if have is None:
+            report(f"container '{res.name}': envs {key} is not a JSON list of rows [..., [[member, address], ...]], so "
+                   "its node cannot apply it; write it from the plan (components/nodes.py cluster_env)", res.urn)
+        elif have != want[key]:
+            extra, missing = sorted((have - want[key]).elements()), sorted((want[key] - have).elements())
+            report(f"container '{res.name}' (host {host.name}): envs {key} differs from the plan -- only in the "
+                   f"container: {_some(extra)}; only in the plan: {_some(missing)}; write it from the plan "
+                   "(components/nodes.py cluster_env)", res.urn)
+    entries = inv.host_entries(res)
+    if entries is None:
+        return
+    vips = {v.name: v.address for v in inv.plan.vips}
+    seen: dict[str, int] = {}
+    for where, name, ip in entries:
+        if ... in (name, ip):
+            continue
+        if name in vips and ip == vips[name]:
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] > 1:
+                report(f"container '{res.name}' maps {name} twice in its hosts file ({where}); keep one entry", res.urn)
+            continue
+        planned_address = f"; the plan gives it {vips[name]}" if name in vips else ""
+        report(f"container '{res.name}' maps {name!r} to {ip!r} in its hosts file ({where}){planned_address}: the "
+               "hosts file holds each VIP name of the plan with its one address and nothing else; remove or correct "
+               "the entry", res.urn)
+    for name in sorted(set(vips) - set(seen)):
+        report(f"container '{res.name}' lacks the hosts entry {name} -> {vips[name]} (hosts): clients resolve the VIP "
+               f"by name; add {{host: {name!r}, ip: {vips[name]!r}}}", res.urn)
 
 
 def _rows(text) -> Optional[Counter]:
@@ -585,6 +662,10 @@ def judged_at_update(inv: Inventory, config: dict, report: Report) -> None:
     property (everything known was judged, and is mandatory)."""
     if inv.plan is not None:
         inv.containers, inv.networks                          # every Docker read the policies make, noted per item
+        for host in inv.containers if inv.backend == "docker" else ():
+            inv.host_entries(host.res)
+            for key in VIP_ENVS:
+                inv.env_values(host.res, key)
         if inv.backend == "aws":                              # every AWS read the stack policies make, noted per item
             quiet = lambda message, urn=None: None            # noqa: E731
             for check in (required_connections, nothing_beyond_intent, layout_completeness):
