@@ -426,6 +426,18 @@ def _class3():
                     {"defaultNetworkAclId": "acl-1", "ingress": [{"protocol": "-1", "ruleNo": 100, "action": "allow",
                                                                   "cidrBlock": "0.0.0.0/0", "fromPort": 0, "toPort": 0}]})
 
+    def private_subnet_on_public_table(m):
+        public = next(r for r in m.by_type("aws:ec2/routeTable:RouteTable") if "public" in r.name)
+        assoc = next(r for r in m.by_type("aws:ec2/routeTableAssociation:RouteTableAssociation") if "-core-" in r.name)
+        assoc.property_dependencies["routeTableId"] = [public.urn]
+        assoc.inputs["routeTableId"] = _id(m, public)
+        return next(r for r in m.by_type("aws:ec2/route:Route") if "public" in r.name)
+
+    def public_ip_subnet(m):
+        subnet = _subnet(m, "data")
+        subnet.inputs["mapPublicIpOnLaunch"] = True
+        return subnet
+
     world_all = {"protocol": "-1", "ruleNo": 100, "action": "allow", "cidrBlock": "0.0.0.0/0", "fromPort": 0, "toPort": 0}
     return [
         ("an EIP on an instance", add("aws:ec2/eip:Eip", "x-eip", domain="vpc", instance="i-1"), "(instance)", "remove instance"),
@@ -477,12 +489,16 @@ def _class3():
          "tcp/22", "narrow or remove"),
         ("a network ACL rule from the world on tcp/22", nacl_rule, "tcp/22", "narrow or remove"),
         ("the default network ACL open to the world", default_nacl, "all protocols and ports", "narrow or remove"),
+        ("a private subnet associated with the public route table", private_subnet_on_public_table, "0.0.0.0/0",
+         "natGatewayId"),
+        ("a private subnet mapping public IPs on launch", public_ip_subnet, "mapPublicIpOnLaunch",
+         "map_public_ip_on_launch = False"),
     ]
 
 
 def test_class3_exposure_mutants_are_all_reported(recordings, capsys):
     total, survivors = _report(capsys, "class 3 (AWS exposure and hardening)", _kill_on_aws_stacks(_class3, recordings))
-    assert total == len(AWS_STACKS) * 2 * 21 and not survivors, survivors[:5]
+    assert total == len(AWS_STACKS) * 2 * 23 and not survivors, survivors[:5]
 
 
 def test_network_acls_allow_return_traffic_and_the_listeners(recordings):

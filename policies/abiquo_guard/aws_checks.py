@@ -208,6 +208,16 @@ def private_routes(inv, report: Report) -> None:
             _report_route(route, "gatewayId", cidr, private[tables[0]], report)
 
 
+def public_subnets(inv, report: Report) -> None:
+    """No subnet outside the frontend zone gives instances a public IP on launch (mapPublicIpOnLaunch)."""
+    for subnet in inv.of_type(A_SUBNET):
+        zone = inv.read(subnet, lambda s=subnet: s.label("zone"), default=None)
+        value = inv.read(subnet, lambda s=subnet: s.get("mapPublicIpOnLaunch"), "mapPublicIpOnLaunch", default=None)
+        if zone not in (None, FRONTEND_ZONE) and value is True:
+            report(f"subnet '{subnet.name}' (zone {zone}) gives every instance a public IP (mapPublicIpOnLaunch): "
+                   "only the frontend zone is public; set map_public_ip_on_launch = False", subnet.urn)
+
+
 def _report_route(res, where: str, cidr: str, subnets: list[str], report: Report) -> None:
     report(f"'{res.name}' ({where}) sends {cidr} to the internet gateway from private subnets "
            f"({', '.join(sorted(subnets))}): only the frontend zone's subnets route to the internet gateway; route "

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 from abiquo_lab.contract import ALLOWLIST, FRONTEND_PORTS, FRONTEND_ZONE, HOST, HTTPS_PORT, LIFECYCLE, label, port_span
 
 from .resource_policies import AWS_CHECKS as RESOURCE_CHECKS_AWS
-from .aws_checks import attachments, ingress_of, judge_rules, network_acls, private_routes
+from .aws_checks import attachments, ingress_of, judge_rules, network_acls, private_routes, public_subnets
 from .aws_view import LOAD_BALANCERS, alb_groups, group_roles, ingress_index, internet_facing_albs
 from .inventory import (A_INSTANCE, A_LISTENERS, A_RULES, ALLOW_ENV, ALLOWLIST_CAPABILITIES, D_CONTAINER,
                         D_NETWORK, Inventory, normalize_capability)
@@ -219,6 +219,7 @@ def _beyond_aws(inv: Inventory, config: dict, report: Report) -> None:
     private subnet to the internet gateway or lets the world through a network ACL (aws_checks)."""
     judge_rules(inv, config, report, _exception)
     private_routes(inv, report)
+    public_subnets(inv, report)
     network_acls(inv, report)
 
 
@@ -606,20 +607,23 @@ def _alb_routes(inv: Inventory, report: Report) -> None:
                    f"{', '.join(sorted(paths))} through it", lab)
         return
     https_urns = {l.urn for l in https}
+    forwarded: set = set()                                   # paths some forwarding rule serves (read once each)
+    for rule in (r for t in A_RULES for r in inv.of_type(t)):
+        forwarded |= inv.read(rule, lambda r=rule: _forwarded_paths(r, https_urns), default={...})
+    root = any(inv.read(l, lambda l=l: _forwards(l.get("defaultActions", [])), default=True) for l in https)
     for path, role in sorted(paths.items()):
-        if path == "/":
-            ok = any(inv.read(l, lambda l=l: _forwards(l.get("defaultActions", [])), default=True) for l in https)
-        else:
-            ok = any(inv.read(r, lambda r=r: _forwards_path(r, path, https_urns), default=True)
-                     for t in A_RULES for r in inv.of_type(t))
+        ok = root if path == "/" else (path in forwarded or ... in forwarded)
         if not ok:
             report(f"no load balancer route {path} for the {role} nodes: the HTTPS listener must forward {path} to "
                    f"the {role} target group (catalog: role {role}, frontend_path)", lab)
 
 
-def _forwards_path(rule, path: str, listeners: set) -> bool:
-    return bool(set(rule.deps.get("listenerArn", [])) & listeners) and _forwards(rule.get("actions", [])) and any(
-        path in ((c.get("pathPattern") or {}).get("values") or []) for c in rule.get("conditions", []) or [])
+def _forwarded_paths(rule, listeners: set) -> set:
+    """The path patterns a listener rule forwards on the HTTPS listener (none when it is on another or redirects)."""
+    if not (set(rule.deps.get("listenerArn", [])) & listeners) or not _forwards(rule.get("actions", [])):
+        return set()
+    return {v for c in rule.get("conditions", []) or [] if isinstance(c, Mapping)
+            for v in ((c.get("pathPattern") or {}).get("values") or []) if isinstance(v, str)}
 
 
 def _forwards(actions) -> bool:
