@@ -27,8 +27,11 @@ SCHEMAS = {
 
 STACK_CHECKS = {
     "required-connections": ("Every required documented connection of the lab is allowed.", sp.required_connections),
-    "nothing-beyond-intent": ("Every allowlist entry and ingress rule maps to a documented connection; world ingress "
-                              "only on the frontend listener ports.", sp.nothing_beyond_intent),
+    "nothing-beyond-intent": ("Every allowlist entry and security-group rule (in any form: vpc rules, legacy "
+                              "SecurityGroupRule, inline ingress/egress, the default group) maps to a documented "
+                              "connection or the bootstrap egress; world ingress only on the internet-facing ALB's "
+                              "group on its listener ports; no private subnet routed to the internet gateway or "
+                              "mapping public IPs; no network ACL letting the world in.", sp.nothing_beyond_intent),
     "layout-completeness": ("The stack holds exactly one abiquo:lab:Lab component whose spec is there, is JSON and plans "
                             "with the project's catalog (and equals the spec in its inputs where both are handed). "
                             "Every container or instance is a planned host with its roles and site (no two the same host), "
@@ -36,7 +39,9 @@ STACK_CHECKS = {
                             "for the nodes counted (more than one API needs ZooKeeper), and every planned route exists. "
                             "Docker: each container is on exactly its planned networks and addresses, enforces the "
                             "allowlist its label shows (env LAB_ALLOW), adds no capability beyond its roles' runtime; "
-                            "each network is internal as planned.", sp.layout_completeness),
+                            "each network is internal as planned; its VIP env (LAB_VIPS, LAB_VIP_PROXY) and hosts "
+                            "file are the plan's. AWS: each instance carries exactly its roles' groups and the "
+                            "bootstrap group; nothing launches machines outside the plan.", sp.layout_completeness),
     "lifecycle-labels": ("Every taggable resource carries the lab, owner and expires-at labels/tags.", sp.lifecycle_labels),
     "judged-at-update": ("Advisory: each item a policy could not judge in preview because its value is not known yet "
                          "(resource and property); it is judged at update.", sp.judged_at_update),
