@@ -318,6 +318,11 @@ def _class2():
                                             instanceType="t3.small"), "outside the plan", "remove it"),
         ("an auto-scaling group", outside("aws:autoscaling/group:Group", "x-asg", maxSize=2, minSize=1),
          "outside the plan", "remove it"),
+        ("an internet-facing network load balancer", outside(LB, "x-nlb", loadBalancerType="network", internal=False,
+                                                             subnets=["subnet-1"]), "internet-facing", "set internal: true"),
+        ("an internet-facing ALB without the frontend tag", outside(LB, "x-alb-2", loadBalancerType="application",
+                                                                    subnets=["subnet-1"]), "(internal: unset)",
+         "set internal: true"),
         ("a group attached to a network interface",
          outside("aws:ec2/networkInterfaceSecurityGroupAttachment:NetworkInterfaceSecurityGroupAttachment", "x-nic-sg",
                  securityGroupId="sg-1", networkInterfaceId="eni-1"), "outside the plan", "remove it"),
@@ -326,7 +331,7 @@ def _class2():
 
 def test_class2_attachment_mutants_are_all_reported(recordings, capsys):
     total, survivors = _report(capsys, "class 2 (AWS attachment)", _kill_on_aws_stacks(_class2, recordings))
-    assert total == len(AWS_STACKS) * 2 * 13 and not survivors, survivors[:5]
+    assert total == len(AWS_STACKS) * 2 * 15 and not survivors, survivors[:5]
 
 
 def test_several_group_references_give_the_same_verdict_in_any_order(recordings):

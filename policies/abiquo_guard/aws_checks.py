@@ -21,7 +21,7 @@ from typing import Callable, Optional
 
 from abiquo_lab.contract import FRONTEND_PORTS, FRONTEND_ZONE, WORLD, port_span
 
-from .aws_view import (A_INSTANCE, SgRule, _num, _protocol, alb_groups, group_roles, internet_facing_albs, sg_rules,
+from .aws_view import (A_INSTANCE, LOAD_BALANCERS, SgRule, _num, _protocol, alb_groups, group_roles, internet_facing_albs, sg_rules,
                        shown)
 
 Report = Callable[[str, Optional[str]], None]
@@ -33,6 +33,7 @@ OUTSIDE_PLAN = {"aws:ec2/spotInstanceRequest:SpotInstanceRequest": "a spot insta
                 "aws:ec2/networkInterface:NetworkInterface": "a network interface (it carries groups of its own)",
                 "aws:ec2/networkInterfaceSecurityGroupAttachment:NetworkInterfaceSecurityGroupAttachment":
                     "a group attached to a network interface"}
+CLASSIC_ELB = "aws:elb/loadBalancer:LoadBalancer"
 A_SUBNET, A_IGW = "aws:ec2/subnet:Subnet", "aws:ec2/internetGateway:InternetGateway"
 A_RT, A_ROUTE, A_RTA = "aws:ec2/routeTable:RouteTable", "aws:ec2/route:Route", "aws:ec2/routeTableAssociation:RouteTableAssociation"
 A_NACL, A_DEFAULT_NACL = "aws:ec2/networkAcl:NetworkAcl", "aws:ec2/defaultNetworkAcl:DefaultNetworkAcl"
@@ -133,6 +134,13 @@ def attachments(inv, report: Report) -> None:
                  f"host {host}'s roles ({' '.join(planned.roles)}) and the bootstrap group", report)
     for lb in internet_facing_albs(inv):
         _carries(inv, lb, ("securityGroups",), set(inv.balancers), groups, "the load-balancer role", report)
+    frontend = {lb.urn for lb in internet_facing_albs(inv)}
+    for lb in (r for t in (*LOAD_BALANCERS, CLASSIC_ELB) for r in inv.of_type(t)):
+        internal = inv.read(lb, lambda r=lb: r.get("internal"), "internal", default=...)
+        if lb.urn not in frontend and internal is not ... and internal is not True:
+            report(f"load balancer '{lb.name}' is internet-facing (internal: {'unset' if internal is None else internal}) "
+                   "but is not the lab's frontend (the application load balancer carrying the load-balancer role "
+                   "tag): the world reaches the lab only there; set internal: true", lb.urn)
     for type_, what in OUTSIDE_PLAN.items():
         for res in inv.of_type(type_):
             report(f"'{res.name}' is {what}, outside the plan: every machine of the lab is one aws.ec2.Instance per "
