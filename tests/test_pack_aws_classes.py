@@ -159,6 +159,8 @@ def _class1():
                                                            **world), "all protocols and ports", "remove it"),
         ("legacy egress tcp 0-65535", legacy("egress", "ui", "", "", protocol="tcp", fromPort=0, toPort=65535, **world),
          "tcp/all ports", "allows all ports"),
+        ("legacy egress tcp 1-65535 to a group", legacy("egress", "ui", "", "", peer="api", protocol="tcp", fromPort=1,
+                                                          toPort=65535), "tcp/all ports", "allows all ports"),
         ("legacy egress protocol 6 by number", legacy("egress", "ui", "", "", protocol="6", fromPort=22, toPort=22, **world),
          "tcp/22", "remove it"),
         ("inline ingress from a private CIDR", inline("api", "ingress", {"protocol": "tcp", "fromPort": 22, "toPort": 22,
@@ -202,7 +204,7 @@ def _fields_named(results):
 
 def test_class1_network_access_in_every_form_is_reported(recordings, capsys):
     total, survivors = _report(capsys, "class 1 (AWS network access, every form)", _kill_on_aws_stacks(_class1, recordings))
-    assert total == len(AWS_STACKS) * 2 * 20 and not survivors, survivors[:5]
+    assert total == len(AWS_STACKS) * 2 * 21 and not survivors, survivors[:5]
 
 
 def _rewrite(m, rule, form):
@@ -571,7 +573,7 @@ def _class7():
     required_rule = lambda m: _rule_for(m, INGRESS, "api", "frontend")      # noqa: E731
     alb = lambda m: m.by_type(LB)[0]                                        # noqa: E731
     return [
-        ("a required rule's fromPort unknown", hide_input(required_rule, "fromPort"), plant_case(_class1, 16)),
+        ("a required rule's fromPort unknown", hide_input(required_rule, "fromPort"), plant_case(_class1, 17)),
         ("a required rule's protocol unknown", hide_input(required_rule, "ipProtocol"),
          plant_instance("api", "associatePublicIpAddress", "= False", associatePublicIpAddress=True)),
         ("an instance's roles tag unknown", hide_tag(lambda m: _instance_with(m, "api"), "abiquo-lab.roles"),
@@ -585,7 +587,7 @@ def _class7():
         ("an instance's group list unknown", hide_sg_ids, plant_case(_class2, 7)),
         ("a private route's destination unknown", hide_route, plant_case(_class3, 17)),
         ("an egress rule's toPort unknown", hide_input(lambda m: _rule_for(m, EGRESS, "api"), "toPort"),
-         plant_case(_class1, 18)),
+         plant_case(_class1, 19)),
     ]
 
 

@@ -192,8 +192,8 @@ class _Reader:
             return protocol, None, None
         start = end if start is None else start
         end = start if end is None else end
-        if start in (-1,) or (start == 0 and end in (0, 65535)) or end == -1:
-            return protocol, None, None                      # every port
+        if -1 in (start, end) or (start == 0 and end == 0) or (start <= 1 and end >= 65535):
+            return protocol, None, None                      # every port (-1, 0-0, 0-65535, 1-65535)
         return protocol, start, end
 
     def rule(self, where, direction, on, on_urn, kind, peer, ports) -> SgRule:
