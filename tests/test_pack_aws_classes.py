@@ -108,7 +108,7 @@ def _set_inline(rec, role, direction, entries, dep_roles=()):
 
 # ---- class 1: network access in every form ---------------------------------------------------------------------
 def _class1():
-    def legacy(kind, on, field, fix, peer=None, **inputs):
+    def legacy(kind, on, peer=None, **inputs):
         return lambda m: _legacy(m, kind, on, peer=peer, **inputs)
 
     def inline(role, direction, entry, dep_roles=()):
@@ -138,30 +138,30 @@ def _class1():
 
     world = {"cidrBlocks": ["0.0.0.0/0"]}
     return [
-        ("legacy ingress from the world", legacy("ingress", "api", "the world (0.0.0.0/0)", "remove it",
+        ("legacy ingress from the world", legacy("ingress", "api",
                                                  protocol="tcp", fromPort=8009, toPort=8009, **world),
          "the world (0.0.0.0/0)", "remove it"),
-        ("legacy ingress from the IPv6 world", legacy("ingress", "datanode", "", "", protocol="tcp", fromPort=3306,
+        ("legacy ingress from the IPv6 world", legacy("ingress", "datanode", protocol="tcp", fromPort=3306,
                                                       toPort=3306, ipv6CidrBlocks=["::/0"]),
          "the world (::/0)", "remove it"),
-        ("legacy ingress from a prefix list", legacy("ingress", "api", "", "", protocol="tcp", fromPort=8009,
+        ("legacy ingress from a prefix list", legacy("ingress", "api", protocol="tcp", fromPort=8009,
                                                      toPort=8009, prefixListIds=["pl-0abc"]),
          "prefix list pl-0abc", "reference the peer's group"),
-        ("legacy self reference, protocol -1", legacy("ingress", "api", "", "", protocol="-1", fromPort=0, toPort=0,
+        ("legacy self reference, protocol -1", legacy("ingress", "api", protocol="-1", fromPort=0, toPort=0,
                                                       self=True), "all protocols and ports", "maps to no catalog flow"),
-        ("legacy ingress from the bootstrap group on a range", legacy("ingress", "api", "", "", peer="bootstrap",
+        ("legacy ingress from the bootstrap group on a range", legacy("ingress", "api", peer="bootstrap",
                                                                       protocol="tcp", fromPort=8000, toPort=8100),
          "tcp/8000-8100", "remove it or allow it"),
-        ("legacy ingress from a literal group ID", legacy("ingress", "api", "", "", protocol="tcp", fromPort=8009,
+        ("legacy ingress from a literal group ID", legacy("ingress", "api", protocol="tcp", fromPort=8009,
                                                           toPort=8009, sourceSecurityGroupId="sg-0123456789"),
          "security-group ID sg-0123456789 (a literal ID", "reference the peer's group"),
-        ("legacy egress, protocol -1 to the world", legacy("egress", "api", "", "", protocol="-1", fromPort=0, toPort=0,
+        ("legacy egress, protocol -1 to the world", legacy("egress", "api", protocol="-1", fromPort=0, toPort=0,
                                                            **world), "all protocols and ports", "remove it"),
-        ("legacy egress tcp 0-65535", legacy("egress", "ui", "", "", protocol="tcp", fromPort=0, toPort=65535, **world),
+        ("legacy egress tcp 0-65535", legacy("egress", "ui", protocol="tcp", fromPort=0, toPort=65535, **world),
          "tcp/all ports", "allows all ports"),
-        ("legacy egress tcp 1-65535 to a group", legacy("egress", "ui", "", "", peer="api", protocol="tcp", fromPort=1,
+        ("legacy egress tcp 1-65535 to a group", legacy("egress", "ui", peer="api", protocol="tcp", fromPort=1,
                                                           toPort=65535), "tcp/all ports", "allows all ports"),
-        ("legacy egress protocol 6 by number", legacy("egress", "ui", "", "", protocol="6", fromPort=22, toPort=22, **world),
+        ("legacy egress protocol 6 by number", legacy("egress", "ui", protocol="6", fromPort=22, toPort=22, **world),
          "tcp/22", "remove it"),
         ("inline ingress from a private CIDR", inline("api", "ingress", {"protocol": "tcp", "fromPort": 22, "toPort": 22,
                                                                          "cidrBlocks": ["10.0.0.0/8"]}),
@@ -190,15 +190,11 @@ def _class1():
     ]
 
 
-def _kill_on_aws_stacks(cases, recordings, check=None) -> dict:
+def _kill_on_aws_stacks(cases, recordings) -> dict:
     results = {}
     for stack in AWS_STACKS:
         for mode in MODES:
             results[(stack, mode)] = _kill(cases(), recordings[(stack, mode)])
-    return results
-
-
-def _fields_named(results):
     return results
 
 
@@ -696,3 +692,21 @@ def test_aws_verdicts_are_the_same_over_grpc(recordings):
         assert any(_names(v, target, field, fix) for v in _messages(found)), (what, [v.message[:120] for v in found][:3])
         assert sorted((v.policy, v.level, v.message) for v in found) == sorted(
             (v.policy, v.level, v.message) for v in analyze_in_process(mutant)), what
+
+
+def test_an_unknown_that_escapes_a_policy_is_the_sdks_advisory_in_process_too(recordings, monkeypatch):
+    """Should a policy still read an unknown unguarded, the in-process driver does what the SDK does over gRPC:
+    that policy becomes an advisory for the stack; the others still run and nothing is raised."""
+    import abiquo_guard
+    from abiquo_guard.inventory import unknown_error
+
+    def escapes(inv, config, report):
+        raise unknown_error("tags", "abiquo-lab.role")
+    description, _ = abiquo_guard.STACK_CHECKS["lifecycle-labels"]
+    monkeypatch.setitem(abiquo_guard.STACK_CHECKS, "lifecycle-labels", (description, escapes))
+    m = copy.deepcopy(recordings[("aws-ha", "preview")])
+    _instance_with(m, "api").inputs["associatePublicIpAddress"] = True
+    found = analyze_in_process(m)
+    assert [(v.policy, v.level) for v in found if v.message.startswith("can't run policy")] == [
+        ("lifecycle-labels", "advisory")]
+    assert any(v.policy == "aws-instance-no-public-ip" and v.level == "mandatory" for v in found)

@@ -11,7 +11,7 @@ from abiquo_lab.labspec import load_stack
 from abiquo_lab.plan import build_plan
 from labctl.check.analyzer import analyze_in_process
 from labctl.preview import UNKNOWN_TEXT, record_stack
-from test_pack_docker_classes import (CONTAINER, DOCKER_STACKS, HOST, MODES, _judge7, _kill, _labels, _names, _plain_host,
+from test_pack_docker_classes import (CONTAINER, DOCKER_STACKS, HOST, MODES, _judge7, _kill, _labels, _plain_host,
                                       _report)
 
 

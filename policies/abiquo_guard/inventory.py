@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
 from abiquo_lab.catalog import LOAD_BALANCER
-from abiquo_lab.contract import ALLOW_ENV, ALLOWLIST, ALLOWLIST_CAPABILITIES, LAB_TYPE, WORLD, LabError, label, parse_span
+from abiquo_lab.contract import ALLOW_ENV, ALLOWLIST, ALLOWLIST_CAPABILITIES, LAB_TYPE, LabError, label, parse_span
 
 D_NETWORK, D_CONTAINER = "docker:index/network:Network", "docker:index/container:Container"
 A_INSTANCE = "aws:ec2/instance:Instance"

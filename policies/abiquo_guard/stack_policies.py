@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Callable, Optional
 
-from abiquo_lab.contract import ALLOWLIST, FRONTEND_PORTS, FRONTEND_ZONE, HOST, HTTPS_PORT, LIFECYCLE, label, port_span
+from abiquo_lab.contract import ALLOWLIST, FRONTEND_ZONE, HOST, HTTPS_PORT, LIFECYCLE, label, port_span
 
 from .resource_policies import AWS_CHECKS as RESOURCE_CHECKS_AWS
 from .aws_checks import attachments, ingress_of, judge_rules, network_acls, private_routes, public_subnets
