@@ -149,3 +149,33 @@ def test_the_pack_derives_the_vip_env_the_program_writes():
             want = planned_vip_env(inv, host.name, zones)
             for key in ("LAB_VIPS", "LAB_VIP_PROXY"):
                 assert want[key] == _vip_rows(json.loads(env.get(key, "[]"))), (stack, host.name, key)
+
+
+ODD_HOSTS = [None, 5, "x", [], [5], [None], [{"host": 5, "ip": None}], [{"host": "frontend-vip"}], {"x": 1},
+             [UNKNOWN_TEXT], [{"host": UNKNOWN_TEXT, "ip": "10.255.0.1"}]]
+ODD_VIPS = ["5", "[[1]]", '[["a", [5]]]', '[["a", [[{}]]]]', "{}", '[[null, [[1, 2, 3]]]]', '[[[1], [["a", "b"]]]]',
+            '[[1, [[1, 2], ["a", "b"]]]]']
+
+
+def test_no_vip_env_or_hosts_of_any_shape_crashes_the_pack(recordings):
+    rec = recordings[("docker-ha", "preview")]
+    holder = build_plan(load_stack("docker-ha")).vips[0].members[0]
+    problems = []
+    for key, values in (("hosts", ODD_HOSTS), ("LAB_VIPS", ODD_VIPS), ("LAB_VIP_PROXY", ODD_VIPS)):
+        for value in values:
+            m = copy.deepcopy(rec)
+            c = _container(m, holder)
+            if key == "hosts":
+                c.inputs["hosts"] = copy.deepcopy(value)
+            else:
+                _set_env(c, key, value)
+            try:
+                found = analyze_in_process(m)
+            except Exception as exc:                   # noqa: BLE001 -- what is tested is that none escapes
+                problems.append((key, value, repr(exc)[:120]))
+                continue
+            if any(v.message.startswith("can't run policy") for v in found):
+                problems.append((key, value, "escaped as the SDK's advisory"))
+            elif key != "hosts" and not any(key in v.message and v.level == "mandatory" for v in found):
+                problems.append((key, value, "not reported"))
+    assert not problems, problems[:5]
