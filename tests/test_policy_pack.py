@@ -123,7 +123,7 @@ def _docker_mutants(stack, rec):
 def _aws_mutants(stack, rec):
     """For every required flow, drop the ingress rule(s) that admit it."""
     plan = build_plan(load_stack(stack))
-    from abiquo_guard.stack_policies import aws_rule_of
+    from abiquo_guard.aws_checks import ingress_of as aws_rule_of
     groups = {r.urn: r.inputs["tags"].get("abiquo-lab.role", "bootstrap") for r in rec.by_type("aws:ec2/securityGroup:SecurityGroup")}
     for flow in _required(plan):
         key = aws_rule_of(flow, plan.exposed_roles("load-balancer"))

@@ -122,7 +122,7 @@ def _schema_problem(value: Any, schema: dict) -> Optional[str]:
 def analyze_in_process(recording: Recording, user_config: Optional[dict] = None) -> list[Violation]:
     """The pack's checks called directly on PolicyResource objects built like the SDK builds them."""
     from pulumi_policy.policy import PolicyResource
-    from pulumi_policy.proxy import unknown_checking_proxy
+    from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
     from pulumi_policy.deserialize import deserialize_properties
 
     config = policy_config(user_config)
@@ -134,19 +134,29 @@ def analyze_in_process(recording: Recording, user_config: Optional[dict] = None)
         res.dependencies = [resources[u] for u in r.dependencies if u in resources]
         res.property_dependencies = {k: [resources[u] for u in v if u in resources] for k, v in r.property_dependencies.items()}
     found: list[Violation] = []
+
+    def guarded(name: str, run) -> None:
+        """As the SDK does: a value a policy reads but preview does not know makes that policy an advisory."""
+        try:
+            run()
+        except UnknownValueError as exc:
+            found.append(Violation(name, "advisory", f"can't run policy '{name}' from policy pack "
+                                   f"'{abiquo_guard.PACK_NAME}' during preview: {exc.message}"))
     for name, (_, check) in abiquo_guard.STACK_CHECKS.items():
         level = config[name]["enforcementLevel"]
         if level != "disabled":
-            abiquo_guard.run_stack_check(check, list(resources.values()), config[name],
-                                  lambda message, urn=None, n=name, lv=level: found.append(Violation(n, lv, message, urn or "")))
+            guarded(name, lambda c=check, n=name, lv=level: abiquo_guard.run_stack_check(
+                c, list(resources.values()), config[n],
+                lambda message, urn=None: found.append(Violation(n, lv, message, urn or ""))))
     for name, (_, check) in abiquo_guard.RESOURCE_CHECKS.items():
         level = config[name]["enforcementLevel"]
         if level == "disabled":
             continue
         for r in recording.records:
             if r.custom:
-                check(r.type, resources[r.urn].props, r.name,
-                      lambda message, urn=None, n=name, lv=level, u=r.urn: found.append(Violation(n, lv, message, u)))
+                guarded(name, lambda c=check, n=name, lv=level, r=r: c(
+                    r.type, resources[r.urn].props, r.name,
+                    lambda message, urn=None: found.append(Violation(n, lv, message, r.urn))))
     return found
 
 

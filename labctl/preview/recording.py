@@ -61,6 +61,16 @@ class Recording:
     def to_json(self) -> dict:
         return {"stack": self.stack, "preview": self.preview, "resources": [r.to_json() for r in self.records]}
 
+    @classmethod
+    def from_json(cls, data: dict) -> "Recording":
+        """What `labctl preview --json` printed, back as a recording an analyzer can be driven with (secrets stay
+        masked: the pack reads none)."""
+        records = [Record(type=r["type"], name=r["name"], urn=r["urn"], parent=r.get("parent"), custom=r["custom"],
+                          inputs=r.get("inputs") or {}, dependencies=list(r.get("dependencies") or []),
+                          property_dependencies=dict(r.get("property_dependencies") or {}), id=r.get("id"),
+                          outputs=r.get("outputs") or {}) for r in data["resources"]]
+        return cls(stack=data["stack"], preview=data["preview"], records=records)
+
 
 def _plain(value: Any, path: str, secrets: list[str], mask: bool = True) -> Any:
     """Wire-format values (as dicts) -> plain JSON: secrets masked (or unwrapped) and noted, unknowns marked."""

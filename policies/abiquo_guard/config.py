@@ -27,8 +27,11 @@ SCHEMAS = {
 
 STACK_CHECKS = {
     "required-connections": ("Every required documented connection of the lab is allowed.", sp.required_connections),
-    "nothing-beyond-intent": ("Every allowlist entry and ingress rule maps to a documented connection; world ingress "
-                              "only on the frontend listener ports.", sp.nothing_beyond_intent),
+    "nothing-beyond-intent": ("Every allowlist entry and security-group rule (in any form: vpc rules, legacy "
+                              "SecurityGroupRule, inline ingress/egress, the default group) maps to a documented "
+                              "connection or the bootstrap egress; world ingress only on the internet-facing ALB's "
+                              "group on its listener ports; no private subnet routed to the internet gateway or "
+                              "mapping public IPs; no network ACL letting the world in.", sp.nothing_beyond_intent),
     "layout-completeness": ("The stack holds exactly one abiquo:lab:Lab component whose spec is there, is JSON and plans "
                             "with the project's catalog (and equals the spec in its inputs where both are handed). "
                             "Every container or instance is a planned host with its roles and site (no two the same host), "
@@ -36,16 +39,24 @@ STACK_CHECKS = {
                             "for the nodes counted (more than one API needs ZooKeeper), and every planned route exists. "
                             "Docker: each container is on exactly its planned networks and addresses, enforces the "
                             "allowlist its label shows (env LAB_ALLOW), adds no capability beyond its roles' runtime; "
-                            "each network is internal as planned.", sp.layout_completeness),
+                            "each network is internal as planned; its VIP env (LAB_VIPS, LAB_VIP_PROXY) and hosts "
+                            "file are the plan's. AWS: each instance carries exactly its roles' groups and the "
+                            "bootstrap group; nothing launches machines outside the plan.", sp.layout_completeness),
     "lifecycle-labels": ("Every taggable resource carries the lab, owner and expires-at labels/tags.", sp.lifecycle_labels),
     "judged-at-update": ("Advisory: each item a policy could not judge in preview because its value is not known yet "
                          "(resource and property); it is judged at update.", sp.judged_at_update),
 }
 RESOURCE_CHECKS = {
-    "aws-instance-imdsv2": ("EC2 instances require IMDSv2.", rp.instance_imdsv2),
-    "aws-encrypted-volumes": ("EC2 root and EBS volumes are encrypted.", rp.instance_encrypted_volumes),
-    "aws-instance-no-public-ip": ("EC2 instances get no public IP.", rp.instance_no_public_ip),
-    "aws-http-redirects-to-https": ("HTTP listeners redirect to HTTPS.", rp.http_redirects_to_https),
+    "aws-instance-imdsv2": ("EC2 instances, spot requests, launch templates and launch configurations require "
+                            "IMDSv2.", rp.instance_imdsv2),
+    "aws-encrypted-volumes": ("Root and EBS volumes of instances, spot requests, launch templates and launch "
+                              "configurations, and EBS volumes, are encrypted.", rp.instance_encrypted_volumes),
+    "aws-instance-no-public-ip": ("Instances, spot requests, launch templates and launch configurations give no "
+                                  "public IP.", rp.instance_no_public_ip),
+    "aws-no-public-address": ("No Elastic IP is associated with a lab machine (instance, interface, EIP "
+                              "association).", rp.no_public_address),
+    "aws-http-redirects-to-https": ("HTTP listeners (aws.lb, aws.alb) redirect to HTTPS; a classic ELB serves no "
+                                    "plain HTTP.", rp.http_redirects_to_https),
     "docker-not-privileged": ("Containers are not privileged and do not add ALL capabilities.", rp.container_not_privileged),
     "docker-not-host-network": ("Containers are not on the host network.", rp.container_not_host_network),
     "docker-no-datastore-published": ("No datastore port is published on all interfaces.", rp.no_datastore_published),

@@ -21,14 +21,12 @@ from typing import Any, Callable, Optional
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
 from abiquo_lab.catalog import LOAD_BALANCER
-from abiquo_lab.contract import ALLOW_ENV, ALLOWLIST, ALLOWLIST_CAPABILITIES, LAB_TYPE, WORLD, LabError, label, parse_span
+from abiquo_lab.contract import ALLOW_ENV, ALLOWLIST, ALLOWLIST_CAPABILITIES, LAB_TYPE, LabError, label, parse_span
 
 D_NETWORK, D_CONTAINER = "docker:index/network:Network", "docker:index/container:Container"
-A_SG = "aws:ec2/securityGroup:SecurityGroup"
-A_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-A_EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-A_INSTANCE, A_ALB = "aws:ec2/instance:Instance", "aws:lb/loadBalancer:LoadBalancer"
-A_LISTENER, A_RULE = "aws:lb/listener:Listener", "aws:lb/listenerRule:ListenerRule"
+A_INSTANCE = "aws:ec2/instance:Instance"
+A_LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
+A_RULES = ("aws:lb/listenerRule:ListenerRule", "aws:alb/listenerRule:ListenerRule")
 ENGINE_TYPES = ("pulumi:pulumi:Stack", "pulumi:providers:")      # what every stack holds, lab or not
 
 # What the node enforces: the allowlist as the node image's entrypoint reads it (images/node/entrypoint.sh), the
@@ -564,7 +562,10 @@ class Inventory:
         return self._named
 
     def _env_allow(self, res: Res) -> Optional[list[str]]:
-        """Every known LAB_ALLOW=... of the container's envs; None when it has none and some entry is unknown."""
+        return self.env_values(res, ALLOW_ENV)
+
+    def env_values(self, res: Res, key: str) -> Optional[list[str]]:
+        """Every known KEY=... of the container's envs, in order; None when it has none and some entry is unknown."""
         raw = self.read(res, lambda: res.get("envs", []), default=None)
         if raw is None:
             return None
@@ -575,61 +576,22 @@ class Inventory:
             except UnknownValueError:
                 unknown = True              # e.g. a secret made from a generated password
                 continue
-            if isinstance(item, str) and item.startswith(f"{ALLOW_ENV}="):
-                values.append(item[len(ALLOW_ENV) + 1:])
+            if isinstance(item, str) and item.startswith(f"{key}="):
+                values.append(item[len(key) + 1:])
         if not values and unknown:
-            self.unknown(res, f"envs ({ALLOW_ENV})")
+            self.unknown(res, f"envs ({key})")
             return None
         return values
+
+    def host_entries(self, res: Res) -> Optional[list[tuple[str, Any, Any]]]:
+        """The container's hosts-file entries as (field, host, ip); None when not known in preview."""
+        unknown = lambda path: self.unknown(res, path)        # noqa: E731
+        items, complete = _items(res.props, "hosts", unknown)
+        if not complete:
+            return None
+        return [(f"hosts[{i}]", _field(e, "host", f"hosts[{i}].host", unknown, default=...),
+                 _field(e, "ip", f"hosts[{i}].ip", unknown, default=...)) for i, e in items]
 
     def network_zone(self, urn: str) -> str:
         net = self.networks.get(urn)
         return (net.zone or "?") if net else "?"
-
-    # ---- AWS view ------------------------------------------------------------------------------------------
-    def groups(self) -> dict[str, str]:
-        """security group urn -> role tag (or 'bootstrap')."""
-        if not hasattr(self, "_groups"):
-            self._groups = {r.urn: r.label("role", "bootstrap") for r in self.of_type(A_SG)}
-        return self._groups
-
-    def ingress_views(self) -> list[dict]:
-        if not hasattr(self, "_ingress"):
-            groups = self.groups()
-            self._ingress = [{**self.rule_view(r, groups), "res": r} for r in self.of_type(A_INGRESS)]
-        return self._ingress
-
-    def ingress_index(self) -> dict[tuple, list[dict]]:
-        """(group role, peer, protocol) -> rule views: each flow looks up its rule without scanning all rules."""
-        if not hasattr(self, "_ingress_index"):
-            self._ingress_index: dict[tuple, list[dict]] = {}
-            for view in self.ingress_views():
-                self._ingress_index.setdefault((view["on"], view["peer"], view["protocol"]), []).append(view)
-        return self._ingress_index
-
-    def role_hosts(self) -> dict[str, list[Res]]:
-        """role -> the AWS resources that carry it (instances by their roles tag; the load-balancer roles: the ALB)."""
-        if not hasattr(self, "_role_hosts"):
-            self._role_hosts = self._carriers()
-        return self._role_hosts
-
-    def _carriers(self) -> dict[str, list[Res]]:
-        found: dict[str, list[Res]] = {}
-        for inst in self.of_type(A_INSTANCE):
-            for role in inst.label("roles").split():
-                found.setdefault(role, []).append(inst)
-        for alb in self.of_type(A_ALB):
-            for role in sorted(self.balancers):
-                found.setdefault(role, []).append(alb)
-        return found
-
-    def rule_view(self, rule: Res, groups: dict[str, str]) -> dict:
-        """An ingress/egress rule as roles: the group it is on, the group or CIDR it admits, protocol and ports."""
-        on = [groups.get(u, "?") for u in rule.deps.get("securityGroupId", [])]
-        peer = [groups.get(u, "?") for u in rule.deps.get("referencedSecurityGroupId", [])]
-        cidr = rule.get("cidrIpv4") or rule.get("cidrIpv6")
-        protocol = {"112": "vrrp", "-1": "all"}.get(str(rule.get("ipProtocol")), str(rule.get("ipProtocol")))
-        port, end = rule.get("fromPort"), rule.get("toPort")
-        return {"on": on[0] if on else "?", "peer": peer[0] if peer else ("world" if cidr in WORLD else cidr or "?"),
-                "protocol": protocol, "port": int(port) if port is not None else None,
-                "port_end": int(end) if end is not None else None, "description": rule.get("description", "")}

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Optional
+
+from pulumi_policy.proxy import UnknownValueError
 
 from abiquo_lab.catalog import default_catalog
 
@@ -14,41 +17,129 @@ DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 UNCONFINED = {"seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined", "label=disable"}
 
 
-def _get(props: Any, *path: str) -> Any:
-    for key in path:
-        props = props.get(key) if hasattr(props, "get") else None
-        if props is None:
-            return None
-    return props
+def _get(props: Any, *path: str, unknown: Optional[Callable[[str], None]] = None, default: Any = None) -> Any:
+    """props[path...] or None; `default` (after noting the path) when a value is not known in preview."""
+    try:
+        for key in path:
+            props = props.get(key) if isinstance(props, Mapping) else None
+            if props is None:
+                return None
+        return props
+    except UnknownValueError:
+        (unknown or (lambda p: None))(".".join(path))
+        return default
 
 
-def instance_imdsv2(type_: str, props: Any, name: str, report: Report) -> None:
-    if type_ == "aws:ec2/instance:Instance" and _get(props, "metadataOptions", "httpTokens") != "required":
-        report(f"instance '{name}' allows IMDSv1: set metadata_options.http_tokens = 'required'", None)
+def _list(props: Any, key: str, unknown) -> list[tuple[int, Any]]:
+    """A list property's known items (an unknown item is noted and left out)."""
+    raw = _get(props, key, unknown=unknown)
+    if not isinstance(raw, Sequence) or isinstance(raw, str):
+        return []
+    found = []
+    for i in range(len(raw)):
+        try:
+            found.append((i, raw[i]))
+        except UnknownValueError:
+            (unknown or (lambda p: None))(f"{key}[{i}]")
+    return found
 
 
-def instance_encrypted_volumes(type_: str, props: Any, name: str, report: Report) -> None:
-    if type_ == "aws:ec2/instance:Instance":
-        if _get(props, "rootBlockDevice", "encrypted") is not True:
-            report(f"instance '{name}' has an unencrypted root volume: set root_block_device.encrypted = True", None)
-        for i, dev in enumerate(_get(props, "ebsBlockDevices") or []):
-            if dev.get("encrypted") is not True:
-                report(f"instance '{name}' EBS volume {i} is unencrypted: set encrypted = True", None)
-    if type_ == "aws:ebs/volume:Volume" and props.get("encrypted") is not True:
-        report(f"EBS volume '{name}' is unencrypted: set encrypted = True", None)
+def _true(value: Any) -> bool:
+    """Launch templates write booleans as text ('true')."""
+    return value is True or str(value).strip().lower() == "true"
 
 
-def instance_no_public_ip(type_: str, props: Any, name: str, report: Report) -> None:
-    if type_ == "aws:ec2/instance:Instance" and props.get("associatePublicIpAddress") is not False:
-        report(f"instance '{name}' may get a public IP: set associate_public_ip_address = False (use SSM, not SSH)", None)
+# What launches an instance, and where each carries its hardening settings (the same fields as the instance, or a
+# launch template's). A launch template names the instance's settings; an auto-scaling group uses one.
+INSTANCE, SPOT = "aws:ec2/instance:Instance", "aws:ec2/spotInstanceRequest:SpotInstanceRequest"
+LAUNCH_TEMPLATE, LAUNCH_CONFIG = "aws:ec2/launchTemplate:LaunchTemplate", "aws:ec2/launchConfiguration:LaunchConfiguration"
+INSTANCE_LIKE = (INSTANCE, SPOT, LAUNCH_CONFIG)
+LAUNCHERS = (*INSTANCE_LIKE, LAUNCH_TEMPLATE)
+KIND = {INSTANCE: "instance", SPOT: "spot instance request", LAUNCH_TEMPLATE: "launch template",
+        LAUNCH_CONFIG: "launch configuration"}
+HTTP_LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
+CLASSIC_ELB = "aws:elb/loadBalancer:LoadBalancer"
 
 
-def http_redirects_to_https(type_: str, props: Any, name: str, report: Report) -> None:
-    if type_ != "aws:lb/listener:Listener" or props.get("protocol") != "HTTP":
+def instance_imdsv2(type_: str, props: Any, name: str, report: Report, unknown=None) -> None:
+    if type_ not in LAUNCHERS:
         return
-    actions = props.get("defaultActions") or []
-    if not any(a.get("type") == "redirect" and _get(a, "redirect", "protocol") == "HTTPS" for a in actions):
-        report(f"listener '{name}' serves plain HTTP: its default action must redirect to HTTPS", None)
+    tokens = _get(props, "metadataOptions", "httpTokens", unknown=unknown, default=...)
+    if tokens is not ... and tokens != "required":
+        report(f"{KIND[type_]} '{name}' allows IMDSv1 (metadataOptions.httpTokens = {tokens!r}): set "
+               "metadata_options.http_tokens = 'required'", None)
+
+
+def instance_encrypted_volumes(type_: str, props: Any, name: str, report: Report, unknown=None) -> None:
+    if type_ in INSTANCE_LIKE:
+        encrypted = _get(props, "rootBlockDevice", "encrypted", unknown=unknown, default=...)
+        if encrypted is not ... and encrypted is not True:
+            report(f"{KIND[type_]} '{name}' has an unencrypted root volume (rootBlockDevice.encrypted): set "
+                   "root_block_device.encrypted = True", None)
+        for i, dev in _list(props, "ebsBlockDevices", unknown):
+            value = _get(dev, "encrypted", unknown=lambda p, i=i: (unknown or (lambda q: None))(f"ebsBlockDevices[{i}].{p}"),
+                         default=...)
+            if value is not ... and value is not True:
+                report(f"{KIND[type_]} '{name}' EBS volume ebsBlockDevices[{i}] is unencrypted: set encrypted = True", None)
+    if type_ == LAUNCH_TEMPLATE:
+        for i, dev in _list(props, "blockDeviceMappings", unknown):
+            value = _get(dev, "ebs", "encrypted", unknown=lambda p, i=i: (unknown or (lambda q: None))(
+                f"blockDeviceMappings[{i}].{p}"), default=...)
+            if value is not ... and not _true(value):
+                report(f"launch template '{name}' volume blockDeviceMappings[{i}].ebs.encrypted is not true: set "
+                       "encrypted = 'true'", None)
+    if type_ == "aws:ebs/volume:Volume":
+        value = _get(props, "encrypted", unknown=unknown, default=...)
+        if value is not ... and value is not True:
+            report(f"EBS volume '{name}' is unencrypted (encrypted): set encrypted = True", None)
+
+
+def instance_no_public_ip(type_: str, props: Any, name: str, report: Report, unknown=None) -> None:
+    if type_ in INSTANCE_LIKE:
+        value = _get(props, "associatePublicIpAddress", unknown=unknown, default=...)
+        if value is not ... and value is not False:
+            report(f"{KIND[type_]} '{name}' may get a public IP (associatePublicIpAddress): set "
+                   "associate_public_ip_address = False (use SSM, not SSH)", None)
+    if type_ == LAUNCH_TEMPLATE:
+        for i, nic in _list(props, "networkInterfaces", unknown):
+            value = _get(nic, "associatePublicIpAddress", unknown=lambda p, i=i: (unknown or (lambda q: None))(
+                f"networkInterfaces[{i}].{p}"), default=...)
+            if value is not ... and _true(value):
+                report(f"launch template '{name}' gives a public IP (networkInterfaces[{i}].associatePublicIpAddress): "
+                       "set it to 'false' (use SSM, not SSH)", None)
+
+
+def no_public_address(type_: str, props: Any, name: str, report: Report, unknown=None) -> None:
+    """No Elastic IP on a lab machine: an EIP is for the NAT gateway only (it names no instance or interface)."""
+    if type_ == "aws:ec2/eip:Eip":
+        for key in ("instance", "networkInterface", "associateWithPrivateIp"):
+            value = _get(props, key, unknown=unknown, default=...)
+            if value not in (None, ..., ""):
+                report(f"Elastic IP '{name}' is associated with a lab machine ({key}): lab machines get no public "
+                       f"address; remove {key} (an EIP is for the NAT gateway only)", None)
+    if type_ == "aws:ec2/eipAssociation:EipAssociation":
+        report(f"EIP association '{name}' gives a lab machine a public address (instanceId/networkInterfaceId): "
+               "remove it (an EIP is for the NAT gateway only)", None)
+
+
+def http_redirects_to_https(type_: str, props: Any, name: str, report: Report, unknown=None) -> None:
+    if type_ == CLASSIC_ELB:
+        for i, listener in _list(props, "listeners", unknown):
+            proto = _get(listener, "lbProtocol", unknown=lambda p, i=i: (unknown or (lambda q: None))(f"listeners[{i}].{p}"))
+            if str(proto).upper() == "HTTP":
+                report(f"classic load balancer '{name}' serves plain HTTP (listeners[{i}].lbProtocol = {proto}): a "
+                       "classic ELB cannot redirect; use an HTTPS listener only", None)
+        return
+    if type_ not in HTTP_LISTENERS or _get(props, "protocol", unknown=unknown) != "HTTP":
+        return
+    actions = _list(props, "defaultActions", unknown)
+    if not any(_get(a, "type") == "redirect" and _get(a, "redirect", "protocol") == "HTTPS" for _, a in actions):
+        report(f"listener '{name}' serves plain HTTP (protocol HTTP, defaultActions): its default action must "
+               "redirect to HTTPS", None)
+
+
+AWS_CHECKS = [("imdsv2", instance_imdsv2), ("encrypted", instance_encrypted_volumes), ("public-ip", instance_no_public_ip),
+              ("public-address", no_public_address), ("http", http_redirects_to_https)]
 
 
 # ---- Docker: what one container's own inputs say (read once, by inventory.container_settings) ------------------

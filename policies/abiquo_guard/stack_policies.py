@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from typing import Callable, Optional
 
-from abiquo_lab.contract import ALLOWLIST, FRONTEND_PORTS, FRONTEND_ZONE, HOST, HTTPS_PORT, LIFECYCLE, label, port_span
+from abiquo_lab.contract import ALLOWLIST, FRONTEND_ZONE, HOST, HTTPS_PORT, LIFECYCLE, label, port_span
 
-from .inventory import (A_ALB, A_EGRESS, A_INSTANCE, A_LISTENER, A_RULE, ALLOW_ENV, ALLOWLIST_CAPABILITIES, D_CONTAINER,
+from .resource_policies import AWS_CHECKS as RESOURCE_CHECKS_AWS
+from .aws_checks import attachments, ingress_of, judge_rules, network_acls, private_routes, public_subnets
+from .aws_view import LOAD_BALANCERS, alb_groups, group_roles, ingress_index, internet_facing_albs
+from .inventory import (A_INSTANCE, A_LISTENERS, A_RULES, ALLOW_ENV, ALLOWLIST_CAPABILITIES, D_CONTAINER,
                         D_NETWORK, Inventory, normalize_capability)
 
 Report = Callable[[str, Optional[str]], None]
-LISTENER_PORTS = tuple(FRONTEND_PORTS)
 
 
 def _arrow(flow) -> str:
@@ -96,42 +99,54 @@ def _required_docker(inv: Inventory, flow, report: Report) -> None:
                    f"{flow.protocol}/{flow.ports_text}; add the entry the plan gives for {flow.id}", dst.res.urn)
 
 
-def aws_rule_of(flow, balancers: set[str]) -> Optional[tuple]:
-    """(group role, peer role or 'world', protocol, port, port_end) that must admit the flow on AWS; None if none
-    (same host, leaving the lab, or between the hosts the ALB stands for)."""
-    if flow.local or flow.egress or flow.from_outside or (flow.src_role == flow.dst_role and flow.src_role in balancers):
-        return None
-    return (flow.dst_role, "world" if flow.public else flow.src_role, flow.protocol, flow.port, flow.port_end or flow.port)
-
-
 def _required_aws(inv: Inventory, flow, report: Report) -> None:
-    if flow.public:                      # users reach the lab only through an internet-facing load balancer
-        for alb in inv.of_type(A_ALB):
-            if alb.get("internal") is True or alb.get("scheme") == "internal":
-                report(f"{_arrow(flow)} is not allowed: load balancer '{alb.name}' is internal (internal: true), so "
-                       "users cannot reach it; set internal: false", alb.urn)
-    key = aws_rule_of(flow, inv.balancers)
+    """A required flow is allowed when a rule in any form (aws_view) names exactly the destination's group and the
+    source's group (or the world, on the frontend's group) and covers the flow's ports; which machine carries which
+    group is layout-completeness's (aws_checks.attachments)."""
+    if flow.public and not internet_facing_albs(inv):       # users reach the lab only through the frontend ALB
+        balancers = [lb for t in LOAD_BALANCERS for lb in inv.of_type(t)
+                     if inv.read(lb, lambda r=lb: r.label("role"), default=None) in inv.balancers]
+        for lb in balancers:
+            kind = inv.read(lb, lambda r=lb: r.get("loadBalancerType"), "loadBalancerType", default=None)
+            why = (f"is a {kind} load balancer (loadBalancerType), so users cannot reach the lab through it; set "
+                   "loadBalancerType: application" if kind not in (None, "application") else
+                   "is internal (internal: true), so users cannot reach it; set internal: false")
+            report(f"{_arrow(flow)} is not allowed: load balancer '{lb.name}' carries the frontend role but {why}", lb.urn)
+        if not balancers:
+            report(f"{_arrow(flow)} is not allowed: no internet-facing application load balancer carries the "
+                   f"load-balancer role ({', '.join(sorted(inv.balancers))}); the lab's frontend is one", None)
+    key = ingress_of(flow, inv.balancers)
     if key is None:
         return
-    group_of = {role: urn for urn, role in inv.groups().items()}
     dst_role, peer, protocol, *_ = key
-    found = [r for r in inv.ingress_index().get((dst_role, peer, protocol), []) if _covers(r["port"], r["port_end"], flow)]
-    if not found:
+    found = [r for r in ingress_index(inv).get((dst_role, peer, protocol), []) if _covers(r.port, r.port_end, flow)]
+    if peer == "world":
+        found = [r for r in found if r.on_urn in alb_groups(inv)]
+    uncertain = getattr(inv, "uncertain_groups", set())     # set by sg_rules (ingress_index reads them)
+    if not found and not ({"*", dst_role} & uncertain):
+        group_of = {role: urn for urn, role in group_roles(inv).items()}
         source = "the world" if peer == "world" else f"sg '{peer}'"
         report(f"{_arrow(flow)} is not allowed: no ingress rule on sg '{dst_role}' from {source} for "
                f"{protocol}/{flow.ports_text}; add an aws.vpc.SecurityGroupIngressRule on sg '{dst_role}' "
-               f"referencing {source}", group_of.get(dst_role))
-        return
-    carriers = inv.role_hosts()
-    for role in {dst_role, peer} - {"world"}:
-        urn = group_of.get(role)
-        for res in carriers.get(role, []):
-            attached = res.deps.get("vpcSecurityGroupIds", []) + res.deps.get("securityGroups", [])
-            if urn not in attached:
-                report(f"{_arrow(flow)} is not allowed: sg '{role}' is not attached to '{res.name}', which carries "
-                       f"role {role}; add it to its security groups", res.urn)
-        if not carriers.get(role):
+               f"referencing {source} (or the same rule in another form, naming exactly those groups)",
+               group_of.get(dst_role))
+    for role in {dst_role, peer} - {"world"} - set(inv.balancers):
+        if not role_hosts(inv).get(role) and not inv._roles_unknown:
             report(f"{_arrow(flow)} is not allowed: nothing in the stack carries role {role}", None)
+
+
+def role_hosts(inv: Inventory) -> dict[str, list]:
+    """role -> the instances that carry it (by their roles tag)."""
+    if not hasattr(inv, "_role_hosts"):
+        found: dict[str, list] = {}
+        inv._roles_unknown = False                            # some instance's roles not known in preview
+        for inst in inv.of_type(A_INSTANCE):
+            roles = inv.read(inst, lambda r=inst: r.label("roles"), default=...)
+            inv._roles_unknown |= roles is ...
+            for role in ("" if roles is ... else roles).split():
+                found.setdefault(role, []).append(inst)
+        inv._role_hosts = found
+    return inv._role_hosts
 
 
 # ---- nothing-beyond-intent ---------------------------------------------------------------------------------
@@ -200,24 +215,12 @@ def _beyond_docker(inv: Inventory, config: dict, report: Report) -> None:
 
 
 def _beyond_aws(inv: Inventory, config: dict, report: Report) -> None:
-    expected = {aws_rule_of(f, inv.balancers) for f in inv.plan.flows} - {None}
-    groups = inv.groups()
-    for view in inv.ingress_views():
-        rule = view["res"]
-        key = (view["on"], view["peer"], view["protocol"], view["port"], view["port_end"])
-        if view["peer"] == "world" and not (view["on"] in inv.balancers and view["port"] in LISTENER_PORTS):
-            report(f"ingress rule '{rule.name}' opens sg '{view['on']}' {view['protocol']}/{view['port']} to the world: "
-                   f"world ingress is only for the frontend load balancer's listener ports {LISTENER_PORTS}", rule.urn)
-            continue
-        if key not in expected and not _exception(config, view["peer"], view["on"], view["protocol"], view["port"]):
-            report(f"ingress rule '{rule.name}' (sg '{view['on']}' from {view['peer']} {view['protocol']}/{view['port']}) "
-                   f"maps to no catalog flow; remove it or allow it in the pack config "
-                   f"(nothing-beyond-intent.extraAllowedFlows)", rule.urn)
-    for rule in inv.of_type(A_EGRESS):
-        view = inv.rule_view(rule, groups)
-        if view["protocol"] == "all" or (view["peer"] not in groups.values() and view["port"] is None):
-            report(f"egress rule '{rule.name}' on sg '{view['on']}' allows all ports to {view['peer']}; "
-                   f"egress must name the port the plan needs", rule.urn)
+    """Every security-group rule in every form maps to a plan flow (or the bootstrap egress); nothing routes a
+    private subnet to the internet gateway or lets the world through a network ACL (aws_checks)."""
+    judge_rules(inv, config, report, _exception)
+    private_routes(inv, report)
+    public_subnets(inv, report)
+    network_acls(inv, report)
 
 
 # ---- layout-completeness ------------------------------------------------------------------------------------
@@ -256,6 +259,8 @@ def layout_completeness(inv: Inventory, config: dict, report: Report) -> None:
     _routes_present(inv, report)
     if inv.backend == "docker":
         _docker_nodes(inv, report)
+    else:
+        attachments(inv, report)
 
 
 layout_completeness.without_plan = True         # it says why there is none
@@ -377,6 +382,7 @@ def _docker_nodes(inv: Inventory, report: Report) -> None:
         _docker_membership(inv, host, zones, net_of_zone, report)
         _docker_enforced_allowlist(host, report)
         _docker_capabilities(inv, host, report)
+        _docker_vips(inv, host, zones, report)
     for net in inv.networks.values():
         for _, problem in net.malformed:
             report(f"network '{net.name or net.res.name}': {problem}; the program writes the zone's CIDR from the plan",
@@ -450,6 +456,82 @@ def _docker_membership(inv: Inventory, host, zones: dict, net_of_zone: dict, rep
                    f"ipv4Address: {address!r}}}", res.urn)
 
 
+VIP_ENVS = ("LAB_VIPS", "LAB_VIP_PROXY")        # what the node's VIP holder and proxy read (components/nodes.py)
+
+
+def planned_vip_env(inv: Inventory, host_name: str, zones: dict) -> dict[str, Counter]:
+    """What the plan says the host's VIP holder and proxy must be told, as comparable rows: LAB_VIPS [name,
+    address, prefix length, router id, members] and LAB_VIP_PROXY [address, port, backend port, check, members],
+    members [[host, address on the VIP's zone]] (a test holds this equal to components.nodes.cluster_env)."""
+    vips, proxy = [], []
+    for vip in inv.plan.vips_of(host_name):
+        members = [[m, inv.plan.host(m).interfaces.get(vip.zone, inv.plan.host(m).address)] for m in vip.members]
+        prefix = int(zones[vip.zone].cidr.rpartition("/")[2]) if vip.zone in zones else 32
+        vips.append([vip.name, vip.address, prefix, vip.router_id, members])
+        proxy += [[vip.address, lst.port, lst.backend_port, lst.check, members] for lst in vip.listeners]
+    return {"LAB_VIPS": _vip_rows(vips), "LAB_VIP_PROXY": _vip_rows(proxy)}
+
+
+def _vip_rows(rows) -> Optional[Counter]:
+    """Rows as comparable text (member lists in any order; numbers as integers)."""
+    if not isinstance(rows, list) or not all(isinstance(r, list) and r and isinstance(r[-1], list) for r in rows):
+        return None
+    try:
+        return Counter(json.dumps([*(int(x) if isinstance(x, float) else x for x in r[:-1]),
+                                   sorted(map(tuple, r[-1]))], sort_keys=True) for r in rows)
+    except TypeError:
+        return None
+
+
+def _docker_vips(inv: Inventory, host, zones: dict, report: Report) -> None:
+    """The VIPs the node may hold and proxy (envs LAB_VIPS, LAB_VIP_PROXY) are the plan's for its host, and its
+    hosts file (input hosts) maps each VIP name of the plan to its one address and names nothing else."""
+    planned = inv.plan_host(host.name) if host.name else None
+    if planned is None:
+        return                                                # unknown identity, or reported as outside the plan
+    res = host.res
+    want = planned_vip_env(inv, host.name, zones)
+    for key in VIP_ENVS:
+        values = inv.env_values(res, key)
+        if values is None:
+            continue                                          # not known in preview: at update
+        if len(values) > 1:
+            report(f"container '{res.name}' sets {key} {len(values)} times in envs (Docker keeps the last): set it "
+                   "once, from the plan", res.urn)
+        try:
+            have = _vip_rows(json.loads(values[-1])) if values else Counter()
+        except ValueError:
+            have = None
+        if have is None:
+            report(f"container '{res.name}': envs {key} is not a JSON list of rows [..., [[member, address], ...]], so "
+                   "its node cannot apply it; write it from the plan (components/nodes.py cluster_env)", res.urn)
+        elif have != want[key]:
+            extra, missing = sorted((have - want[key]).elements()), sorted((want[key] - have).elements())
+            report(f"container '{res.name}' (host {host.name}): envs {key} differs from the plan -- only in the "
+                   f"container: {_some(extra)}; only in the plan: {_some(missing)}; write it from the plan "
+                   "(components/nodes.py cluster_env)", res.urn)
+    entries = inv.host_entries(res)
+    if entries is None:
+        return
+    vips = {v.name: v.address for v in inv.plan.vips}
+    seen: dict[str, int] = {}
+    for where, name, ip in entries:
+        if ... in (name, ip):
+            continue
+        if name in vips and ip == vips[name]:
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] > 1:
+                report(f"container '{res.name}' maps {name} twice in its hosts file ({where}); keep one entry", res.urn)
+            continue
+        planned_address = f"; the plan gives it {vips[name]}" if name in vips else ""
+        report(f"container '{res.name}' maps {name!r} to {ip!r} in its hosts file ({where}){planned_address}: the "
+               "hosts file holds each VIP name of the plan with its one address and nothing else; remove or correct "
+               "the entry", res.urn)
+    for name in sorted(set(vips) - set(seen)):
+        report(f"container '{res.name}' lacks the hosts entry {name} -> {vips[name]} (hosts): clients resolve the VIP "
+               f"by name; add {{host: {name!r}, ip: {vips[name]!r}}}", res.urn)
+
+
 def _rows(text) -> Optional[Counter]:
     try:
         rows = json.loads(text)
@@ -505,29 +587,47 @@ def _docker_capabilities(inv: Inventory, host, report: Report) -> None:
 
 
 def _alb_routes(inv: Inventory, report: Report) -> None:
+    """The internet-facing ALB's HTTPS listener forwards / and each planned path (read per item: an unknown value
+    is noted, and the routes it could hold are judged at update)."""
     lab = inv.lab.urn
     paths = {route.path: route.role for host in inv.plan.hosts if host.primary in inv.balancers for route in host.routes}
     if not paths:
         return
-    https = [l for l in inv.of_type(A_LISTENER) if l.get("port") == HTTPS_PORT and l.get("protocol") == "HTTPS"]
-    if not inv.of_type(A_ALB) or not https:
-        report(f"no HTTPS listener on port {HTTPS_PORT} on the load balancer; the plan routes {', '.join(sorted(paths))} through it", lab)
+    albs = {lb.urn for lb in internet_facing_albs(inv)}
+    https, unknown = [], False
+    for listener in (l for t in A_LISTENERS for l in inv.of_type(t)):
+        seen = inv.read(listener, lambda l=listener: (l.get("port"), l.get("protocol")), default=None)
+        if seen is None:
+            unknown = True
+        elif seen[0] == HTTPS_PORT and seen[1] == "HTTPS" and set(listener.deps.get("loadBalancerArn", [])) & albs:
+            https.append(listener)
+    if not https:
+        if not unknown:
+            report(f"no HTTPS listener on port {HTTPS_PORT} on the internet-facing load balancer; the plan routes "
+                   f"{', '.join(sorted(paths))} through it", lab)
         return
     https_urns = {l.urn for l in https}
+    forwarded: set = set()                                   # paths some forwarding rule serves (read once each)
+    for rule in (r for t in A_RULES for r in inv.of_type(t)):
+        forwarded |= inv.read(rule, lambda r=rule: _forwarded_paths(r, https_urns), default={...})
+    root = any(inv.read(l, lambda l=l: _forwards(l.get("defaultActions", [])), default=True) for l in https)
     for path, role in sorted(paths.items()):
-        if path == "/":
-            ok = any(_forwards(l.get("defaultActions", [])) for l in https)
-        else:
-            ok = any(path in c.get("pathPattern", {}).get("values", []) and _forwards(r.get("actions", []))
-                     and set(r.deps.get("listenerArn", [])) & https_urns
-                     for r in inv.of_type(A_RULE) for c in r.get("conditions", []))
+        ok = root if path == "/" else (path in forwarded or ... in forwarded)
         if not ok:
             report(f"no load balancer route {path} for the {role} nodes: the HTTPS listener must forward {path} to "
                    f"the {role} target group (catalog: role {role}, frontend_path)", lab)
 
 
+def _forwarded_paths(rule, listeners: set) -> set:
+    """The path patterns a listener rule forwards on the HTTPS listener (none when it is on another or redirects)."""
+    if not (set(rule.deps.get("listenerArn", [])) & listeners) or not _forwards(rule.get("actions", [])):
+        return set()
+    return {v for c in rule.get("conditions", []) or [] if isinstance(c, Mapping)
+            for v in ((c.get("pathPattern") or {}).get("values") or []) if isinstance(v, str)}
+
+
 def _forwards(actions) -> bool:
-    return any(a.get("type") == "forward" for a in actions or [])
+    return any(isinstance(a, Mapping) and a.get("type") == "forward" for a in actions or [])
 
 
 # ---- lifecycle-labels ---------------------------------------------------------------------------------------
@@ -566,6 +666,19 @@ def judged_at_update(inv: Inventory, config: dict, report: Report) -> None:
     property (everything known was judged, and is mandatory)."""
     if inv.plan is not None:
         inv.containers, inv.networks                          # every Docker read the policies make, noted per item
+        for host in inv.containers if inv.backend == "docker" else ():
+            inv.host_entries(host.res)
+            for key in VIP_ENVS:
+                inv.env_values(host.res, key)
+        if inv.backend == "aws":                              # every AWS read the stack policies make, noted per item
+            quiet = lambda message, urn=None: None            # noqa: E731
+            for check in (required_connections, nothing_beyond_intent, layout_completeness):
+                check(inv, {}, quiet)
+        for res in inv.resources:                             # the resource policies' reads (AWS hardening)
+            if res.type.startswith("aws:"):
+                for _, policy in RESOURCE_CHECKS_AWS:
+                    policy(res.type, res.props, res.name, lambda message, urn=None: None,
+                           unknown=lambda path, r=res: inv.unknown(r, path))
         for res in inv.resources:
             if _taggable(res):
                 for key in _unknown_lifecycle(res):
