@@ -12,7 +12,7 @@ from labctl.preview import record_program, record_stack
 from abiquo_lab.labspec import LabConfigError, load_stack, read_stack_config
 from abiquo_lab.labspec import STACKS_DIR
 from abiquo_lab import contract as labels
-from components.aws_backend import WORLD, egress_rules, ingress_rules
+from components.aws_backend import WORLD, egress_rules, ingress_rules, vip_hop_rules
 from components.program import main as program
 
 AWS_STACKS = ["aws-distributed", "aws-ha"]
@@ -37,7 +37,7 @@ def test_every_flow_has_exactly_one_ingress_rule_joined_by_property_dependencies
     plan, rec = recorded
     groups = _group_urns(plan, rec)
     rules = rec.by_type(INGRESS)
-    expected = ingress_rules(plan)
+    expected = {**ingress_rules(plan), **vip_hop_rules(plan)}      # the flows' rules and each services VIP's hop
     assert len(rules) == sum(2 if key.src_role == "world" else 1 for key in expected)   # no rule without a flow
     for key, flows in expected.items():
         matches = [r for r in rules
@@ -48,7 +48,7 @@ def test_every_flow_has_exactly_one_ingress_rule_joined_by_property_dependencies
                    and r.inputs.get("fromPort") == key.port and r.inputs.get("toPort") == key.port_end]
         assert len(matches) == (2 if key.src_role == "world" else 1), key
         for rule in matches:
-            assert rule.inputs["description"].split(" ")[0] in {f.id for f in flows}
+            assert rule.inputs["description"].split(" ")[0] in {f.id for f in flows} or not flows
 
 
 def test_every_network_flow_maps_to_one_rule_or_has_no_aws_counterpart(recorded):
@@ -56,7 +56,9 @@ def test_every_network_flow_maps_to_one_rule_or_has_no_aws_counterpart(recorded)
     covered = [f for flows in ingress_rules(plan).values() for f in flows]
     assert len(covered) == len(set(map(id, covered)))
     uncovered = [f for f in plan.network_flows if not any(f is c for c in covered)]
-    assert all(f.egress or (f.src_role == f.dst_role == "frontend") for f in uncovered)
+    # leaving the lab, between the hosts the ALB stands for, or VRRP (keepalived does not run on AWS: the load
+    # balancers hold the VIPs)
+    assert all(f.egress or (f.src_role == f.dst_role == "frontend") or f.protocol == "vrrp" for f in uncovered)
 
 
 def test_world_ingress_only_on_the_load_balancer_listener_ports(recorded):
@@ -96,7 +98,7 @@ def test_instances_are_private_hardened_and_reach_ssm(recorded):
 
 def test_load_balancer_https_and_redirect(recorded):
     plan, rec = recorded
-    (alb,) = rec.by_type("aws:lb/loadBalancer:LoadBalancer")
+    (alb,) = [r for r in rec.by_type("aws:lb/loadBalancer:LoadBalancer") if r.inputs["loadBalancerType"] == "application"]
     assert alb.inputs["internal"] is False and alb.inputs["dropInvalidHeaderFields"] is True
     assert all("subnet-frontend" in urn for urn in alb.property_dependencies["subnets"])
     listeners = {r.inputs["port"]: r.inputs for r in rec.by_type("aws:lb/listener:Listener")}
@@ -191,15 +193,16 @@ def test_target_groups_check_fast_and_drain_briefly():
         assert group.inputs["deregistrationDelay"] == 5
 
 
-def test_user_data_installs_the_node_software_without_dockers_addresses():
-    """The AWS user data installs the same packages and node files (the Galera check included) and leaves out the
-    plan's Docker addresses and cluster peers, which an AWS instance does not have."""
-    from components.aws_backend import AWS_UNSET, NODE_FILES, user_data
+def test_user_data_installs_the_node_software_at_the_aws_addresses():
+    """The AWS user data installs the same packages and node files (the Galera check included), at the instance's
+    fixed AWS address, never the plan's Docker addresses."""
+    from components.aws_backend import NODE_FILES, aws_addresses, user_data
     from components.nodes import NODE_PACKAGES
     plan = build_plan(load_stack("aws-ha"))
+    addresses = aws_addresses(plan, 2)
     datanode = plan.hosts_with("datanode")[0]
-    text = user_data(plan, datanode, "pw")
+    text = user_data(plan, datanode, "pw", addresses, 2, erlang_cookie="COOKIE")
     assert all(package in text for package in ("keepalived", "galera-4", "rsync")) and set(NODE_PACKAGES) <= set(text.split())
     assert "/usr/local/bin/lab-galera-check" in text and "lab-galera-check" in NODE_FILES
-    assert not any(f"\n{key}=" in text for key in AWS_UNSET)
-    assert datanode.address not in text
+    assert f'\nLAB_ADDRESS="{addresses.primary[datanode.name]}"\n' in text
+    assert not any(h.address in text for h in plan.hosts)
