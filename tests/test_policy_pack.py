@@ -124,9 +124,10 @@ def _aws_mutants(stack, rec):
     """For every required flow, drop the ingress rule(s) that admit it."""
     plan = build_plan(load_stack(stack))
     from abiquo_guard.stack_policies import aws_rule_of
+    from components.aws_backend import balanced_vips
     groups = {r.urn: r.inputs["tags"].get("abiquo-lab.role", "bootstrap") for r in rec.by_type("aws:ec2/securityGroup:SecurityGroup")}
     for flow in _required(plan):
-        key = aws_rule_of(flow, plan.exposed_roles("load-balancer"))
+        key = aws_rule_of(flow, plan.exposed_roles("load-balancer"), {v.name for v in balanced_vips(plan)})
         if key is None:
             continue
         dst_role, peer, protocol, port, _ = key
@@ -304,7 +305,7 @@ def test_config_exception_allows_an_extra_flow_and_level_override(recordings):
     rule.urn, rule.name = rule.urn + "-x", rule.name + "-x"
     rule.inputs["fromPort"] = rule.inputs["toPort"] = 15672
     rec.records.append(rule)
-    config = {"nothing-beyond-intent": {"extraAllowedFlows": [{"from": "api", "to": "datanode", "port": 15672}]}}
+    config = {"nothing-beyond-intent": {"extraAllowedFlows": [{"from": "api", "to": "services-vip", "port": 15672}]}}
     assert not analyze_grpc(rec, config)
     found = analyze_grpc(rec, {"nothing-beyond-intent": "advisory"})
     assert found and all(v.level == "advisory" for v in found)

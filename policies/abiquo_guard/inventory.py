@@ -29,6 +29,10 @@ A_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 A_EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 A_INSTANCE, A_ALB = "aws:ec2/instance:Instance", "aws:lb/loadBalancer:LoadBalancer"
 A_LISTENER, A_RULE = "aws:lb/listener:Listener", "aws:lb/listenerRule:ListenerRule"
+
+
+def is_network_lb(lb: "Res") -> bool:
+    return lb.get("loadBalancerType") == "network"
 ENGINE_TYPES = ("pulumi:pulumi:Stack", "pulumi:providers:")      # what every stack holds, lab or not
 
 # What the node enforces: the allowlist as the node image's entrypoint reads it (images/node/entrypoint.sh), the
@@ -366,6 +370,8 @@ class Inventory:
         self._read_intent()
         self.backend = self.plan.backend if self.plan else None
         self.balancers = self.plan.exposed_roles(LOAD_BALANCER) if self.backend == "aws" else set()
+        # on AWS a VIP with proxy listeners (services-vip) is an internal NLB with a security group of its own
+        self.balanced = {v.name for v in self.plan.vips if v.listeners and v.role not in self.balancers} if self.balancers else set()
         self._docker: Optional[list[DockerHost]] = None
 
     def of_type(self, type_: str) -> list[Res]:
@@ -619,9 +625,16 @@ class Inventory:
             for role in inst.label("roles").split():
                 found.setdefault(role, []).append(inst)
         for alb in self.of_type(A_ALB):
+            if is_network_lb(alb):                # an NLB stands for the services VIP its role tag names
+                found.setdefault(alb.label("role"), []).append(alb)
+                continue
             for role in sorted(self.balancers):
                 found.setdefault(role, []).append(alb)
         return found
+
+    def listeners_of(self, lb: Res) -> list[Res]:
+        """The listeners on a load balancer (joined by the property dependency loadBalancerArn)."""
+        return [l for l in self.of_type(A_LISTENER) if lb.urn in l.deps.get("loadBalancerArn", [])]
 
     def rule_view(self, rule: Res, groups: dict[str, str]) -> dict:
         """An ingress/egress rule as roles: the group it is on, the group or CIDR it admits, protocol and ports."""

@@ -11,6 +11,7 @@ from typing import Callable, Optional
 
 from abiquo_lab.contract import ALLOWLIST, FRONTEND_PORTS, FRONTEND_ZONE, HOST, HTTPS_PORT, LIFECYCLE, label, port_span
 
+from .inventory import is_network_lb
 from .inventory import (A_ALB, A_EGRESS, A_INSTANCE, A_LISTENER, A_RULE, ALLOW_ENV, ALLOWLIST_CAPABILITIES, D_CONTAINER,
                         D_NETWORK, Inventory, normalize_capability)
 
@@ -96,23 +97,45 @@ def _required_docker(inv: Inventory, flow, report: Report) -> None:
                    f"{flow.protocol}/{flow.ports_text}; add the entry the plan gives for {flow.id}", dst.res.urn)
 
 
-def aws_rule_of(flow, balancers: set[str]) -> Optional[tuple]:
-    """(group role, peer role or 'world', protocol, port, port_end) that must admit the flow on AWS; None if none
-    (same host, leaving the lab, or between the hosts the ALB stands for)."""
-    if flow.local or flow.egress or flow.from_outside or (flow.src_role == flow.dst_role and flow.src_role in balancers):
+def aws_rule_of(flow, balancers: set[str], balanced: set[str] = frozenset()) -> Optional[tuple]:
+    """(group, peer role or 'world', protocol, port, port_end) that must admit the flow on AWS; None if none
+    (same host, leaving the lab, between the hosts the ALB stands for, or VRRP: load balancers hold the VIPs on
+    AWS). The group is the destination role's, or for a flow to a services VIP (`balanced`) the VIP's own."""
+    if (flow.local or flow.egress or flow.from_outside or flow.protocol == "vrrp"
+            or (flow.src_role == flow.dst_role and flow.src_role in balancers)):
         return None
-    return (flow.dst_role, "world" if flow.public else flow.src_role, flow.protocol, flow.port, flow.port_end or flow.port)
+    group = flow.dst if flow.dst_kind == "vip" and flow.dst in balanced else flow.dst_role
+    return (group, "world" if flow.public else flow.src_role, flow.protocol, flow.port, flow.port_end or flow.port)
+
+
+def aws_vip_hops(inv: Inventory) -> set[tuple]:
+    """The NLB -> member hop of each services VIP: the members' group admits the VIP's group on each listener port."""
+    return {(v.role, v.name, "tcp", l.port, l.port) for v in inv.plan.vips if v.name in inv.balanced for l in v.listeners}
+
+
+def _vip_balancer(inv: Inventory, flow, report: Report) -> None:
+    """A flow to a services VIP on AWS needs its NLB internal and listening (TCP) on the flow's port."""
+    nlbs = [lb for lb in inv.role_hosts().get(flow.dst, []) if is_network_lb(lb)]
+    for nlb in nlbs:
+        if nlb.get("internal") is not True:
+            report(f"{_arrow(flow)} via {flow.dst}: load balancer '{nlb.name}' is internet-facing; the services VIP "
+                   "is for the lab only: set internal: true", nlb.urn)
+        if not any(l.get("protocol") == "TCP" and l.get("port") == flow.port for l in inv.listeners_of(nlb)):
+            report(f"{_arrow(flow)} is not allowed: load balancer '{nlb.name}' ({flow.dst}) has no TCP listener on "
+                   f"port {flow.port}; add an aws.lb.Listener forwarding it to the members", nlb.urn)
 
 
 def _required_aws(inv: Inventory, flow, report: Report) -> None:
     if flow.public:                      # users reach the lab only through an internet-facing load balancer
-        for alb in inv.of_type(A_ALB):
+        for alb in (lb for lb in inv.of_type(A_ALB) if not is_network_lb(lb)):
             if alb.get("internal") is True or alb.get("scheme") == "internal":
                 report(f"{_arrow(flow)} is not allowed: load balancer '{alb.name}' is internal (internal: true), so "
                        "users cannot reach it; set internal: false", alb.urn)
-    key = aws_rule_of(flow, inv.balancers)
+    key = aws_rule_of(flow, inv.balancers, inv.balanced)
     if key is None:
         return
+    if key[0] in inv.balanced:
+        _vip_balancer(inv, flow, report)
     group_of = {role: urn for urn, role in inv.groups().items()}
     dst_role, peer, protocol, *_ = key
     found = [r for r in inv.ingress_index().get((dst_role, peer, protocol), []) if _covers(r["port"], r["port_end"], flow)]
@@ -200,7 +223,7 @@ def _beyond_docker(inv: Inventory, config: dict, report: Report) -> None:
 
 
 def _beyond_aws(inv: Inventory, config: dict, report: Report) -> None:
-    expected = {aws_rule_of(f, inv.balancers) for f in inv.plan.flows} - {None}
+    expected = ({aws_rule_of(f, inv.balancers, inv.balanced) for f in inv.plan.flows} - {None}) | aws_vip_hops(inv)
     groups = inv.groups()
     for view in inv.ingress_views():
         rule = view["res"]
