@@ -114,7 +114,14 @@ def aws_vip_hops(inv: Inventory) -> set[tuple]:
 
 
 def _vip_balancer(inv: Inventory, flow, report: Report) -> None:
-    """A flow to a services VIP on AWS needs its NLB internal and listening (TCP) on the flow's port."""
+    """A flow to a services VIP on AWS needs its NLB internal and listening (TCP) on the flow's port, and the
+    members' group admitting the VIP's group there (the NLB -> member hop)."""
+    vip = inv.plan.vip(flow.dst)
+    hops = inv.ingress_index().get((vip.role, vip.name, "tcp"), [])
+    if not any(_covers(r["port"], r["port_end"], flow) for r in hops):
+        report(f"{_arrow(flow)} is not allowed: sg '{vip.role}' does not admit sg '{vip.name}' on tcp/{flow.ports_text} "
+               f"(the load balancer's hop to the members); add an aws.vpc.SecurityGroupIngressRule on sg '{vip.role}' "
+               f"referencing sg '{vip.name}'", next((u for u, r in inv.groups().items() if r == vip.role), None))
     nlbs = [lb for lb in inv.role_hosts().get(flow.dst, []) if is_network_lb(lb)]
     for nlb in nlbs:
         if nlb.get("internal") is not True:
