@@ -4,6 +4,8 @@ world ingress only on the load balancer's listener ports; hardened private insta
 import importlib
 import json
 import inspect
+import ipaddress
+import re
 
 import pytest
 
@@ -206,3 +208,175 @@ def test_user_data_installs_the_node_software_at_the_aws_addresses():
     assert "/usr/local/bin/lab-galera-check" in text and "lab-galera-check" in NODE_FILES
     assert f'\nLAB_ADDRESS="{addresses.primary[datanode.name]}"\n' in text
     assert not any(h.address in text for h in plan.hosts)
+
+
+# ---- fixed addresses and the datanodes' cluster settings (the AWS HA lab is HA in behaviour, not only in shape)
+SUBNET = "aws:ec2/subnet:Subnet"
+
+
+def _subnet_of(rec, record, key="subnetId"):
+    by_urn = {r.urn: r for r in rec.by_type(SUBNET)}
+    return [ipaddress.ip_network(by_urn[u].inputs["cidrBlock"]) for u in record.property_dependencies[key]]
+
+
+def _usable(address, net):
+    """Inside the subnet and not one of the addresses AWS keeps (the first four and the last)."""
+    ip = ipaddress.ip_address(address)
+    return ip in net and net[4] <= ip <= net[-2]
+
+
+def test_every_instance_and_nlb_has_a_fixed_unique_address_in_its_subnet(recorded):
+    """Known at preview (plain inputs, no apply()), inside the instance's own subnet, never an address AWS keeps,
+    and no two alike: primaries, the VIP members' secondary addresses and the NLB's addresses."""
+    plan, rec = recorded
+    taken = []
+    for r in rec.by_type(INSTANCE):
+        (net,) = _subnet_of(rec, r)
+        mine = [r.inputs["privateIp"], *(r.inputs.get("secondaryPrivateIps") or [])]
+        assert all(isinstance(a, str) and _usable(a, net) for a in mine), (r.name, mine, net)
+        taken += mine
+    for nlb in (r for r in rec.by_type("aws:lb/loadBalancer:LoadBalancer") if r.inputs["loadBalancerType"] == "network"):
+        mappings = nlb.inputs["subnetMappings"]
+        nets = _subnet_of(rec, nlb, "subnetMappings")
+        assert len(nets) == len(mappings) >= 2
+        assert all(_usable(m["privateIpv4Address"], net) for m, net in zip(mappings, nets))
+        taken += [m["privateIpv4Address"] for m in mappings]
+    assert len(taken) == len(set(taken))
+    members = {m for vip in plan.vips if vip.listeners for m in vip.members}
+    secondaries = {r.name.rsplit("-", 2)[-2] + "-" + r.name.rsplit("-", 1)[-1]: r.inputs.get("secondaryPrivateIps")
+                   for r in rec.by_type(INSTANCE)}
+    if plan.layout == "ha":
+        assert {h for h, found in secondaries.items() if found} == members and all(len(found) == 1 for found in secondaries.values() if found)
+
+
+def test_addresses_are_the_same_in_preview_and_update():
+    for stack in AWS_STACKS:
+        got = [{r.name: (r.inputs["privateIp"], r.inputs.get("secondaryPrivateIps")) for r in record_stack(stack, preview=p).by_type(INSTANCE)}
+               for p in (False, True)]
+        assert got[0] == got[1]
+
+
+def test_a_zone_too_small_for_its_fixed_addresses_is_a_clear_error():
+    from abiquo_lab.contract import InputError
+    from components.aws_backend import aws_addresses
+    plan = build_plan(load_stack("aws-ha"))
+    data = next(z for z in plan.zones if z.name == "data")
+    tiny = plan.model_copy(update={"zones": [z.model_copy(update={"cidr": "10.95.2.0/28"}) if z is data else z for z in plan.zones]})
+    with pytest.raises(InputError, match=r"subnet 10\.95\.2\.0/29 \(zone network data\) needs 5 fixed addresses, AWS leaves 3"):
+        aws_addresses(tiny, 2)
+
+
+def _env_of(user_data_text):
+    body = user_data_text.split("cat > /etc/abiquo-lab.env <<'ENV'\n", 1)[1].split("\nENV\n", 1)[0]
+    return {key: json.loads(value) for key, _, value in (line.partition("=") for line in body.splitlines())}
+
+
+def _named(value, names):
+    """A setting with each address replaced by whose it is: settings compare across labs and backends."""
+    return re.sub(r"\b\d+\.\d+\.\d+\.\d+\b", lambda m: names.get(m.group(0), f"?{m.group(0)}"), value)
+
+
+@pytest.mark.parametrize("datanode", ["datanode-1", "datanode-2", "datanode-3"])
+def test_the_datanode_user_data_carries_the_docker_nodes_cluster_settings_at_aws_addresses(datanode):
+    """Compared with node_env of the Docker HA lab's same node: every setting equal once addresses are named by
+    their owner, but the documented differences -- the VIP proxy binds the member's own secondary address (the NLB's
+    target) where Docker's binds the VIP, keepalived does not run (no LAB_VIPS, no keepalived hook), and the security
+    groups are the allowlist."""
+    from components.aws_backend import aws_addresses, user_data
+    from components.nodes import host_allow_rules, node_env
+    docker_plan, aws_plan = build_plan(load_stack("docker-ha")), build_plan(load_stack("aws-ha"))
+    addresses = aws_addresses(aws_plan, 2)
+    docker_host = docker_plan.host(datanode)
+    docker = node_env(docker_plan, docker_host, host_allow_rules(docker_plan, docker_host))
+    aws = _env_of(user_data(aws_plan, aws_plan.host(datanode), "pw", addresses, 2, erlang_cookie="COOKIE"))
+    docker_names = {a: h.name for h in docker_plan.hosts for a in h.interfaces.values()}
+    docker_names.update({v.address: "BIND" for v in docker_plan.vips_of(datanode)})
+    aws_names = {**{a: h for h, a in addresses.primary.items()}, addresses.proxy[datanode]: "BIND"}
+    assert aws["LAB_ERLANG_COOKIE"] == "COOKIE" and aws["LAB_DB_PASSWORD"] == "pw"
+    assert "LAB_VIPS" in docker and "LAB_VIPS" not in aws
+    assert aws["LAB_START"].split() == [hook for hook in docker["LAB_START"].split() if hook != "keepalived"]
+    assert "vip_proxy" in aws["LAB_START"].split() and "galera" in aws["LAB_START"].split()
+    same = set(docker) - {"LAB_VIPS", "LAB_START", contract_allow()}
+    assert same <= set(aws)
+    for key in sorted(same):
+        assert _named(aws[key], aws_names) == _named(docker[key], docker_names), key
+    peers = json.loads(aws["LAB_PEERS"])["datanode"]
+    assert [name for name, _ in peers] == ["datanode-1", "datanode-2", "datanode-3"]
+    assert [address for _, address in peers] == [addresses.primary[n] for n, _ in peers]
+
+
+def contract_allow():
+    return labels.ALLOW_ENV
+
+
+def test_the_datanode_user_data_names_its_peers_and_binds_its_proxy_address():
+    """RabbitMQ names its nodes rabbit@<host name>: the instance takes the plan's host name and every peer's name
+    resolves to its fixed address; services-vip resolves to the NLB in the host's zone; the proxy's secondary address
+    is put on the interface (and bindable before it is there)."""
+    from components.aws_backend import aws_addresses, user_data
+    plan = build_plan(load_stack("aws-ha"))
+    addresses = aws_addresses(plan, 2)
+    text = user_data(plan, plan.host("datanode-2"), "pw", addresses, 2, erlang_cookie="C")
+    script = text.split("<<'NET'\n", 1)[1].split("NET\n", 1)[0]
+    assert "hostnamectl set-hostname datanode-2" in script
+    for name in ("datanode-1", "datanode-2", "datanode-3"):
+        assert f"echo '{addresses.primary[name]} {name} # abiquo-lab' >> /etc/hosts" in script
+    assert f"echo '{addresses.balancer['services-vip'][1]} services-vip # abiquo-lab' >> /etc/hosts" in script
+    assert f"ip addr replace {addresses.proxy['datanode-2']}/32 dev" in script and "ip_nonlocal_bind=1" in script
+    assert "ExecStartPre=/usr/local/sbin/abiquo-lab-network" in text and "preserve_hostname: true" in text
+    api = user_data(plan, plan.host("api-1"), "pw", addresses, 2)
+    assert "LAB_ERLANG_COOKIE" not in api and "ip addr replace" not in api
+
+
+def test_the_services_vip_is_an_internal_nlb_forwarding_to_the_members_proxies(recorded):
+    plan, rec = recorded
+    vips = [v for v in plan.vips if v.listeners]
+    nlbs = [r for r in rec.by_type("aws:lb/loadBalancer:LoadBalancer") if r.inputs["loadBalancerType"] == "network"]
+    assert len(nlbs) == len(vips)
+    if not vips:
+        return
+    (vip,), (nlb,) = vips, nlbs
+    groups = _group_urns(plan, rec)
+    assert nlb.inputs["internal"] is True and nlb.inputs["enableCrossZoneLoadBalancing"] is True
+    assert nlb.property_dependencies["securityGroups"] == [groups[vip.name]]
+    assert all("subnet-data" in u for u in nlb.property_dependencies["subnetMappings"])
+    listeners = [r for r in rec.by_type("aws:lb/listener:Listener") if nlb.urn in r.property_dependencies["loadBalancerArn"]]
+    assert sorted(l.inputs["port"] for l in listeners) == sorted(l.port for l in vip.listeners)
+    assert all(l.inputs["protocol"] == "TCP" for l in listeners)
+    instances = {r.name.split("-", 2)[-1]: r for r in rec.by_type(INSTANCE)}
+    proxies = {instances[m].inputs["secondaryPrivateIps"][0] for m in vip.members}
+    for listener in listeners:
+        (group_urn,) = listener.property_dependencies["defaultActions"]
+        (group,) = [r for r in rec.by_type("aws:lb/targetGroup:TargetGroup") if r.urn == group_urn]
+        assert (group.inputs["protocol"], group.inputs["targetType"], group.inputs["port"]) == ("TCP", "ip", listener.inputs["port"])
+        check = group.inputs["healthCheck"]
+        assert (check["protocol"], check["interval"], check["healthyThreshold"], check["unhealthyThreshold"]) == ("TCP", 5, 2, 2)
+        assert group.inputs["deregistrationDelay"] == 5 and group.inputs["connectionTermination"] is True
+        targets = [r for r in rec.by_type("aws:lb/targetGroupAttachment:TargetGroupAttachment")
+                   if r.property_dependencies["targetGroupArn"] == [group.urn]]
+        assert {t.inputs["targetId"] for t in targets} == proxies and {t.inputs["port"] for t in targets} == {listener.inputs["port"]}
+
+
+def test_the_vip_groups_rules_are_the_clients_flows_and_the_hop(recorded):
+    """Clients' VIP flows are ingress rules on the VIP's group (from their groups, never a CIDR); the datanode group
+    admits the VIP group on exactly the listener ports; no client reaches the datanode group on a VIP port unless the
+    plan has that direct flow; no VRRP rule is left; egress matches."""
+    plan, rec = recorded
+    vips = [v for v in plan.vips if v.listeners]
+    if not vips:
+        return
+    (vip,) = vips
+    groups = _group_urns(plan, rec)
+    names = {u: n for n, u in groups.items()}
+    on_vip = [r for r in rec.by_type(INGRESS) if r.property_dependencies["securityGroupId"] == [groups[vip.name]]]
+    wanted = {(f.src_role, f.port) for f in plan.flows if f.dst == vip.name}
+    assert {(names[r.property_dependencies["referencedSecurityGroupId"][0]], r.inputs["fromPort"]) for r in on_vip} == wanted
+    assert not any(r.inputs.get("cidrIpv4") or r.inputs.get("cidrIpv6") for r in on_vip)
+    hop = [r for r in rec.by_type(INGRESS) if r.property_dependencies.get("referencedSecurityGroupId") == [groups[vip.name]]]
+    assert {(names[r.property_dependencies["securityGroupId"][0]], r.inputs["fromPort"]) for r in hop} == \
+        {(vip.role, l.port) for l in vip.listeners}
+    assert not [r for r in rec.by_type(INGRESS) + rec.by_type(EGRESS) if r.inputs["ipProtocol"] == "112"]
+    out = {(names[r.property_dependencies["securityGroupId"][0]], names.get((r.property_dependencies.get("referencedSecurityGroupId") or [""])[0]),
+            r.inputs.get("fromPort")) for r in rec.by_type(EGRESS)}
+    assert {(src, vip.name, port) for src, port in wanted} <= out
+    assert {(vip.name, vip.role, l.port) for l in vip.listeners} <= out
