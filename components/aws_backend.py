@@ -455,10 +455,13 @@ class AwsBackend:
             aws.lb.Listener(f"{name}-{listener.port}", load_balancer_arn=nlb.arn, port=listener.port, protocol="TCP",
                             default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=group.arn)],
                             tags=self._tags(f"{self.plan.lab}-{slug}"), opts=nlb_opts)
-        self._endpoints[vip.name] = nlb.dns_name
 
     def endpoints(self) -> dict[str, Any]:
         return dict(self._endpoints)
+
+    def host_addresses(self) -> dict[str, str]:
+        """The instances' fixed addresses (the load-balancer hosts are the ALB: no address of their own)."""
+        return dict(self.addresses.primary)
 
 
 def _sort_key(key: RuleKey) -> tuple:

@@ -380,3 +380,11 @@ def test_the_vip_groups_rules_are_the_clients_flows_and_the_hop(recorded):
             r.inputs.get("fromPort")) for r in rec.by_type(EGRESS)}
     assert {(src, vip.name, port) for src, port in wanted} <= out
     assert {(vip.name, vip.role, l.port) for l in vip.listeners} <= out
+
+
+def test_the_stack_reports_the_instances_aws_addresses(recorded):
+    """The Lab's `hosts` output names where each instance really is on AWS, not the plan's Docker addresses."""
+    plan, rec = recorded
+    (lab,) = rec.by_type("abiquo:lab:Lab")
+    instances = {r.name.split("-", 2)[-1]: r.inputs["privateIp"] for r in rec.by_type(INSTANCE)}
+    assert lab.outputs["hosts"] == instances
