@@ -519,7 +519,9 @@ def network_script(host: Host, hosts: dict[str, str], addresses: AwsAddresses) -
     """Run before the node service at every boot: the plan's host name, the hosts entries, and the proxy's secondary
     address on the instance's interface (EC2 assigns it; Debian does not configure it)."""
     lines = ["#!/bin/sh", "set -eu", f"hostnamectl set-hostname {host.name}",
-             "sed -i '/# abiquo-lab$/d' /etc/hosts"]
+             # rewritten in place (not sed -i: /etc/hosts may be a mount point, as in a container)
+             "{ grep -v '# abiquo-lab$' /etc/hosts || true; } > /etc/hosts.abiquo-lab",
+             "cat /etc/hosts.abiquo-lab > /etc/hosts && rm -f /etc/hosts.abiquo-lab"]
     lines += [f"echo '{address} {name} # abiquo-lab' >> /etc/hosts" for name, address in sorted(hosts.items())]
     if host.name in addresses.proxy:
         lines += ["sysctl -qw net.ipv4.ip_nonlocal_bind=1",
