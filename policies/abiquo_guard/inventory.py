@@ -29,6 +29,7 @@ A_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 A_EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 A_INSTANCE, A_ALB = "aws:ec2/instance:Instance", "aws:lb/loadBalancer:LoadBalancer"
 A_LISTENER, A_RULE = "aws:lb/listener:Listener", "aws:lb/listenerRule:ListenerRule"
+A_ATTACHMENT = "aws:lb/targetGroupAttachment:TargetGroupAttachment"
 
 
 def is_network_lb(lb: "Res") -> bool:

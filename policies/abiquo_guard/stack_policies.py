@@ -12,7 +12,7 @@ from typing import Callable, Optional
 from abiquo_lab.contract import ALLOWLIST, FRONTEND_PORTS, FRONTEND_ZONE, HOST, HTTPS_PORT, LIFECYCLE, label, port_span
 
 from .inventory import is_network_lb
-from .inventory import (A_ALB, A_EGRESS, A_INSTANCE, A_LISTENER, A_RULE, ALLOW_ENV, ALLOWLIST_CAPABILITIES, D_CONTAINER,
+from .inventory import (A_ATTACHMENT, A_ALB, A_EGRESS, A_INSTANCE, A_LISTENER, A_RULE, ALLOW_ENV, ALLOWLIST_CAPABILITIES, D_CONTAINER,
                         D_NETWORK, Inventory, normalize_capability)
 
 Report = Callable[[str, Optional[str]], None]
@@ -127,9 +127,31 @@ def _vip_balancer(inv: Inventory, flow, report: Report) -> None:
         if nlb.get("internal") is not True:
             report(f"{_arrow(flow)} via {flow.dst}: load balancer '{nlb.name}' is internet-facing; the services VIP "
                    "is for the lab only: set internal: true", nlb.urn)
-        if not any(l.get("protocol") == "TCP" and l.get("port") == flow.port for l in inv.listeners_of(nlb)):
+        listeners = [l for l in inv.listeners_of(nlb) if l.get("protocol") == "TCP" and l.get("port") == flow.port]
+        if not listeners:
             report(f"{_arrow(flow)} is not allowed: load balancer '{nlb.name}' ({flow.dst}) has no TCP listener on "
                    f"port {flow.port}; add an aws.lb.Listener forwarding it to the members", nlb.urn)
+        for listener in listeners:
+            _vip_targets(inv, vip, listener, flow, report)
+
+
+def _vip_targets(inv: Inventory, vip, listener, flow, report: Report) -> None:
+    """The listener forwards to the VIP's members only, every one of them: its target group's targets are the
+    secondary (proxy) addresses of the instances carrying the VIP's role, one at least on each."""
+    groups = set(listener.deps.get("defaultActions", []))
+    targets = [str(a.get("targetId")) for a in inv.of_type(A_ATTACHMENT) if groups & set(a.deps.get("targetGroupArn", []))]
+    members = {m.label("host") or m.name: {str(a) for a in (m.get("secondaryPrivateIps") or [])} for m in inv.role_hosts().get(vip.role, [])
+               if m.type == A_INSTANCE}
+    proxies = set().union(*members.values()) if members else set()
+    strangers = sorted(t for t in targets if t not in proxies)
+    if strangers:
+        report(f"{_arrow(flow)} via {vip.name}: listener '{listener.name}' forwards to {', '.join(strangers)}, not a "
+               f"{vip.role} member's proxy address; its targets must be the members' secondary addresses", listener.urn)
+    missing = sorted(name for name, mine in members.items() if not mine & set(targets))
+    if missing:
+        report(f"{_arrow(flow)} via {vip.name}: listener '{listener.name}' does not forward to member(s) "
+               f"{', '.join(missing)}; attach each member's proxy address (its secondary address) to the target group",
+               listener.urn)
 
 
 def _required_aws(inv: Inventory, flow, report: Report) -> None:
@@ -243,6 +265,10 @@ def _beyond_aws(inv: Inventory, config: dict, report: Report) -> None:
             report(f"ingress rule '{rule.name}' (sg '{view['on']}' from {view['peer']} {view['protocol']}/{view['port']}) "
                    f"maps to no catalog flow; remove it or allow it in the pack config "
                    f"(nothing-beyond-intent.extraAllowedFlows)", rule.urn)
+    for lb in inv.of_type(A_ALB):         # a services VIP's NLB is judged with its flows; any other one must be internal
+        if is_network_lb(lb) and lb.label("role") not in inv.balanced and lb.get("internal") is not True:
+            report(f"load balancer '{lb.name}' is an internet-facing NLB: on AWS only the frontend's ALB faces the world; "
+                   "set internal: true", lb.urn)
     for rule in inv.of_type(A_EGRESS):
         view = inv.rule_view(rule, groups)
         if view["protocol"] == "all" or (view["peer"] not in groups.values() and view["port"] is None):
