@@ -71,7 +71,7 @@ def _drop_client_rule(rec):
 
 def _client_rule_on_the_datanode_group(rec):
     rule = _rule(rec, "-services-vip-from-api-tcp-3306")
-    datanode = next(r for r in rec.by_type("aws:ec2/securityGroup:SecurityGroup") if r.inputs["tags"][ROLE] == "datanode")
+    datanode = next(r for r in rec.by_type("aws:ec2/securityGroup:SecurityGroup") if r.inputs["tags"].get(ROLE) == "datanode")
     rule.property_dependencies["securityGroupId"] = [datanode.urn]
 
 
@@ -137,3 +137,63 @@ def test_each_way_to_break_the_vip_is_reported(recording, what):
     mutate(mutant)
     found = _mandatory(mutant)
     assert any(words in v.message for v in found), (what, [v.message for v in found][:5])
+
+
+def _instance(rec, host):
+    (found,) = [r for r in rec.by_type("aws:ec2/instance:Instance") if r.inputs["tags"].get("abiquo-lab.host") == host]
+    return found
+
+
+def _attachments(rec, port):
+    return [r for r in rec.by_type(ATTACHMENT) if f"-tg-{port}-" in r.name]
+
+
+def _target_a_stranger(rec):
+    _attachments(rec, 3306)[0].inputs["targetId"] = _instance(rec, "api-1").inputs["privateIp"]
+
+
+def _target_a_members_primary(rec):
+    attachment = _attachments(rec, 3306)[0]
+    member = attachment.name.rsplit("-", 2)[-2] + "-" + attachment.name.rsplit("-", 1)[-1]
+    attachment.inputs["targetId"] = _instance(rec, member).inputs["privateIp"]
+
+
+def _drop_a_member(rec):
+    _without(rec, _attachments(rec, 3306)[0])
+
+
+def _drop_every_target(rec):
+    for attachment in _attachments(rec, 3306):
+        _without(rec, attachment)
+
+
+ATTACHMENT = "aws:lb/targetGroupAttachment:TargetGroupAttachment"
+TARGET_MUTANTS = {
+    "a target outside the VIP (an API's address)": (_target_a_stranger, "not a datanode member's proxy address"),
+    "a member's primary address as target (its real MariaDB, not its proxy)": (_target_a_members_primary, "not a datanode member's proxy address"),
+    "a member left out": (_drop_a_member, "does not forward to member(s) datanode-1"),
+    "no target at all": (_drop_every_target, "does not forward to member(s) datanode-1, datanode-2, datanode-3"),
+}
+
+
+@pytest.mark.parametrize("what", list(TARGET_MUTANTS))
+def test_the_vip_forwards_to_every_members_proxy_and_nothing_else(recording, what):
+    mutate, words = TARGET_MUTANTS[what]
+    mutant = copy.deepcopy(recording)
+    mutate(mutant)
+    found = _mandatory(mutant)
+    assert any(words in v.message for v in found), (what, [v.message for v in found][:5])
+
+
+@pytest.mark.parametrize("tag", [None, "datanode"], ids=["untagged", "tagged-as-a-role"])
+def test_another_internet_facing_nlb_is_reported(recording, tag):
+    """An NLB that is no services VIP's (untagged, or tagged with a role) cannot face the world either."""
+    mutant = copy.deepcopy(recording)
+    extra = copy.deepcopy(_nlb(mutant))
+    extra.urn, extra.name = extra.urn + "-extra", extra.name + "-extra"
+    extra.inputs["internal"] = False
+    extra.inputs["tags"].pop(ROLE)
+    if tag:
+        extra.inputs["tags"][ROLE] = tag
+    mutant.records.append(extra)
+    assert any("'awsha-services-vip-nlb-extra' is an internet-facing NLB" in v.message for v in _mandatory(mutant))
