@@ -388,3 +388,16 @@ def test_the_stack_reports_the_instances_aws_addresses(recorded):
     (lab,) = rec.by_type("abiquo:lab:Lab")
     instances = {r.name.split("-", 2)[-1]: r.inputs["privateIp"] for r in rec.by_type(INSTANCE)}
     assert lab.outputs["hosts"] == instances
+
+
+def test_a_subnet_too_small_for_the_fixed_addresses_stops_the_program_before_any_aws_resource():
+    """Eleven datanodes in a /27 data zone (two /28 subnets, 11 usable addresses each) pass the lab spec, but the
+    first subnet needs 13 fixed addresses: a clear error naming the subnet and the zone, and no AWS resource."""
+    from abiquo_lab.contract import InputError
+    config = read_stack_config("aws-ha")
+    config = {**config, "nodes": {**config["nodes"], "datanode": 11}, "subnets": {"data": "10.95.2.0/27"}}
+    with pytest.raises(InputError) as info:
+        record_program("bad", config, program, preview=True)
+    assert str(info.value) == ("backend aws: subnet 10.95.2.0/28 (zone network data) needs 13 fixed addresses, AWS leaves "
+                               "11 usable; give the zone a larger network (address_pool, subnets)")
+    assert not [r for r in info.value.records if r.type.startswith("aws:")]
