@@ -446,6 +446,7 @@ class AwsBackend:
                 health_check=aws.lb.TargetGroupHealthCheckArgs(protocol="TCP", port="traffic-port", interval=5, timeout=2,
                                                                healthy_threshold=2, unhealthy_threshold=2),
                 deregistration_delay=5, connection_termination=True,
+                preserve_client_ip="false",      # the members see the NLB as the source: the hop rule admits the VIP's group
                 tags=self._tags(f"{self.plan.lab}-{slug}", **{contract.ROLE: vip.role}), opts=nlb_opts)
             for member in vip.members:
                 aws.lb.TargetGroupAttachment(

@@ -352,6 +352,7 @@ def test_the_services_vip_is_an_internal_nlb_forwarding_to_the_members_proxies(r
         check = group.inputs["healthCheck"]
         assert (check["protocol"], check["interval"], check["healthyThreshold"], check["unhealthyThreshold"]) == ("TCP", 5, 2, 2)
         assert group.inputs["deregistrationDelay"] == 5 and group.inputs["connectionTermination"] is True
+        assert group.inputs["preserveClientIp"] == "false"        # else the hop rule would not admit the clients
         targets = [r for r in rec.by_type("aws:lb/targetGroupAttachment:TargetGroupAttachment")
                    if r.property_dependencies["targetGroupArn"] == [group.urn]]
         assert {t.inputs["targetId"] for t in targets} == proxies and {t.inputs["port"] for t in targets} == {listener.inputs["port"]}
