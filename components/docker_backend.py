@@ -127,6 +127,9 @@ class DockerBackend:
     def endpoints(self) -> dict[str, str]:
         return dict(self._endpoints)
 
+    def host_addresses(self) -> dict[str, str]:
+        return {h.name: h.address for h in self.plan.hosts}       # the plan's own addresses
+
 
 def _label_args(cls, mapping: dict[str, str]) -> list:
     return [cls(label=k, value=v) for k, v in sorted(mapping.items())]

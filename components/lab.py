@@ -39,6 +39,6 @@ class Lab(pulumi.ComponentResource):
                                  runs_on=plan.hosts_with(role), backend=backend)
             self.roles[role] = cls(f"{name}-{role}", role_args, pulumi.ResourceOptions(parent=self))
         backend.finish()                         # what needs every host (e.g. the AWS load balancer's targets)
-        self.host_addresses = {h.name: h.address for h in plan.hosts}
+        self.host_addresses = backend.host_addresses()
         self.endpoints = backend.endpoints()
         self.register_outputs({**intent, "hosts": self.host_addresses, "endpoints": self.endpoints})

@@ -87,10 +87,10 @@ def cluster_env(plan: Plan, host: Host) -> dict[str, str]:
         proxy += [[vip.address, lst.port, lst.backend_port, lst.check, members] for lst in vip.listeners]
     if not (peers or vips):
         return {}
-    return {"LAB_PEERS": _compact(peers), "LAB_VIPS": _compact(vips), "LAB_VIP_PROXY": _compact(proxy)}
+    return {"LAB_PEERS": compact(peers), "LAB_VIPS": compact(vips), "LAB_VIP_PROXY": compact(proxy)}
 
 
-def _compact(value) -> str:
+def compact(value) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
@@ -101,9 +101,9 @@ def node_env(plan: Plan, host: Host, allow_rows: list[list[str]]) -> dict[str, s
     times, LAB_AJP those where the agent speaks AJP13, LAB_ROUTES the proxy routes, LAB_ADDRESS(ES) its home (all) addresses; and cluster_env."""
     return {"LAB_HOST": host.name, "LAB_ROLES": " ".join(host.roles), "LAB_ADDRESS": host.address,
             "LAB_ADDRESSES": " ".join(host.interfaces.values()),
-            contract.ALLOW_ENV: _compact(allow_rows),
+            contract.ALLOW_ENV: compact(allow_rows),
             "LAB_LISTEN": " ".join(listen_ports(plan, host)),
             "LAB_START": " ".join(host.runtime.start), "LAB_REAL": " ".join(host.runtime.holds),
             "LAB_TRANSIENT": " ".join(port for port, client in host.runtime.clients.items() if client == TRANSIENT_CLIENT),
             "LAB_AJP": " ".join(ajp_ports(plan, host)),
-            "LAB_ROUTES": _compact(plan.route_rows(host.name)), **cluster_env(plan, host)}
+            "LAB_ROUTES": compact(plan.route_rows(host.name)), **cluster_env(plan, host)}

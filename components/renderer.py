@@ -19,3 +19,6 @@ class Renderer(Protocol):
 
     def endpoints(self) -> dict[str, Any]:
         """Where users reach the lab (frontend URLs), for the stack's outputs."""
+
+    def host_addresses(self) -> dict[str, str]:
+        """Host name -> the address it has on this backend, for the stack's outputs."""

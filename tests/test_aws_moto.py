@@ -2,6 +2,7 @@
 catches combinations the real API rejects (overlapping or out-of-VPC subnets, duplicate or cross-VPC rules,
 an ALB without two AZs, clashing listener-rule priorities, bad target-group settings). Moto is an emulator:
 what it accepts the real API may still refuse; this is a cheaper net, not a deployment."""
+import ipaddress
 import re
 
 import pytest
@@ -92,27 +93,44 @@ class Applier:
         for r in self.of("aws:ec2/instance:Instance"):
             i = r.inputs
             self.ids[r.urn] = self.ec2.run_instances(
-                ImageId=ami, InstanceType=i["instanceType"], MinCount=1, MaxCount=1,
+                ImageId=ami, InstanceType=i["instanceType"], MinCount=1, MaxCount=1, PrivateIpAddress=i["privateIp"],
                 SubnetId=_dep(r, "subnetId", self.ids)[0], SecurityGroupIds=_dep(r, "vpcSecurityGroupIds", self.ids),
                 MetadataOptions={"HttpTokens": i["metadataOptions"]["httpTokens"], "HttpEndpoint": "enabled"},
                 BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"Encrypted": i["rootBlockDevice"]["encrypted"],
                                                                          "VolumeType": "gp3", "VolumeSize": 20}}],
-            )["Instances"][0]["InstanceId"]
+            )["Instances"][0]
+            if i.get("secondaryPrivateIps"):      # moto ignores them at launch: assigned to the primary interface after
+                self.ec2.assign_private_ip_addresses(NetworkInterfaceId=self.ids[r.urn]["NetworkInterfaces"][0]["NetworkInterfaceId"],
+                                                     PrivateIpAddresses=i["secondaryPrivateIps"])
+            self.ids[r.urn] = self.ids[r.urn]["InstanceId"]
 
     def _load_balancer(self):
         for r in self.of("aws:lb/loadBalancer:LoadBalancer"):
+            i = r.inputs
+            if i.get("subnetMappings"):           # fixed addresses (the services VIP's NLB)
+                where = {"SubnetMappings": [{"SubnetId": subnet, "PrivateIPv4Address": m["privateIpv4Address"]}
+                                            for subnet, m in zip(_dep(r, "subnetMappings", self.ids), i["subnetMappings"])]}
+            else:
+                where = {"Subnets": _dep(r, "subnets", self.ids)}
             self.ids[r.urn] = self.elb.create_load_balancer(
-                Name=r.name[:32], Subnets=_dep(r, "subnets", self.ids), SecurityGroups=_dep(r, "securityGroups", self.ids),
-                Scheme="internal" if r.inputs["internal"] else "internet-facing", Type="application")["LoadBalancers"][0]["LoadBalancerArn"]
+                Name=r.name[:32], SecurityGroups=_dep(r, "securityGroups", self.ids), **where,
+                Scheme="internal" if i["internal"] else "internet-facing", Type=i["loadBalancerType"])["LoadBalancers"][0]["LoadBalancerArn"]
+            if i.get("enableCrossZoneLoadBalancing"):
+                self.elb.modify_load_balancer_attributes(LoadBalancerArn=self.ids[r.urn], Attributes=[
+                    {"Key": "load_balancing.cross_zone.enabled", "Value": "true"}])
         for n, r in enumerate(self.of("aws:lb/targetGroup:TargetGroup")):
             i, hc = r.inputs, r.inputs["healthCheck"]
+            http = {"HealthCheckPath": hc["path"], "Matcher": {"HttpCode": hc["matcher"]}} if hc["protocol"] == "HTTP" else {}
             self.ids[r.urn] = self.elb.create_target_group(
                 Name=re.sub("-+", "-", f"tg{n}-{r.name[-20:]}").strip("-")[:32], Protocol=i["protocol"], Port=int(i["port"]),
                 VpcId=_dep(r, "vpcId", self.ids)[0], TargetType=i["targetType"], HealthCheckProtocol=hc["protocol"],
-                HealthCheckPath=hc["path"], Matcher={"HttpCode": hc["matcher"]})["TargetGroups"][0]["TargetGroupArn"]
+                HealthCheckIntervalSeconds=int(hc["interval"]), HealthCheckTimeoutSeconds=int(hc["timeout"]),
+                HealthyThresholdCount=int(hc["healthyThreshold"]), UnhealthyThresholdCount=int(hc["unhealthyThreshold"]),
+                **http)["TargetGroups"][0]["TargetGroupArn"]
         for r in self.of("aws:lb/targetGroupAttachment:TargetGroupAttachment"):
+            target = _dep(r, "targetId", self.ids) or [r.inputs["targetId"]]      # an instance, or a fixed address
             self.elb.register_targets(TargetGroupArn=_dep(r, "targetGroupArn", self.ids)[0],
-                                      Targets=[{"Id": _dep(r, "targetId", self.ids)[0], "Port": int(r.inputs["port"])}])
+                                      Targets=[{"Id": target[0], "Port": int(r.inputs["port"])}])
         cert = self.acm.request_certificate(DomainName="lab.example.com")["CertificateArn"]   # stands in for config's ARN
         for r in self.of("aws:lb/listener:Listener"):
             i = r.inputs
@@ -159,8 +177,38 @@ def test_recorded_aws_resources_are_accepted_by_the_emulated_api(stack, monkeypa
         instances = [i for r in reservations for i in r["Instances"]]
         assert len(instances) == len(recording.by_type("aws:ec2/instance:Instance"))
         assert all(not i.get("PublicIpAddress") and i["MetadataOptions"]["HttpTokens"] == "required" for i in instances)
-        (alb,) = applier.elb.describe_load_balancers()["LoadBalancers"]
+        balancers = applier.elb.describe_load_balancers()["LoadBalancers"]
+        (alb,) = [b for b in balancers if b["Type"] == "application"]
         assert alb["Scheme"] == "internet-facing" and len(alb["AvailabilityZones"]) >= 2
+        _check_fixed_addresses(applier, recording, instances, balancers)
+
+
+def _check_fixed_addresses(applier, recording, instances, balancers):
+    """Each instance got the recorded address (and secondary address) in its subnet; each services VIP is an internal
+    NLB at its recorded addresses, with TCP listeners forwarding to IP targets that are the members' secondary
+    addresses."""
+    subnets = {s["SubnetId"]: s for s in applier.ec2.describe_subnets()["Subnets"]}
+    wanted = {r.inputs["privateIp"]: r.inputs.get("secondaryPrivateIps") or [] for r in recording.by_type("aws:ec2/instance:Instance")}
+    got = {i["PrivateIpAddress"]: sorted(a["PrivateIpAddress"] for n in i["NetworkInterfaces"] for a in n["PrivateIpAddresses"]
+                                         if not a["Primary"]) for i in instances}
+    assert got == {k: sorted(v) for k, v in wanted.items()}
+    for i in instances:
+        assert ipaddress.ip_address(i["PrivateIpAddress"]) in ipaddress.ip_network(subnets[i["SubnetId"]]["CidrBlock"])
+    secondaries = {a for v in wanted.values() for a in v}
+    nlbs = [b for b in balancers if b["Type"] == "network"]
+    assert len(nlbs) == len([r for r in recording.by_type("aws:lb/loadBalancer:LoadBalancer")
+                             if r.inputs["loadBalancerType"] == "network"])
+    for nlb in nlbs:
+        assert nlb["Scheme"] == "internal" and nlb["SecurityGroups"] and len(nlb["AvailabilityZones"]) >= 2
+        listeners = applier.elb.describe_listeners(LoadBalancerArn=nlb["LoadBalancerArn"])["Listeners"]
+        assert listeners and all(l["Protocol"] == "TCP" for l in listeners)
+        for listener in listeners:
+            group = listener["DefaultActions"][0]["TargetGroupArn"]
+            health = applier.elb.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+            assert {t["Target"]["Id"] for t in health} <= secondaries and len(health) == 3
+            assert {t["Target"]["Port"] for t in health} == {listener["Port"]}
+    if secondaries:
+        assert nlbs
 
 
 def test_the_emulator_rejects_a_duplicate_rule(monkeypatch):
@@ -215,3 +263,19 @@ def test_reap_lists_and_then_deletes_an_expired_lost_aws_lab_and_nothing_else(mo
                    if i["State"]["Name"] != "terminated"]
         assert not running and not applier.elb.describe_load_balancers()["LoadBalancers"]
         assert len(report.aws_deleted) == len(report.aws_expired)
+
+
+@pytest.mark.parametrize("mutation", ["same address twice", "address outside its subnet"])
+def test_the_emulator_rejects_a_bad_fixed_address(mutation, monkeypatch):
+    """The net can fail for the fixed addresses too: two instances at one address, or an address outside the
+    instance's subnet, are refused (as the real API refuses them)."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    recording = record_stack("aws-ha", preview=False)
+    instances = recording.by_type("aws:ec2/instance:Instance")
+    first, second = next((a, b) for a in instances for b in instances if a is not b
+                         and a.property_dependencies["subnetId"] == b.property_dependencies["subnetId"])
+    second.inputs["privateIp"] = first.inputs["privateIp"] if mutation == "same address twice" else "10.95.250.10"
+    with moto.mock_aws(), pytest.raises(Exception) as info:                 # moto raises its own error here
+        Applier(recording).apply()
+    assert re.search("IP already in use|IP does not fall in the subnet", str(info.value)), info.value

@@ -126,7 +126,7 @@ def _aws_mutants(stack, rec):
     from abiquo_guard.aws_checks import ingress_of as aws_rule_of
     groups = {r.urn: r.inputs["tags"].get("abiquo-lab.role", "bootstrap") for r in rec.by_type("aws:ec2/securityGroup:SecurityGroup")}
     for flow in _required(plan):
-        key = aws_rule_of(flow, plan.exposed_roles("load-balancer"))
+        key = aws_rule_of(flow, plan.exposed_roles("load-balancer"), {v.name for v in plan.balanced_vips()})
         if key is None:
             continue
         dst_role, peer, protocol, port, _ = key
@@ -304,7 +304,7 @@ def test_config_exception_allows_an_extra_flow_and_level_override(recordings):
     rule.urn, rule.name = rule.urn + "-x", rule.name + "-x"
     rule.inputs["fromPort"] = rule.inputs["toPort"] = 15672
     rec.records.append(rule)
-    config = {"nothing-beyond-intent": {"extraAllowedFlows": [{"from": "api", "to": "datanode", "port": 15672}]}}
+    config = {"nothing-beyond-intent": {"extraAllowedFlows": [{"from": "api", "to": "services-vip", "port": 15672}]}}
     assert not analyze_grpc(rec, config)
     found = analyze_grpc(rec, {"nothing-beyond-intent": "advisory"})
     assert found and all(v.level == "advisory" for v in found)
@@ -484,7 +484,8 @@ def test_a_public_entry_limited_to_one_destination_does_not_carry_the_published_
 def test_an_internal_load_balancer_breaks_the_public_flows(recordings, preview):
     """Issue 12 class 5: with the ALB internal, no user reaches the lab: every public flow is reported on it."""
     rec = copy.deepcopy(recordings[("aws-ha", preview)])
-    alb = next(r for r in rec.records if r.type == "aws:lb/loadBalancer:LoadBalancer")
+    alb = next(r for r in rec.records if r.type == "aws:lb/loadBalancer:LoadBalancer"
+               and r.inputs.get("loadBalancerType") == "application")
     alb.inputs["internal"] = True
     found = [m for m in _messages(analyze_in_process(rec), "required-connections") if "is internal" in m]
     assert any(m.startswith("A02") for m in found) and all("set internal: false" in m for m in found), found

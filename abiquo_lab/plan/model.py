@@ -5,6 +5,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict
 
+from ..catalog.model import LOAD_BALANCER
 from ..contract import port_span
 
 EXTERNAL_PREFIX = "@"   # flow endpoints outside the lab: "@user", "@cloud", ...
@@ -182,6 +183,15 @@ class Plan(Frozen):
         """Flows that end on the host or on a VIP it is a member of (local flows included)."""
         targets = {host_name, *(v.name for v in self.vips_of(host_name))}
         return [f for f in self.flows if f.dst in targets]
+
+    def balanced_vips(self) -> list[Vip]:
+        """The VIPs a load balancer of the cloud stands for (on AWS an internal NLB in front of the members' proxies):
+        those whose proxy listeners serve every port their clients use. The frontend's VIP is the frontend load
+        balancer itself; a VIP some client reaches on a port no proxy listens on (the service on the holder itself)
+        is not one: its flows go to the members."""
+        balancers = self.exposed_roles(LOAD_BALANCER)
+        return [vip for vip in self.vips if vip.listeners and vip.role not in balancers
+                and {f.port for f in self.flows if f.dst == vip.name} <= {l.port for l in vip.listeners}]
 
     def exposed_roles(self, how: str) -> set[str]:
         """Primary roles of the hosts the backend exposes that way ('load-balancer': the AWS frontend)."""

@@ -21,7 +21,7 @@ from typing import Callable, Optional
 
 from abiquo_lab.contract import FRONTEND_PORTS, FRONTEND_ZONE, WORLD, port_span
 
-from .aws_view import (A_INSTANCE, LOAD_BALANCERS, SgRule, _num, _protocol, alb_groups, group_roles, internet_facing_albs, sg_rules,
+from .aws_view import (A_INSTANCE, LOAD_BALANCERS, SgRule, _num, _protocol, alb_groups, group_roles, internet_facing_albs, is_network_lb, sg_rules,
                        shown)
 
 Report = Callable[[str, Optional[str]], None]
@@ -40,19 +40,38 @@ A_NACL, A_DEFAULT_NACL = "aws:ec2/networkAcl:NetworkAcl", "aws:ec2/defaultNetwor
 A_NACL_RULE, A_NACL_ASSOC = "aws:ec2/networkAclRule:NetworkAclRule", "aws:ec2/networkAclAssociation:NetworkAclAssociation"
 
 
-def ingress_of(flow, balancers: set[str]) -> Optional[tuple]:
-    """(group role, peer role or 'world', protocol, port, port_end) that must admit the flow on AWS; None if none
-    (same host, leaving the lab, or between the hosts the ALB stands for)."""
-    if flow.local or flow.egress or flow.from_outside or (flow.src_role == flow.dst_role and flow.src_role in balancers):
-        return None
-    return (flow.dst_role, "world" if flow.public else flow.src_role, flow.protocol, flow.port, flow.port_end or flow.port)
+def _no_rule(flow, balancers: set[str]) -> bool:
+    """Flows with no AWS rule: same host, from outside, between the hosts the ALB stands for, or VRRP (on AWS the load
+    balancers hold the VIPs; keepalived does not run)."""
+    return (flow.local or flow.from_outside or flow.protocol == "vrrp"
+            or (flow.src_role == flow.dst_role and flow.src_role in balancers))
 
 
-def egress_of(flow, balancers: set[str]) -> Optional[tuple]:
-    """(group role, destination role or 'world', protocol, port, port_end) the flow's source may send."""
-    if flow.local or flow.public or flow.from_outside or (flow.src_role == flow.dst_role and flow.src_role in balancers):
+def _group_of_destination(flow, balanced: set[str]) -> str:
+    """The destination's group: its role's, or for a flow to a services VIP (an internal NLB) the VIP's own."""
+    return flow.dst if flow.dst_kind == "vip" and flow.dst in balanced else flow.dst_role
+
+
+def ingress_of(flow, balancers: set[str], balanced: set[str] = frozenset()) -> Optional[tuple]:
+    """(group, peer role or 'world', protocol, port, port_end) that must admit the flow on AWS; None if none."""
+    if _no_rule(flow, balancers) or flow.egress:
         return None
-    return (flow.src_role, "world" if flow.egress else flow.dst_role, flow.protocol, flow.port, flow.port_end or flow.port)
+    return (_group_of_destination(flow, balanced), "world" if flow.public else flow.src_role, flow.protocol, flow.port,
+            flow.port_end or flow.port)
+
+
+def egress_of(flow, balancers: set[str], balanced: set[str] = frozenset()) -> Optional[tuple]:
+    """(group role, destination group or 'world', protocol, port, port_end) the flow's source may send."""
+    if _no_rule(flow, balancers) or flow.public:
+        return None
+    return (flow.src_role, "world" if flow.egress else _group_of_destination(flow, balanced), flow.protocol, flow.port,
+            flow.port_end or flow.port)
+
+
+def vip_hops(inv) -> set[tuple]:
+    """The NLB -> member hop of each services VIP, as ingress keys: the members' group admits the VIP's group on each
+    listener port (the VIP's group sends there: the same keys, read the other way, are its egress)."""
+    return {(v.role, v.name, "tcp", l.port, l.port) for v in inv.plan.vips if v.name in inv.balanced for l in v.listeners}
 
 
 def bootstrap_egress(inv) -> set[tuple]:
@@ -73,8 +92,10 @@ def judge_rules(inv, config: dict, report: Report, exception) -> None:
     rules, problems = sg_rules(inv)
     for res, where, problem in problems:
         report(f"'{res.name}': {problem} ({where}); write the rule as the program does (components/aws_backend.py)", res.urn)
-    ingress = {ingress_of(f, inv.balancers) for f in inv.plan.flows} - {None}
-    egress = ({egress_of(f, inv.balancers) for f in inv.plan.flows} - {None}) | bootstrap_egress(inv)
+    hops = vip_hops(inv)
+    ingress = ({ingress_of(f, inv.balancers, inv.balanced) for f in inv.plan.flows} - {None}) | hops
+    egress = (({egress_of(f, inv.balancers, inv.balanced) for f in inv.plan.flows} - {None}) | bootstrap_egress(inv)
+              | {(vip, members, *ports) for members, vip, *ports in hops})
     front = alb_groups(inv)
     for rule in rules:
         if "*" in (rule.on, rule.peer):
@@ -134,6 +155,10 @@ def attachments(inv, report: Report) -> None:
                  f"host {host}'s roles ({' '.join(planned.roles)}) and the bootstrap group", report)
     for lb in internet_facing_albs(inv):
         _carries(inv, lb, ("securityGroups",), set(inv.balancers), groups, "the load-balancer role", report)
+    for lb in (r for t in LOAD_BALANCERS for r in inv.of_type(t)):     # a services VIP's NLB: exactly the VIP's group
+        vip = inv.read(lb, lambda r=lb: r.label("role") if is_network_lb(r) else None, "loadBalancerType", default=None)
+        if vip in inv.balanced:
+            _carries(inv, lb, ("securityGroups",), {vip}, groups, f"the services VIP {vip}", report)
     frontend = {lb.urn for lb in internet_facing_albs(inv)}
     for lb in (r for t in (*LOAD_BALANCERS, CLASSIC_ELB) for r in inv.of_type(t)):
         internal = inv.read(lb, lambda r=lb: r.get("internal"), "internal", default=...)

@@ -91,6 +91,11 @@ def group_roles(inv) -> dict[str, str]:
     return found
 
 
+def is_network_lb(lb) -> bool:
+    """An NLB (on AWS the services VIP is one: internal, with a group of its own); raises when not known in preview."""
+    return lb.get("loadBalancerType") == "network"
+
+
 def alb_groups(inv) -> set[str]:
     """The groups attached to an internet-facing application load balancer that carries a load-balancer role tag
     (the frontend): the only groups the world may reach (on the listener ports)."""

@@ -27,6 +27,7 @@ D_NETWORK, D_CONTAINER = "docker:index/network:Network", "docker:index/container
 A_INSTANCE = "aws:ec2/instance:Instance"
 A_LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 A_RULES = ("aws:lb/listenerRule:ListenerRule", "aws:alb/listenerRule:ListenerRule")
+A_ATTACHMENT = "aws:lb/targetGroupAttachment:TargetGroupAttachment"
 ENGINE_TYPES = ("pulumi:pulumi:Stack", "pulumi:providers:")      # what every stack holds, lab or not
 
 # What the node enforces: the allowlist as the node image's entrypoint reads it (images/node/entrypoint.sh), the
@@ -364,6 +365,8 @@ class Inventory:
         self._read_intent()
         self.backend = self.plan.backend if self.plan else None
         self.balancers = self.plan.exposed_roles(LOAD_BALANCER) if self.backend == "aws" else set()
+        # on AWS a VIP with proxy listeners (services-vip) is an internal NLB with a security group of its own
+        self.balanced = {v.name for v in self.plan.balanced_vips()} if self.backend == "aws" else set()
         self._docker: Optional[list[DockerHost]] = None
 
     def of_type(self, type_: str) -> list[Res]:
@@ -595,3 +598,7 @@ class Inventory:
     def network_zone(self, urn: str) -> str:
         net = self.networks.get(urn)
         return (net.zone or "?") if net else "?"
+
+    def listeners_of(self, lb: Res) -> list[Res]:
+        """The listeners on a load balancer, in either module (joined by the property dependency loadBalancerArn)."""
+        return [l for t in A_LISTENERS for l in self.of_type(t) if lb.urn in l.deps.get("loadBalancerArn", [])]

@@ -13,9 +13,9 @@ from typing import Callable, Optional
 from abiquo_lab.contract import ALLOWLIST, FRONTEND_ZONE, HOST, HTTPS_PORT, LIFECYCLE, label, port_span
 
 from .resource_policies import AWS_CHECKS as RESOURCE_CHECKS_AWS
-from .aws_checks import attachments, ingress_of, judge_rules, network_acls, private_routes, public_subnets
-from .aws_view import LOAD_BALANCERS, alb_groups, group_roles, ingress_index, internet_facing_albs
-from .inventory import (A_INSTANCE, A_LISTENERS, A_RULES, ALLOW_ENV, ALLOWLIST_CAPABILITIES, D_CONTAINER,
+from .aws_checks import attachments, ingress_of, judge_rules, network_acls, private_routes, public_subnets, vip_hops
+from .aws_view import LOAD_BALANCERS, alb_groups, group_roles, ingress_index, internet_facing_albs, is_network_lb
+from .inventory import (A_ATTACHMENT, A_INSTANCE, A_LISTENERS, A_RULES, ALLOW_ENV, ALLOWLIST_CAPABILITIES, D_CONTAINER,
                         D_NETWORK, Inventory, normalize_capability)
 
 Report = Callable[[str, Optional[str]], None]
@@ -99,6 +99,59 @@ def _required_docker(inv: Inventory, flow, report: Report) -> None:
                    f"{flow.protocol}/{flow.ports_text}; add the entry the plan gives for {flow.id}", dst.res.urn)
 
 
+def _vip_balancer(inv: Inventory, flow, report: Report) -> None:
+    """A flow to a services VIP on AWS needs an internal NLB carrying the VIP's role tag, listening (TCP) on the flow's
+    port and forwarding to every member's proxy address, and the members' group admitting the VIP's group there
+    (the NLB -> member hop)."""
+    vip = inv.plan.vip(flow.dst)
+    hops = ingress_index(inv).get((vip.role, vip.name, "tcp"), [])
+    uncertain = getattr(inv, "uncertain_groups", set())
+    if not any(_covers(r.port, r.port_end, flow) for r in hops) and not ({"*", vip.role} & uncertain):
+        report(f"{_arrow(flow)} is not allowed: sg '{vip.role}' does not admit sg '{vip.name}' on tcp/{flow.ports_text} "
+               f"(the load balancer's hop to the members); add an aws.vpc.SecurityGroupIngressRule on sg '{vip.role}' "
+               f"referencing sg '{vip.name}'", next((u for u, r in group_roles(inv).items() if r == vip.role), None))
+    nlbs = [lb for t in LOAD_BALANCERS for lb in inv.of_type(t)
+            if inv.read(lb, lambda r=lb: is_network_lb(r) and r.label("role") == vip.name, "loadBalancerType", default=False)]
+    if not nlbs:
+        report(f"{_arrow(flow)} is not allowed: no network load balancer carries role tag '{vip.name}', the services VIP "
+               "on AWS; add the internal NLB the program builds (components/aws_backend.py)", None)
+    for nlb in nlbs:
+        if inv.read(nlb, lambda r=nlb: r.get("internal"), "internal", default=True) is not True:
+            report(f"{_arrow(flow)} via {flow.dst}: load balancer '{nlb.name}' is internet-facing; the services VIP "
+                   "is for the lab only: set internal: true", nlb.urn)
+        listeners = [l for l in inv.listeners_of(nlb)
+                     if inv.read(l, lambda r=l: r.get("protocol") == "TCP" and r.get("port") == flow.port, "port", default=True)]
+        if not listeners:
+            report(f"{_arrow(flow)} is not allowed: load balancer '{nlb.name}' ({flow.dst}) has no TCP listener on "
+                   f"port {flow.port}; add an aws.lb.Listener forwarding it to the members", nlb.urn)
+        for listener in listeners:
+            _vip_targets(inv, vip, listener, flow, report)
+
+
+def _vip_targets(inv: Inventory, vip, listener, flow, report: Report) -> None:
+    """The listener forwards to the VIP's members only, every one of them: its target group's targets are the
+    secondary (proxy) addresses of the instances carrying the VIP's role, one at least on each."""
+    groups = set(listener.deps.get("defaultActions", []))
+    attached = [a for a in inv.of_type(A_ATTACHMENT) if groups & set(a.deps.get("targetGroupArn", []))]
+    targets = [str(t) for a in attached for t in [inv.read(a, lambda r=a: r.get("targetId"), "targetId", default=None)]
+               if t is not None]
+    members = {inv.read(m, lambda r=m: r.label("host"), default=None) or m.name:
+               {str(a) for a in (inv.read(m, lambda r=m: r.get("secondaryPrivateIps"), "secondaryPrivateIps", default=None) or [])}
+               for m in role_hosts(inv).get(vip.role, [])}
+    proxies = set().union(*members.values()) if members else set()
+    strangers = sorted(t for t in targets if t not in proxies)
+    if strangers:
+        report(f"{_arrow(flow)} via {vip.name}: listener '{listener.name}' forwards to {', '.join(strangers)}, not a "
+               f"{vip.role} member's proxy address; its targets must be the members' secondary addresses", listener.urn)
+    if len(targets) < len(attached):
+        return                                               # a target not known in preview: judged at update
+    missing = sorted(name for name, mine in members.items() if not mine & set(targets))
+    if missing:
+        report(f"{_arrow(flow)} via {vip.name}: listener '{listener.name}' does not forward to member(s) "
+               f"{', '.join(missing)}; attach each member's proxy address (its secondary address) to the target group",
+               listener.urn)
+
+
 def _required_aws(inv: Inventory, flow, report: Report) -> None:
     """A required flow is allowed when a rule in any form (aws_view) names exactly the destination's group and the
     source's group (or the world, on the frontend's group) and covers the flow's ports; which machine carries which
@@ -115,9 +168,11 @@ def _required_aws(inv: Inventory, flow, report: Report) -> None:
         if not balancers:
             report(f"{_arrow(flow)} is not allowed: no internet-facing application load balancer carries the "
                    f"load-balancer role ({', '.join(sorted(inv.balancers))}); the lab's frontend is one", None)
-    key = ingress_of(flow, inv.balancers)
+    key = ingress_of(flow, inv.balancers, inv.balanced)
     if key is None:
         return
+    if key[0] in inv.balanced:
+        _vip_balancer(inv, flow, report)
     dst_role, peer, protocol, *_ = key
     found = [r for r in ingress_index(inv).get((dst_role, peer, protocol), []) if _covers(r.port, r.port_end, flow)]
     if peer == "world":
@@ -130,7 +185,7 @@ def _required_aws(inv: Inventory, flow, report: Report) -> None:
                f"{protocol}/{flow.ports_text}; add an aws.vpc.SecurityGroupIngressRule on sg '{dst_role}' "
                f"referencing {source} (or the same rule in another form, naming exactly those groups)",
                group_of.get(dst_role))
-    for role in {dst_role, peer} - {"world"} - set(inv.balancers):
+    for role in {dst_role, peer} - {"world"} - set(inv.balancers) - inv.balanced:
         if not role_hosts(inv).get(role) and not inv._roles_unknown:
             report(f"{_arrow(flow)} is not allowed: nothing in the stack carries role {role}", None)
 
