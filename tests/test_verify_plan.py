@@ -235,3 +235,24 @@ def test_json_rows_carry_ports_as_numbers_and_ids_as_lists():
     assert typed[0]["port"] == 6379 and typed[0]["ids"] == ["A14", "B07"] and typed[1]["port"] == "-"
     assert verify.rows([outcome])[0]["port"] == "6379"                   # tables keep the text
     assert verify.matrix([outcome]).splitlines()[-1].startswith("rows: source host; columns: destination")
+
+
+class _FlakyContainer:
+    """exec_run answers from a list: a lost read (exit 0, nothing printed), then the listing."""
+    def __init__(self, answers):
+        self.answers, self.calls = list(answers), 0
+
+    def exec_run(self, cmd):
+        self.calls += 1
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+def test_a_lost_allowlist_read_is_read_again_and_an_empty_chain_still_fails():
+    listing = (b"table inet abiquo_lab {\n chain input {\n  type filter hook input priority filter; policy drop;\n"
+               b"  ip saddr 10.0.0.2 tcp dport 6379 accept\n }\n}\n")
+    flaky = _FlakyContainer([(0, b""), (0, listing)])
+    assert verify._list_input_chain(flaky) == (0, listing) and flaky.calls == 2
+    empty = _FlakyContainer([(0, b"")])
+    code, out = verify._list_input_chain(empty)
+    assert empty.calls == 3 and out == b""
+    assert "the input chain's policy is not drop" in verify.enforced_rules(out.decode())[1]   # still a failure

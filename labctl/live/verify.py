@@ -354,6 +354,16 @@ def planned_rules(rows: list[list[str]]) -> set[tuple]:
     return {(row[0], row[1], row[2], row[4] if len(row) > 4 else None) for row in rows}
 
 
+def _list_input_chain(container, tries: int = 3) -> tuple[int, bytes]:
+    """`nft list chain inet abiquo_lab input` in the container. A listing that exits 0 without the chain in it is a
+    read that lost its output (seen once on a loaded engine), not an empty allowlist: it is read again."""
+    for _ in range(tries):
+        code, out = container.exec_run(["nft", "list", "chain", "inet", "abiquo_lab", "input"])
+        if code != 0 or b"chain input" in (out or b""):
+            break
+    return code, out or b""
+
+
 def allowlist_drift(client, plan: Plan, rows_of: Callable[[Host], list[list[str]]]) -> list[str]:
     """Per container: the rules its nftables enforces now that the plan does not give, and those it lacks. Verify's
     probes reach a VIP's holder only; this reads every member (and every host) directly."""
@@ -363,7 +373,7 @@ def allowlist_drift(client, plan: Plan, rows_of: Callable[[Host], list[list[str]
             container = client.containers.get(f"{plan.lab}-{host.name}")
             if container.status != "running":
                 continue                                # a stopped host fails its flows in the probes
-            code, out = container.exec_run(["nft", "list", "chain", "inet", "abiquo_lab", "input"])
+            code, out = _list_input_chain(container)
         except Exception as exc:  # noqa: BLE001
             problems.append(f"{host.name}: cannot read its allowlist ({exc})")
             continue
