@@ -188,7 +188,7 @@ def test_markdown_and_sarif_carry_the_changes(tmp_path, capsys):
     _, data = as_json(capsys, "--stacks-dir", str(stacks), "diff", "--base", str(ROOT), "--stack", "docker-ha")
     s = data["stacks"]["docker-ha"]
     count = (len(s["added"]) + len(s["removed"]) + len(s["changed"]) + sum(map(len, s["hosts"].values()))
-             + len(s["rules"]["added"]) + len(s["rules"]["removed"]))
+             + len(s["rules"]["added"]) + len(s["rules"]["removed"]) + len(s["rules"]["changed"]))
     code, out = diff(capsys, "--stacks-dir", str(stacks), "diff", "--base", str(ROOT), "--stack", "docker-ha", "-f", "sarif")
     results = json.loads(out)["runs"][0]["results"]
     assert code == 0 and len(results) == count and {r["level"] for r in results} == {"note"}

@@ -129,7 +129,9 @@ def _addresses(plan: dict) -> dict[str, str]:
 
 
 def _rule_key(rule: dict) -> str:
-    skip = {"evidence", "source_host", "name"}
+    """What a rule admits (direction, group or host, peer, protocol, ports): its catalog ids are what it is for, so a
+    rule that admits the same and now serves other rows is changed, not added and removed."""
+    skip = {"evidence", "source_host", "name", "ids"}
     return json.dumps({k: v for k, v in sorted(rule.items()) if k not in skip})
 
 
@@ -154,8 +156,10 @@ def compare_rules(base: dict, head: dict, catalogs: tuple[dict, dict]) -> dict:
             out.setdefault(_rule_key(rule), []).append(rule)
         return out
     old, new = by_key(base, catalogs[0]), by_key(head, catalogs[1])
+    changed = [{**new[k][0], "ids_before": sorted({i for r in old[k] for i in r.get("ids", [])})} for k in sorted(new)
+               if k in old and {i for r in old[k] for i in r.get("ids", [])} != {i for r in new[k] for i in r.get("ids", [])}]
     return {"added": [r for k in sorted(new) for r in new[k][len(old.get(k, [])):]],
-            "removed": [r for k in sorted(old) for r in old[k][len(new.get(k, [])):]]}
+            "removed": [r for k in sorted(old) for r in old[k][len(new.get(k, [])):]], "changed": changed}
 
 
 def compare_stack(base: Optional[dict], head: Optional[dict], catalogs: tuple[dict, dict] = ({}, {})) -> dict:
@@ -177,7 +181,7 @@ def compare_stack(base: Optional[dict], head: Optional[dict], catalogs: tuple[di
               "rules": rules,
               "violations": head.get("violations", [])}
     if status is None:
-        status = "changed" if (added or removed or changed or rules["added"] or rules["removed"]
+        status = "changed" if (added or removed or changed or rules["added"] or rules["removed"] or rules["changed"]
                                or any(result["hosts"].values())) else "unchanged"
     result["status"] = status
     return result

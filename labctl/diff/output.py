@@ -86,6 +86,9 @@ def rows(result: dict, width: int = EVIDENCE_WIDTH) -> list[dict]:
                 out += [{"stack": stack, "change": change, "what": "rule", "item": rule_text(r), "ids": r.get("ids", []),
                          "detail": _short("; ".join(f"{i}: {e}" for i, e in r.get("evidence", {}).items()), width)}
                         for r in s["rules"][change]]
+            out += [{"stack": stack, "change": "changed", "what": "rule", "item": rule_text(r), "ids": r.get("ids", []),
+                     "detail": f"ids {' '.join(r['ids_before']) or '-'} -> {' '.join(r.get('ids', [])) or '-'}"}
+                    for r in s["rules"].get("changed", [])]
         out += [{"stack": stack, "change": "violation", "what": v["policy"], "item": v.get("resource", ""),
                  "detail": v["message"]} for v in mandatory(s)]
     return out
@@ -95,7 +98,7 @@ def summary_rows(result: dict) -> list[dict]:
     return [{"stack": stack, "backend": s["backend"], "status": s["status"],
              "flows": f"+{len(s['added'])} -{len(s['removed'])} ~{len(s['changed'])}",
              "hosts": f"+{len(s['hosts']['added'])} -{len(s['hosts']['removed'])} ~{len(s['hosts'].get('changed', []))}",
-             "rules": f"+{len(s['rules']['added'])} -{len(s['rules']['removed'])}",
+             "rules": f"+{len(s['rules']['added'])} -{len(s['rules']['removed'])} ~{len(s['rules'].get('changed', []))}",
              "violations": len(mandatory(s))} for stack, s in result["stacks"].items()]
 
 
