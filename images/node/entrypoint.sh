@@ -204,9 +204,17 @@ rabbitmq_cluster() {
   done
   if [ "$first" != "$LAB_HOST" ] && ! rabbitmqctl cluster_status 2>/dev/null | grep -q "rabbit@$first"; then
     until rabbitmqctl -n "rabbit@$first" await_startup --timeout 5 >/dev/null 2>&1; do sleep 1; done
-    rabbitmqctl stop_app && rabbitmqctl join_cluster "rabbit@$first" && rabbitmqctl start_app
+    local attempt=0
+    until rabbitmqctl stop_app && rabbitmqctl join_cluster "rabbit@$first" && rabbitmqctl start_app; do
+      # two brokers joining at once can fail to merge Mnesia's schema (combine_error): start this node afresh and
+      # join again a little later; a broker that cannot join stays unhealthy and says so
+      attempt=$((attempt + 1)); [ $attempt -lt 6 ] || { echo "rabbitmq: could not join rabbit@$first"; return 1; }
+      echo "rabbitmq: join failed (attempt $attempt), resetting this node"
+      rabbitmqctl stop_app >/dev/null 2>&1; rabbitmqctl force_reset || true
+      sleep $((attempt * 2 + RANDOM % 3))
+    done
   fi
-  rabbitmqctl set_policy --apply-to queues ha-all ".*" '{"ha-mode":"all","ha-sync-mode":"automatic"}'
+  rabbitmqctl set_policy --apply-to queues ha-all ".*" '{"ha-mode":"all","ha-sync-mode":"automatic"}' || return 1
   echo "rabbitmq: clustered"
 }
 
