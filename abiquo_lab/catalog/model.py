@@ -240,18 +240,20 @@ class Switch(Strict):
         return self.type == "bool" and isinstance(self.default, str)
 
 
+def _parsed_ports(value: list[Union[int, str]]) -> list[Union[int, str]]:
+    """Every item a port or span parse_port accepts (it raises naming the bad one)."""
+    for item in value:
+        parse_port(item)
+    return value
+
+
 class Realized(Strict):
     """How the lab realizes an edge it cannot realize as documented: another service (and port) of the same role."""
     service: str                          # a service of the edge's destination role that serves `ports`
     ports: list[Union[int, str]]
     why: str                              # shown by `labctl explain` beside the documented port
 
-    @field_validator("ports")
-    @classmethod
-    def _ports(cls, value: list[Union[int, str]]) -> list[Union[int, str]]:
-        for item in value:
-            parse_port(item)
-        return value
+    _ports = field_validator("ports")(classmethod(lambda cls, value: _parsed_ports(value)))
 
 
 class Edge(Strict):
@@ -266,12 +268,7 @@ class Edge(Strict):
     note: Optional[str] = None
     realized: Optional[Realized] = None   # the lab uses this service and port instead of the documented ones (and why)
 
-    @field_validator("ports")
-    @classmethod
-    def _ports(cls, value: list[Union[int, str]]) -> list[Union[int, str]]:
-        for item in value:
-            parse_port(item)
-        return value
+    _ports = field_validator("ports")(classmethod(lambda cls, value: _parsed_ports(value)))
 
     @field_validator("protocols")
     @classmethod
