@@ -17,10 +17,12 @@ Decisions (README, Policies):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Callable, Optional
 
 from abiquo_lab.contract import FRONTEND_PORTS, FRONTEND_ZONE, WORLD, port_span
 
+from .inventory import A_LISTENERS, A_RULES
 from .aws_view import (A_INSTANCE, LOAD_BALANCERS, SgRule, _num, _protocol, alb_groups, group_roles, internet_facing_albs, is_network_lb, sg_rules,
                        shown)
 
@@ -97,12 +99,22 @@ def judge_rules(inv, config: dict, report: Report, exception) -> None:
     egress = (({egress_of(f, inv.balancers, inv.balanced) for f in inv.plan.flows} - {None}) | bootstrap_egress(inv)
               | {(vip, members, *ports) for members, vip, *ports in hops})
     front = alb_groups(inv)
+    roles = ({k[0] for k in ingress | egress} | {k[1] for k in ingress | egress} | {"bootstrap"}) - {"world"}
     for rule in rules:
-        if "*" in (rule.on, rule.peer):
-            continue                                         # a group whose role is not known in preview
         problem = _rule_problem(inv, rule, ingress, egress, front, config, exception)
+        if problem and "*" in (rule.on, rule.peer):          # a group whose role is not known in preview: judged at
+            if _fine_as_some_role(inv, rule, roles, ingress, egress, front, config, exception):   # update if some
+                continue                                     # role would allow it, else wrong whichever it is
+            problem += " (its group's role is not known yet; no role of the plan would allow this rule)"
         if problem:
             report(problem, rule.res.urn)
+
+
+def _fine_as_some_role(inv, rule: SgRule, roles: set, ingress: set, egress: set, front: set, config, exception) -> bool:
+    ons = roles if rule.on == "*" else {rule.on}
+    peers = roles if rule.peer == "*" else {rule.peer}
+    return any(_rule_problem(inv, replace(rule, on=on, peer=peer), ingress, egress, front, config, exception) is None
+               for on in ons for peer in peers)
 
 
 def _rule_problem(inv, rule: SgRule, ingress: set, egress: set, front: set, config, exception) -> Optional[str]:
@@ -155,11 +167,15 @@ def attachments(inv, report: Report) -> None:
                  f"host {host}'s roles ({' '.join(planned.roles)}) and the bootstrap group", report)
     for lb in internet_facing_albs(inv):
         _carries(inv, lb, ("securityGroups",), set(inv.balancers), groups, "the load-balancer role", report)
+    vip_nlbs = {}
     for lb in (r for t in LOAD_BALANCERS for r in inv.of_type(t)):     # a services VIP's NLB: exactly the VIP's group
         vip = inv.read(lb, lambda r=lb: r.label("role") if is_network_lb(r) else None, "loadBalancerType", default=None)
         if vip in inv.balanced:
+            vip_nlbs[lb.urn] = vip
             _carries(inv, lb, ("securityGroups",), {vip}, groups, f"the services VIP {vip}", report)
     frontend = {lb.urn for lb in internet_facing_albs(inv)}
+    _vip_listeners_only(inv, vip_nlbs, report)
+    _no_other_lb_carries_groups(inv, frontend | set(vip_nlbs), groups, report)
     for lb in (r for t in (*LOAD_BALANCERS, CLASSIC_ELB) for r in inv.of_type(t)):
         internal = inv.read(lb, lambda r=lb: r.get("internal"), "internal", default=...)
         if lb.urn not in frontend and internal is not ... and internal is not True:
@@ -170,6 +186,43 @@ def attachments(inv, report: Report) -> None:
         for res in inv.of_type(type_):
             report(f"'{res.name}' is {what}, outside the plan: every machine of the lab is one aws.ec2.Instance per "
                    "planned host, carrying its groups through vpcSecurityGroupIds; remove it", res.urn)
+
+
+def _vip_listeners_only(inv, vip_nlbs: dict, report: Report) -> None:
+    """A services VIP's NLB listens on the VIP's ports only, in TCP, and its target groups serve no other listener
+    or rule (another load balancer forwarding there would reach the members' proxies on its own terms)."""
+    vip_groups: dict[str, str] = {}
+    for urn, name in vip_nlbs.items():
+        ports = sorted(l.port for l in inv.plan.vip(name).listeners)
+        for listener in inv.listeners_of(inv.by_urn[urn]):
+            vip_groups.update({tg: name for tg in listener.deps.get("defaultActions", [])})
+            seen = inv.read(listener, lambda l=listener: (l.get("protocol"), l.get("port")), default=None)
+            if seen is None:
+                continue                                     # not known in preview: judged at update
+            protocol, port = seen
+            if protocol != "TCP" or port not in ports:
+                report(f"listener '{listener.name}' on the services VIP {name}'s load balancer listens on "
+                       f"{protocol}/port {shown(port)} (protocol/port): the VIP serves TCP on port "
+                       f"{', '.join(map(str, ports))} only; remove it", listener.urn)
+    users = [(l, "defaultActions") for t in A_LISTENERS for l in inv.of_type(t)
+             if not set(l.deps.get("loadBalancerArn", [])) & set(vip_nlbs)]
+    users += [(r, "actions") for t in A_RULES for r in inv.of_type(t)]
+    for res, key in users:
+        for tg in sorted(set(res.deps.get(key, [])) & set(vip_groups)):
+            report(f"'{res.name}' forwards to target group '{inv.by_urn[tg].name}' of the services VIP "
+                   f"{vip_groups[tg]} ({key}): only the VIP's own load balancer forwards there; remove it", res.urn)
+
+
+def _no_other_lb_carries_groups(inv, allowed: set, groups: dict, report: Report) -> None:
+    """Only the frontend ALB and the services VIPs' NLBs carry the lab's groups: another load balancer carrying a
+    role's group would relay whatever that role is admitted to, wherever that role may send."""
+    for lb in (r for t in (*LOAD_BALANCERS, CLASSIC_ELB) for r in inv.of_type(t)):
+        if lb.urn in allowed:
+            continue
+        for role in sorted({groups[u] for u in lb.deps.get("securityGroups", []) if u in groups} - {"*"}):
+            report(f"load balancer '{lb.name}' carries sg '{role}' (securityGroups): only the frontend's "
+                   "internet-facing ALB and the services VIPs' internal NLBs carry the lab's groups; remove it",
+                   lb.urn)
 
 
 def _carries(inv, res, keys: tuple, want: set, groups: dict, whose: str, report: Report) -> None:

@@ -121,7 +121,10 @@ def _num(value: Any) -> Optional[int]:
         return None
     if isinstance(value, bool):
         raise ValueError(value)
-    return int(float(value))
+    number = float(value)
+    if not number.is_integer():                  # 8009.5 is no port (int() would quietly make it 8009)
+        raise ValueError(value)
+    return int(number)
 
 
 def shown(value: Any) -> str:

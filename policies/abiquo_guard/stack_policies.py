@@ -14,8 +14,8 @@ from abiquo_lab.contract import ALLOWLIST, FRONTEND_ZONE, HOST, HTTPS_PORT, LIFE
 
 from .resource_policies import AWS_CHECKS as RESOURCE_CHECKS_AWS
 from .aws_checks import attachments, ingress_of, judge_rules, network_acls, private_routes, public_subnets, vip_hops
-from .aws_view import LOAD_BALANCERS, alb_groups, group_roles, ingress_index, internet_facing_albs, is_network_lb
-from .inventory import (A_ATTACHMENT, A_INSTANCE, A_LISTENERS, A_RULES, ALLOW_ENV, ALLOWLIST_CAPABILITIES, D_CONTAINER,
+from .aws_view import LOAD_BALANCERS, alb_groups, shown, group_roles, ingress_index, internet_facing_albs, is_network_lb
+from .inventory import (A_ATTACHMENTS, A_INSTANCE, A_LISTENERS, A_RULES, ALLOW_ENV, ALLOWLIST_CAPABILITIES, D_CONTAINER,
                         D_NETWORK, Inventory, normalize_capability)
 
 Report = Callable[[str, Optional[str]], None]
@@ -132,9 +132,21 @@ def _vip_targets(inv: Inventory, vip, listener, flow, report: Report) -> None:
     """The listener forwards to the VIP's members only, every one of them: its target group's targets are the
     secondary (proxy) addresses of the instances carrying the VIP's role, one at least on each."""
     groups = set(listener.deps.get("defaultActions", []))
-    attached = [a for a in inv.of_type(A_ATTACHMENT) if groups & set(a.deps.get("targetGroupArn", []))]
+    attached = [a for t in A_ATTACHMENTS for a in inv.of_type(t) if groups & set(a.deps.get("targetGroupArn", []))]
+    instances = {r.urn for r in inv.of_type(A_INSTANCE)}
+    for a in attached:
+        by_id = sorted(inv.by_urn[u].name for u in a.deps.get("targetId", []) if u in instances)
+        if by_id:
+            report(f"{_arrow(flow)} via {vip.name}: attachment '{a.name}' targets instance {', '.join(by_id)} by its ID "
+                   f"(targetId): the VIP forwards to the members' proxy (secondary) addresses, an IP target group",
+                   a.urn)
+        port = inv.read(a, lambda r=a: r.get("port"), "port", default=None)
+        if port is not None and port != flow.port:
+            report(f"{_arrow(flow)} via {vip.name}: attachment '{a.name}' forwards listener port {flow.port} to port "
+                   f"{shown(port)} (port): the proxy serves each VIP port on the same port; remove port or set it to "
+                   f"{flow.port}", a.urn)
     targets = [str(t) for a in attached for t in [inv.read(a, lambda r=a: r.get("targetId"), "targetId", default=None)]
-               if t is not None]
+               if t is not None and not any(u in instances for u in a.deps.get("targetId", []))]
     members = {inv.read(m, lambda r=m: r.label("host"), default=None) or m.name:
                {str(a) for a in (inv.read(m, lambda r=m: r.get("secondaryPrivateIps"), "secondaryPrivateIps", default=None) or [])}
                for m in role_hosts(inv).get(vip.role, [])}
@@ -144,7 +156,7 @@ def _vip_targets(inv: Inventory, vip, listener, flow, report: Report) -> None:
         report(f"{_arrow(flow)} via {vip.name}: listener '{listener.name}' forwards to {', '.join(strangers)}, not a "
                f"{vip.role} member's proxy address; its targets must be the members' secondary addresses", listener.urn)
     if len(targets) < len(attached):
-        return                                               # a target not known in preview: judged at update
+        return                     # a target not known in preview (judged at update) or an instance ID (reported)
     missing = sorted(name for name, mine in members.items() if not mine & set(targets))
     if missing:
         report(f"{_arrow(flow)} via {vip.name}: listener '{listener.name}' does not forward to member(s) "

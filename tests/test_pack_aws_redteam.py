@@ -1,0 +1,212 @@
+"""Red team of the pack's AWS checks: ordinary ways to get a bad thing past them that the class tests
+(test_pack_aws_classes, test_pack_aws_vip, test_policy_pack) do not already try. Each attack mutates the recorded
+aws-ha stack (update and preview mode) and requires a mandatory violation with the given words; the ones the pack
+accepts by design (README, Policies, "Not checked") are tested to stay clean, so a change of verdict is seen."""
+import copy
+
+import pytest
+
+from labctl.check.analyzer import analyze_grpc, analyze_in_process
+from labctl.preview import UNKNOWN_TEXT, record_stack
+from test_pack_aws_classes import (EGRESS, INGRESS, INSTANCE, LB, LEGACY, LISTENER, ROLE, SG, _add, _group,
+                                   _instance_with, _legacy, _rule_for, _set_inline, _vpc)
+
+ATTACHMENT = "aws:lb/targetGroupAttachment:TargetGroupAttachment"
+ALB_ATTACHMENT = "aws:alb/targetGroupAttachment:TargetGroupAttachment"
+WORLD = {"cidrBlocks": ["0.0.0.0/0"]}
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["update", "preview"])
+def recording(request):
+    return record_stack("aws-ha", preview=request.param)
+
+
+def _mandatory(rec):
+    return [v for v in analyze_in_process(rec) if v.level == "mandatory"]
+
+
+def _alb(rec):
+    return next(r for r in rec.by_type(LB) if r.inputs["loadBalancerType"] == "application")
+
+
+def _nlb(rec):
+    return next(r for r in rec.by_type(LB) if r.inputs["loadBalancerType"] == "network")
+
+
+def _vip_listener(rec, port):
+    return next(r for r in rec.by_type(LISTENER) if r.inputs["port"] == port and r.inputs["protocol"] == "TCP")
+
+
+def _vip_group_urn(rec, port):
+    return _vip_listener(rec, port).property_dependencies["defaultActions"][0]
+
+
+def _vip_attachment(rec, port):
+    return next(r for r in rec.by_type(ATTACHMENT) if f"-tg-{port}-" in r.name)
+
+
+def _copy(rec, record, suffix, type_=None):
+    twin = copy.deepcopy(record)
+    twin.urn, twin.name = record.urn + suffix, record.name + suffix
+    if type_:
+        twin.type, twin.urn = type_, twin.urn.replace(record.type, type_)
+    rec.records.append(twin)
+    return twin
+
+
+# ---- attacks: (mutate(rec), words a mandatory violation must hold) ----------------------------------------------
+def _vpc_world(**ports):
+    return lambda m: _vpc(m, INGRESS, "api", "x-world", cidrIpv4="0.0.0.0/0", **ports)
+
+
+def _second_frontend_alb(m):
+    alb = _copy(m, _alb(m), "-2")
+    alb.property_dependencies["securityGroups"] = [_group(m, "datanode").urn]
+    return alb
+
+
+def _alb_target_attachment(m):
+    """The other module's attachment puts a stranger (an API's address) behind the VIP's 3306 listener."""
+    stranger = _copy(m, _vip_attachment(m, 3306), "-alb", ALB_ATTACHMENT)
+    stranger.inputs["targetId"] = _instance_with(m, "api").inputs["privateIp"]
+
+
+def _instance_id_target(m):
+    attachment = _vip_attachment(m, 3306)
+    member = _instance_with(m, "datanode")
+    attachment.inputs["targetId"] = UNKNOWN_TEXT if m.preview else member.id
+    attachment.property_dependencies["targetId"] = [member.urn]
+
+
+def _vip_listener_protocol(protocol):
+    def mutate(m):
+        _vip_listener(m, 3306).inputs["protocol"] = protocol
+    return mutate
+
+
+def _extra_vip_listener(m):
+    listener = _copy(m, _vip_listener(m, 3306), "-22")
+    listener.inputs["port"] = 22.0
+
+
+def _attachment_port(m):
+    _vip_attachment(m, 6379).inputs["port"] = 3306.0
+
+
+def _alb_rule_to_vip_group(m):
+    rule = next(r for r in m.by_type("aws:lb/listenerRule:ListenerRule") if r.name.endswith("-rule-api"))
+    rule.property_dependencies["actions"] = [_vip_group_urn(m, 3306)]
+
+
+def _internal_lb_with_role_group(m):
+    lb = _add(m, LB, "x-internal-relay", {"loadBalancerType": "network", "internal": True,
+                                          "securityGroups": [UNKNOWN_TEXT if m.preview else "sg-api"]},
+              {"securityGroups": [_group(m, "api").urn]})
+    return lb
+
+
+def _unknown_role_world_open(m):
+    group = _group(m, "api")
+    group.inputs["tags"][ROLE] = UNKNOWN_TEXT if m.preview else "api"
+    _vpc(m, INGRESS, "api", "x-world-all", ipProtocol="-1", cidrIpv4="0.0.0.0/0")
+
+
+def _unknown_beside_world(m):
+    rule = _rule_for(m, INGRESS, "api", "frontend")
+    rule.inputs["fromPort"] = UNKNOWN_TEXT if m.preview else rule.inputs["fromPort"]
+    _vpc(m, INGRESS, "api", "x-world-22", ipProtocol="tcp", fromPort=22, toPort=22, cidrIpv4="0.0.0.0/0")
+
+
+def _eip_association(m):
+    member = _instance_with(m, "datanode")
+    _add(m, "aws:ec2/eipAssociation:EipAssociation", "x-eip-assoc",
+         {"instanceId": UNKNOWN_TEXT if m.preview else member.id, "allocationId": "eipalloc-1"},
+         {"instanceId": [member.urn]})
+
+
+def _public_subnet_instance(m):
+    inst = _instance_with(m, "datanode")
+    inst.inputs.pop("associatePublicIpAddress", None)
+
+
+def _bootstrap_ingress(m):
+    return _vpc(m, INGRESS, "bootstrap", "x-bootstrap-in", peer="api", ipProtocol="tcp", fromPort=22, toPort=22)
+
+
+def _egress_all_to_group(m):
+    return _vpc(m, EGRESS, "api", "x-api-all", peer="datanode", ipProtocol="-1")
+
+
+def _egress_vip_other_port(m):
+    return _vpc(m, EGRESS, "api", "x-api-vip-22", peer="services-vip", ipProtocol="tcp", fromPort=22, toPort=22)
+
+
+def _hop_other_port(m):
+    return _vpc(m, INGRESS, "datanode", "x-hop-22", peer="services-vip", ipProtocol="tcp", fromPort=22, toPort=22)
+
+
+def _world_to_vip_group(m):
+    return _legacy(m, "ingress", "services-vip", protocol="tcp", fromPort=3306, toPort=3306, **WORLD)
+
+
+def _group_and_cidr(m):
+    rule = _vpc(m, INGRESS, "api", "x-both", peer="frontend", ipProtocol="tcp", fromPort=8009, toPort=8009)
+    rule.inputs["cidrIpv4"] = "0.0.0.0/0"
+
+
+def _inline_several_cidrs(m):
+    _set_inline(m, "mysql", "ingress", [{"protocol": "tcp", "fromPort": 3306, "toPort": 3306,
+                                         "cidrBlocks": ["10.95.0.0/16", "0.0.0.0/0"]}])
+
+
+def _inline_ipv6(m):
+    _set_inline(m, "mysql", "ingress", [{"protocol": "tcp", "fromPort": 3306, "toPort": 3306,
+                                         "ipv6CidrBlocks": ["2001:db8::/32"]}])
+
+
+def _legacy_self(m):
+    return _legacy(m, "ingress", "mysql", protocol="tcp", fromPort=22, toPort=22, self=True)
+
+
+ATTACKS = {
+    "protocol '6' from the world": (_vpc_world(ipProtocol="6", fromPort=22, toPort=22), "opens sg 'api' to the world"),
+    "protocol 'TCP' from the world": (_vpc_world(ipProtocol="TCP", fromPort=22, toPort=22), "opens sg 'api' to the world"),
+    "protocol 'Tcp' from the world on 443": (_vpc_world(ipProtocol="Tcp", fromPort=443, toPort=443), "opens sg 'api' to the world"),
+    "ports as text from the world": (_vpc_world(ipProtocol="tcp", fromPort="22", toPort="22"), "tcp/22"),
+    "ports as fractions": (lambda m: _vpc(m, INGRESS, "api", "x-frac", peer="frontend", ipProtocol="tcp",
+                                          fromPort=8009.5, toPort=8009.5), "is not a port number"),
+    "a wider range holding a planned port": (lambda m: _vpc(m, INGRESS, "api", "x-wide", peer="frontend",
+                                                            ipProtocol="tcp", fromPort=8000, toPort=8010),
+                                             "tcp/8000-8010) maps to no catalog flow"),
+    "a group reference and a CIDR in one rule": (_group_and_cidr, "opens sg 'api' to the world"),
+    "self on a legacy rule": (_legacy_self, "(sg 'mysql' from sg 'mysql', tcp/22) maps to no catalog flow"),
+    "several CIDRs, one the world": (_inline_several_cidrs, "opens sg 'mysql' to the world"),
+    "an IPv6 CIDR inline": (_inline_ipv6, "admits CIDR 2001:db8::/32"),
+    "a second internet-facing ALB tagged frontend with the datanode group": (_second_frontend_alb, "carries sg 'datanode'"),
+    "a VIP listener on TCP_UDP": (_vip_listener_protocol("TCP_UDP"), "port 3306"),
+    "a VIP listener on TLS": (_vip_listener_protocol("TLS"), "port 3306"),
+    "a VIP listener on a port the VIP does not serve": (_extra_vip_listener, "port 22"),
+    "a VIP attachment by instance ID": (_instance_id_target, "by its ID (targetId)"),
+    "a VIP attachment on another port": (_attachment_port, "port 3306"),
+    "an aws.alb attachment of a stranger to the VIP": (_alb_target_attachment, "not a datanode member's proxy address"),
+    "the ALB forwarding to the VIP's target group": (_alb_rule_to_vip_group, "target group"),
+    "an internal load balancer carrying a role's group": (_internal_lb_with_role_group, "carries sg 'api'"),
+    "an EIP associated with a datanode": (_eip_association, "EIP association 'x-eip-assoc'"),
+    "an instance's associatePublicIpAddress unset": (_public_subnet_instance, "associatePublicIpAddress"),
+    "egress -1 to a group": (_egress_all_to_group, "allows all ports"),
+    "egress to the VIP group on a port it does not serve": (_egress_vip_other_port, "x-api-vip-22"),
+    "a hop on a port the VIP does not serve": (_hop_other_port, "x-hop-22"),
+    "the VIP group from the world": (_world_to_vip_group, "opens sg 'services-vip' to the world"),
+    "ingress on the bootstrap group": (_bootstrap_ingress, "x-bootstrap-in"),
+    "world on all protocols on a group whose role is not known yet": (_unknown_role_world_open, "x-world-all"),
+    "an unknown rule beside a world rule of the same group": (_unknown_beside_world, "x-world-22"),
+}
+
+
+@pytest.mark.parametrize("what", list(ATTACKS))
+def test_each_attack_is_reported_mandatory(recording, what):
+    mutate, words = ATTACKS[what]
+    mutant = copy.deepcopy(recording)
+    mutate(mutant)
+    found = _mandatory(mutant)
+    assert any(words in v.message for v in found), (what, [v.message[:200] for v in found][:5])
