@@ -168,6 +168,57 @@ def _legacy_self(m):
     return _legacy(m, "ingress", "mysql", protocol="tcp", fromPort=22, toPort=22, self=True)
 
 
+def _alb_module_listener_on_the_vip(m):
+    listener = _copy(m, _vip_listener(m, 3306), "-alb22", "aws:alb/listener:Listener")
+    listener.inputs["port"] = 22.0
+
+
+def _eip_on_instance(m):
+    member = _instance_with(m, "datanode")
+    _add(m, "aws:ec2/eip:Eip", "x-eip", {"domain": "vpc", "instance": UNKNOWN_TEXT if m.preview else member.id},
+         {"instance": [member.urn]})
+
+
+def _http_listener(**inputs):
+    def mutate(m):
+        listener = next(r for r in m.by_type(LISTENER) if r.inputs["protocol"] == "HTTP")
+        listener.inputs.update(inputs)
+        listener.inputs["defaultActions"] = [{"type": "forward", "targetGroupArn": "tg"}]
+        if inputs.get("protocol") is None:
+            listener.inputs.pop("protocol")
+    return mutate
+
+
+def _rule_on_the_http_listener(m):
+    http = next(r for r in m.by_type(LISTENER) if r.inputs["protocol"] == "HTTP")
+    rule = _copy(m, next(r for r in m.by_type("aws:lb/listenerRule:ListenerRule") if r.name.endswith("-rule-api")),
+                 "-http")
+    rule.property_dependencies["listenerArn"] = [http.urn]
+
+
+def _half_default_to_igw(m):
+    route = next(r for r in m.by_type("aws:ec2/route:Route") if "private" in r.name)
+    for half in ("0.0.0.0/1", "128.0.0.0/1"):
+        twin = _copy(m, route, "-" + half.split(".")[0])
+        twin.inputs["destinationCidrBlock"] = half
+        twin.inputs.pop("natGatewayId", None)
+        twin.property_dependencies.pop("natGatewayId", None)
+        igw = m.by_type("aws:ec2/internetGateway:InternetGateway")[0]
+        twin.inputs["gatewayId"] = UNKNOWN_TEXT if m.preview else igw.id
+        twin.property_dependencies["gatewayId"] = [igw.urn]
+
+
+def _group_tagged_world(m):
+    """A group tagged with the role 'world' must not stand for the world: the public flow is then not allowed."""
+    for rule in [r for r in m.by_type(INGRESS) if {r.inputs.get("cidrIpv4"), r.inputs.get("cidrIpv6")} & {"0.0.0.0/0", "::/0"}]:
+        m.records.remove(rule)
+    fake = _copy(m, _group(m, "api"), "-world")
+    fake.inputs["tags"][ROLE] = "world"
+    for port in (80, 443):
+        _vpc(m, INGRESS, "frontend", f"x-from-fake-world-{port}", ipProtocol="tcp", fromPort=port, toPort=port)
+        m.records[-1].property_dependencies["referencedSecurityGroupId"] = [fake.urn]
+
+
 ATTACKS = {
     "protocol '6' from the world": (_vpc_world(ipProtocol="6", fromPort=22, toPort=22), "opens sg 'api' to the world"),
     "protocol 'TCP' from the world": (_vpc_world(ipProtocol="TCP", fromPort=22, toPort=22), "opens sg 'api' to the world"),
@@ -198,6 +249,13 @@ ATTACKS = {
     "a hop on a port the VIP does not serve": (_hop_other_port, "x-hop-22"),
     "the VIP group from the world": (_world_to_vip_group, "opens sg 'services-vip' to the world"),
     "ingress on the bootstrap group": (_bootstrap_ingress, "x-bootstrap-in"),
+    "an aws.alb listener on the VIP's NLB": (_alb_module_listener_on_the_vip, "port 22"),
+    "an EIP naming an instance": (_eip_on_instance, "Elastic IP 'x-eip'"),
+    "a plain HTTP listener written in lower case": (_http_listener(protocol="http"), "serves plain HTTP"),
+    "a listener without a protocol (HTTP on an ALB)": (_http_listener(protocol=None), "protocol"),
+    "a forwarding rule on the HTTP listener": (_rule_on_the_http_listener, "plain HTTP"),
+    "a private default route split in halves to the IGW": (_half_default_to_igw, "to the internet gateway"),
+    "a group tagged with the role 'world'": (_group_tagged_world, "is not allowed"),
     "world on all protocols on a group whose role is not known yet": (_unknown_role_world_open, "x-world-all"),
     "an unknown rule beside a world rule of the same group": (_unknown_beside_world, "x-world-22"),
 }

@@ -260,8 +260,9 @@ def _subnet_zones(inv) -> dict[str, Optional[str]]:
 
 
 def private_routes(inv, report: Report) -> None:
-    """No route table associated with a subnet outside the frontend zone sends the default route (0.0.0.0/0 or
-    ::/0) to the internet gateway: those subnets go out through the NAT gateway only."""
+    """No route table associated with a subnet outside the frontend zone sends anything to the internet gateway (the
+    default route, or any part of it: 0.0.0.0/1 and 128.0.0.0/1 are the default route too): those subnets go out
+    through the NAT gateway only."""
     zones = _subnet_zones(inv)
     igws = {r.urn for r in inv.of_type(A_IGW)}
     private: dict[str, list[str]] = {}
@@ -280,7 +281,7 @@ def private_routes(inv, report: Report) -> None:
                                f"routes[{i}].gatewayId", default=...)     # unknown: the gateway's ID in preview
             to_igw = (gateway is ... or bool(gateway)) and bool(set(table.deps.get("routes", [])) & igws) \
                 or str(gateway).startswith("igw-")
-            if cidr in WORLD and to_igw:
+            if to_igw:
                 _report_route(table, f"routes[{i}]", cidr, private[table.urn], report)
     for route in inv.of_type(A_ROUTE):
         tables = [t for t in route.deps.get("routeTableId", []) if t in private]
@@ -290,7 +291,7 @@ def private_routes(inv, report: Report) -> None:
                                                  ("destinationIpv6CidrBlock", "destinationIpv6CidrBlock")))
         gateway = inv.read(route, lambda: route.get("gatewayId"), "gatewayId", default=None)
         to_igw = bool(set(route.deps.get("gatewayId", [])) & igws) or str(gateway).startswith("igw-")
-        if cidr in WORLD and to_igw:
+        if to_igw:
             _report_route(route, "gatewayId", cidr, private[tables[0]], report)
 
 
@@ -304,8 +305,8 @@ def public_subnets(inv, report: Report) -> None:
                    "only the frontend zone is public; set map_public_ip_on_launch = False", subnet.urn)
 
 
-def _report_route(res, where: str, cidr: str, subnets: list[str], report: Report) -> None:
-    report(f"'{res.name}' ({where}) sends {cidr} to the internet gateway from private subnets "
+def _report_route(res, where: str, cidr: Optional[str], subnets: list[str], report: Report) -> None:
+    report(f"'{res.name}' ({where}) sends {cidr or 'traffic'} to the internet gateway from private subnets "
            f"({', '.join(sorted(subnets))}): only the frontend zone's subnets route to the internet gateway; route "
            "the default through the NAT gateway (natGatewayId)", res.urn)
 

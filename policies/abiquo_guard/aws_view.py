@@ -75,13 +75,15 @@ def group_roles(inv) -> dict[str, str]:
         return inv._aws_groups
     found = {}
     bootstrap = f"{inv.plan.lab}-bootstrap" if inv.plan else None
+    known = ({r for h in inv.plan.hosts for r in h.roles} | {v.name for v in inv.plan.vips} | {"bootstrap"}
+             if inv.plan else set())
     for res in inv.of_type(A_SG):
         role = inv.read(res, lambda r=res: r.label("role"), default=...)
         if role is ...:
             found[res.urn] = "*"                             # not known in preview: whatever it is, judged at update
             continue
-        if role:
-            found[res.urn] = role
+        if role:                                             # a tag the plan does not know ('world', say) is no role
+            found[res.urn] = role if role in known else f"?{res.name}"
             continue
         name = inv.read(res, lambda r=res: r.get("name"), "name", default=None)
         found[res.urn] = "bootstrap" if name == bootstrap else f"?{res.name}"

@@ -285,6 +285,7 @@ def _beyond_aws(inv: Inventory, config: dict, report: Report) -> None:
     """Every security-group rule in every form maps to a plan flow (or the bootstrap egress); nothing routes a
     private subnet to the internet gateway or lets the world through a network ACL (aws_checks)."""
     judge_rules(inv, config, report, _exception)
+    _http_listener_rules(inv, report)
     private_routes(inv, report)
     public_subnets(inv, report)
     network_acls(inv, report)
@@ -683,6 +684,18 @@ def _alb_routes(inv: Inventory, report: Report) -> None:
         if not ok:
             report(f"no load balancer route {path} for the {role} nodes: the HTTPS listener must forward {path} to "
                    f"the {role} target group (catalog: role {role}, frontend_path)", lab)
+
+
+def _http_listener_rules(inv: Inventory, report: Report) -> None:
+    """A plain HTTP listener only redirects (the resource policy judges its default action): a listener rule
+    on it that forwards would serve those paths over plain HTTP."""
+    http = {l.urn for t in A_LISTENERS for l in inv.of_type(t)
+            if inv.read(l, lambda r=l: str(r.get("protocol", "")).upper() == "HTTP", "protocol", default=False)}
+    for rule in (r for t in A_RULES for r in inv.of_type(t)):
+        if set(rule.deps.get("listenerArn", [])) & http and inv.read(rule, lambda r=rule: _forwards(r.get("actions", [])),
+                                                                      "actions", default=False):
+            report(f"listener rule '{rule.name}' forwards on a plain HTTP listener (listenerArn, actions): those paths "
+                   "are served without TLS; put the rule on the HTTPS listener", rule.urn)
 
 
 def _forwarded_paths(rule, listeners: set) -> set:
