@@ -219,6 +219,14 @@ def _group_tagged_world(m):
         m.records[-1].property_dependencies["referencedSecurityGroupId"] = [fake.urn]
 
 
+def _acl_half_world(m):
+    subnet = next(r for r in m.by_type("aws:ec2/subnet:Subnet") if r.inputs["tags"].get("abiquo-lab.zone") == "core")
+    entries = [{"protocol": "-1", "ruleNo": 100 + i, "action": "allow", "cidrBlock": half, "fromPort": 0, "toPort": 0}
+               for i, half in enumerate(("0.0.0.0/1", "128.0.0.0/1"))]
+    _add(m, "aws:ec2/networkAcl:NetworkAcl", "x-nacl-halves", {"subnetIds": [UNKNOWN_TEXT if m.preview else subnet.id],
+                                                               "ingress": entries}, {"subnetIds": [subnet.urn]})
+
+
 ATTACKS = {
     "protocol '6' from the world": (_vpc_world(ipProtocol="6", fromPort=22, toPort=22), "opens sg 'api' to the world"),
     "protocol 'TCP' from the world": (_vpc_world(ipProtocol="TCP", fromPort=22, toPort=22), "opens sg 'api' to the world"),
@@ -255,6 +263,7 @@ ATTACKS = {
     "a listener without a protocol (HTTP on an ALB)": (_http_listener(protocol=None), "protocol"),
     "a forwarding rule on the HTTP listener": (_rule_on_the_http_listener, "plain HTTP"),
     "a private default route split in halves to the IGW": (_half_default_to_igw, "to the internet gateway"),
+    "a network ACL open to the world in two halves": (_acl_half_world, "allows public addresses (0.0.0.0/1)"),
     "a group tagged with the role 'world'": (_group_tagged_world, "is not allowed"),
     "world on all protocols on a group whose role is not known yet": (_unknown_role_world_open, "x-world-all"),
     "an unknown rule beside a world rule of the same group": (_unknown_beside_world, "x-world-22"),
@@ -268,3 +277,57 @@ def test_each_attack_is_reported_mandatory(recording, what):
     mutate(mutant)
     found = _mandatory(mutant)
     assert any(words in v.message for v in found), (what, [v.message[:200] for v in found][:5])
+
+
+def _alb_value_unknown(key):
+    def mutate(m):
+        if key == "role":
+            _alb(m).inputs["tags"][ROLE] = UNKNOWN_TEXT
+        else:
+            _alb(m).inputs[key] = UNKNOWN_TEXT
+    return mutate
+
+
+def _duplicate_rule(m):
+    _copy(m, _rule_for(m, INGRESS, "api", "frontend"), "-again")
+
+
+def _second_frontend_alb_alike(m):
+    _copy(m, _alb(m), "-2")
+
+
+def _private_acl(m):
+    subnet = next(r for r in m.by_type("aws:ec2/subnet:Subnet") if r.inputs["tags"].get("abiquo-lab.zone") == "core")
+    _add(m, "aws:ec2/networkAcl:NetworkAcl", "x-nacl-vpc", {"subnetIds": [subnet.id], "ingress": [
+        {"protocol": "-1", "ruleNo": 100, "action": "allow", "cidrBlock": "10.95.0.0/16", "fromPort": 0, "toPort": 0}]},
+        {"subnetIds": [subnet.urn]})
+
+
+ACCEPTED = {           # by design (README, Policies): no mandatory violation
+    "the frontend ALB's type not known in preview": _alb_value_unknown("loadBalancerType"),
+    "the frontend ALB's role tag not known in preview": _alb_value_unknown("role"),
+    "the frontend ALB's scheme not known in preview": _alb_value_unknown("internal"),
+    "a duplicate of a planned rule (the same permission twice)": _duplicate_rule,
+    "a second internet-facing ALB like the frontend's (same group, no listener of its own)": _second_frontend_alb_alike,
+    "a network ACL allowing the VPC's own range": _private_acl,
+}
+
+
+@pytest.mark.parametrize("what", list(ACCEPTED))
+def test_what_is_accepted_by_design_stays_clean(recording, what):
+    mutant = copy.deepcopy(recording)
+    ACCEPTED[what](mutant)
+    found = _mandatory(mutant)
+    assert found == [], (what, [v.message[:200] for v in found][:5])
+
+
+def test_the_attacks_get_the_same_verdicts_over_grpc():
+    """The gRPC driver (what the CLI runs) agrees with the in-process one on a sample of the attacks."""
+    rec = record_stack("aws-ha", preview=True)
+    for what in ("world on all protocols on a group whose role is not known yet", "a VIP attachment by instance ID",
+                 "an aws.alb attachment of a stranger to the VIP", "a plain HTTP listener written in lower case"):
+        mutant = copy.deepcopy(rec)
+        ATTACKS[what][0](mutant)
+        over_grpc = sorted((v.policy, v.level, v.message) for v in analyze_grpc(mutant))
+        assert over_grpc == sorted((v.policy, v.level, v.message) for v in analyze_in_process(mutant)), what
+        assert any(ATTACKS[what][1] in message for _, level, message in over_grpc if level == "mandatory"), what

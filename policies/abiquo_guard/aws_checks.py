@@ -10,12 +10,13 @@ Decisions (README, Policies):
   load-balancer role tag (the frontend), on its listener ports.
 - Egress: each rule maps to a plan flow's egress (to the destination's group, or to the world for flows leaving the
   lab) or to the configured bootstrap egress on the bootstrap group.
-- Network ACLs (stateless): an allow entry from the world into a subnet is a violation unless it is tcp/udp within
+- Network ACLs (stateless): an allow entry from the world (any CIDR holding a public address) into a subnet is a violation unless it is tcp/udp within
   the ephemeral range 1024-65535 (return traffic of the NAT'd egress) or, on the frontend zone's subnets, tcp on
   the listener ports.
 """
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Callable, Optional
@@ -23,7 +24,8 @@ from typing import Callable, Optional
 from abiquo_lab.contract import FRONTEND_PORTS, FRONTEND_ZONE, WORLD, port_span
 
 from .inventory import A_LISTENERS, A_RULES
-from .aws_view import (A_INSTANCE, LOAD_BALANCERS, SgRule, _num, _protocol, alb_groups, group_roles, internet_facing_albs, is_network_lb, sg_rules,
+from .aws_view import (A_INSTANCE, LOAD_BALANCERS, SgRule, _num, _protocol, alb_groups, group_roles, internet_facing_albs, is_network_lb,
+                       maybe_frontend_albs, sg_rules,
                        shown)
 
 Report = Callable[[str, Optional[str]], None]
@@ -173,7 +175,7 @@ def attachments(inv, report: Report) -> None:
         if vip in inv.balanced:
             vip_nlbs[lb.urn] = vip
             _carries(inv, lb, ("securityGroups",), {vip}, groups, f"the services VIP {vip}", report)
-    frontend = {lb.urn for lb in internet_facing_albs(inv)}
+    frontend = {lb.urn for lb in internet_facing_albs(inv) + maybe_frontend_albs(inv)}
     _vip_listeners_only(inv, vip_nlbs, report)
     _no_other_lb_carries_groups(inv, frontend | set(vip_nlbs), groups, report)
     for lb in (r for t in (*LOAD_BALANCERS, CLASSIC_ELB) for r in inv.of_type(t)):
@@ -353,6 +355,20 @@ def network_acls(inv, report: Report) -> None:
         _judge_acl_entry(inv, rule, rule.props, "", "ruleAction", subnets, zones, report)
 
 
+PRIVATE_RANGES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                                            "100.64.0.0/10", "fc00::/7"))
+
+
+def _reaches_internet(cidr: str) -> bool:
+    """A CIDR holding any public address: the world, or a piece of it (0.0.0.0/1 and 128.0.0.0/1 are the world in
+    two entries). One that is no CIDR is judged as the world (and named as written)."""
+    try:
+        net = ipaddress.ip_network(cidr.strip(), strict=False)
+    except ValueError:
+        return True
+    return not any(net.version == p.version and net.subnet_of(p) for p in PRIVATE_RANGES)
+
+
 def _judge_acl_entry(inv, res, entry, where: str, action_key: str, subnets: set, zones: dict, report: Report) -> None:
     prefix = f"{where}." if where else ""
     get = lambda key: inv.read(res, lambda: entry.get(key) if isinstance(entry, Mapping) else None,  # noqa: E731
@@ -361,7 +377,7 @@ def _judge_acl_entry(inv, res, entry, where: str, action_key: str, subnets: set,
     proto, start, end = get("protocol"), get("fromPort"), get("toPort")
     if ... in (action, cidr, cidr6, proto, start, end) or str(action).lower() != "allow":
         return
-    world = next((c for c in (cidr, cidr6) if c in WORLD), None)
+    world = next((str(c) for c in (cidr, cidr6) if c and _reaches_internet(str(c))), None)
     if world is None or not subnets:
         return
     protocol = _protocol(proto)
@@ -377,6 +393,6 @@ def _judge_acl_entry(inv, res, entry, where: str, action_key: str, subnets: set,
     listener = ported and protocol == "tcp" and start == end and start in LISTENER_PORTS and front_only
     if not (ephemeral or listener):
         span = "all protocols and ports" if protocol == "all" else f"{protocol}/{port_span(start, end, 'all ports')}"
-        report(f"network ACL '{res.name}' ({where or 'rule'}) allows the world ({world}) in on {span} to subnets "
+        report(f"network ACL '{res.name}' ({where or 'rule'}) allows {'the world' if world in WORLD else 'public addresses'} ({world}) in on {span} to subnets "
                f"{', '.join(names)}: the world reaches only the frontend subnets on tcp/{', tcp/'.join(map(str, LISTENER_PORTS))}, "
                f"and return traffic on tcp/udp {EPHEMERAL}-65535; narrow or remove the entry", res.urn)

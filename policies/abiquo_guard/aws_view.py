@@ -100,21 +100,35 @@ def is_network_lb(lb) -> bool:
 
 def alb_groups(inv) -> set[str]:
     """The groups attached to an internet-facing application load balancer that carries a load-balancer role tag
-    (the frontend): the only groups the world may reach (on the listener ports)."""
+    (the frontend), or to one that may be it once a value not known in preview is: the only groups the world may
+    reach (on the listener ports)."""
     urns = set()
-    for lb in internet_facing_albs(inv):
+    for lb in internet_facing_albs(inv) + maybe_frontend_albs(inv):
         urns |= set(lb.deps.get("securityGroups", []))
     return urns
 
 
 def internet_facing_albs(inv) -> list:
+    return [lb for lb, verdict in _frontend_verdicts(inv) if verdict is True]
+
+
+def maybe_frontend_albs(inv) -> list:
+    """Load balancers that are the frontend unless a value not known in preview (role tag, type, internal) says
+    otherwise: what depends on them is judged at update."""
+    return [lb for lb, verdict in _frontend_verdicts(inv) if verdict is None]
+
+
+def _frontend_verdicts(inv) -> list[tuple]:
     found = []
     for lb in (r for t in LOAD_BALANCERS for r in inv.of_type(t)):
-        role = inv.read(lb, lambda r=lb: r.label("role"), default=None)
+        role = inv.read(lb, lambda r=lb: r.label("role"), default=...)
         kind = inv.read(lb, lambda r=lb: r.get("loadBalancerType"), "loadBalancerType", default=...)
         internal = inv.read(lb, lambda r=lb: r.get("internal"), "internal", default=...)
-        if role in inv.balancers and kind in (None, "application") and internal is not True:
-            found.append(lb)
+        if (role is not ... and role not in inv.balancers) or (kind is not ... and kind not in (None, "application")) \
+                or internal is True:
+            found.append((lb, False))
+        else:
+            found.append((lb, None if ... in (role, kind, internal) else True))
     return found
 
 

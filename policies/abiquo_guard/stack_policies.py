@@ -14,7 +14,8 @@ from abiquo_lab.contract import ALLOWLIST, FRONTEND_ZONE, HOST, HTTPS_PORT, LIFE
 
 from .resource_policies import AWS_CHECKS as RESOURCE_CHECKS_AWS
 from .aws_checks import attachments, ingress_of, judge_rules, network_acls, private_routes, public_subnets, vip_hops
-from .aws_view import LOAD_BALANCERS, alb_groups, shown, group_roles, ingress_index, internet_facing_albs, is_network_lb
+from .aws_view import (LOAD_BALANCERS, alb_groups, shown, group_roles, ingress_index, internet_facing_albs, is_network_lb,
+                       maybe_frontend_albs)
 from .inventory import (A_ATTACHMENTS, A_INSTANCE, A_LISTENERS, A_RULES, ALLOW_ENV, ALLOWLIST_CAPABILITIES, D_CONTAINER,
                         D_NETWORK, Inventory, normalize_capability)
 
@@ -168,7 +169,8 @@ def _required_aws(inv: Inventory, flow, report: Report) -> None:
     """A required flow is allowed when a rule in any form (aws_view) names exactly the destination's group and the
     source's group (or the world, on the frontend's group) and covers the flow's ports; which machine carries which
     group is layout-completeness's (aws_checks.attachments)."""
-    if flow.public and not internet_facing_albs(inv):       # users reach the lab only through the frontend ALB
+    if flow.public and not internet_facing_albs(inv) and not maybe_frontend_albs(inv):   # users reach the lab only
+        # through the frontend ALB (one whose role, type or scheme is not known yet is judged at update)
         balancers = [lb for t in LOAD_BALANCERS for lb in inv.of_type(t)
                      if inv.read(lb, lambda r=lb: r.label("role"), default=None) in inv.balancers]
         for lb in balancers:
@@ -661,8 +663,8 @@ def _alb_routes(inv: Inventory, report: Report) -> None:
     paths = {route.path: route.role for host in inv.plan.hosts if host.primary in inv.balancers for route in host.routes}
     if not paths:
         return
-    albs = {lb.urn for lb in internet_facing_albs(inv)}
-    https, unknown = [], False
+    albs = {lb.urn for lb in internet_facing_albs(inv) + maybe_frontend_albs(inv)}
+    https, unknown = [], bool(maybe_frontend_albs(inv))
     for listener in (l for t in A_LISTENERS for l in inv.of_type(t)):
         seen = inv.read(listener, lambda l=listener: (l.get("port"), l.get("protocol")), default=None)
         if seen is None:
