@@ -227,6 +227,22 @@ def _acl_half_world(m):
                                                                "ingress": entries}, {"subnetIds": [subnet.urn]})
 
 
+def _target_group_port(m):
+    for attachment in m.by_type(ATTACHMENT):
+        if "-tg-6379-" in attachment.name:
+            attachment.inputs.pop("port")
+    group = m.by_urn()[_vip_group_urn(m, 6379)]
+    group.inputs["port"] = 22.0
+
+
+def _unknown_group_beside_an_extra(m):
+    """In preview one group's role tag is not known; the instance also carries another role's group: still extra."""
+    _group(m, "bootstrap").inputs["tags"][ROLE] = UNKNOWN_TEXT if m.preview else "bootstrap"
+    inst = _instance_with(m, "api")
+    inst.property_dependencies["vpcSecurityGroupIds"].append(_group(m, "datanode").urn)
+    inst.inputs["vpcSecurityGroupIds"].append(UNKNOWN_TEXT if m.preview else "sg-datanode")
+
+
 ATTACKS = {
     "protocol '6' from the world": (_vpc_world(ipProtocol="6", fromPort=22, toPort=22), "opens sg 'api' to the world"),
     "protocol 'TCP' from the world": (_vpc_world(ipProtocol="TCP", fromPort=22, toPort=22), "opens sg 'api' to the world"),
@@ -264,6 +280,8 @@ ATTACKS = {
     "a forwarding rule on the HTTP listener": (_rule_on_the_http_listener, "plain HTTP"),
     "a private default route split in halves to the IGW": (_half_default_to_igw, "to the internet gateway"),
     "a network ACL open to the world in two halves": (_acl_half_world, "allows public addresses (0.0.0.0/1)"),
+    "a VIP target group on another port (attachments without one)": (_target_group_port, "to port 22"),
+    "an extra group beside a group whose role is not known yet": (_unknown_group_beside_an_extra, "carries sg 'datanode'"),
     "a group tagged with the role 'world'": (_group_tagged_world, "is not allowed"),
     "world on all protocols on a group whose role is not known yet": (_unknown_role_world_open, "x-world-all"),
     "an unknown rule beside a world rule of the same group": (_unknown_beside_world, "x-world-22"),

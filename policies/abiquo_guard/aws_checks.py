@@ -230,14 +230,19 @@ def _no_other_lb_carries_groups(inv, allowed: set, groups: dict, report: Report)
 def _carries(inv, res, keys: tuple, want: set, groups: dict, whose: str, report: Report) -> None:
     urns = sorted({u for k in keys for u in res.deps.get(k, []) if u in groups})
     have = {groups[u] for u in urns}
-    if "*" in have:
-        return                                               # a group's role is not known in preview
-    field = "/".join(keys)
-    for role in sorted(have - want):
+    unknown = sum(1 for u in urns if groups[u] == "*")     # a group whose role is not known in preview: it may be
+    field = "/".join(keys)                                 # any one missing role, and nothing else is hidden
+    for role in sorted(have - want - {"*"}):
         report(f"'{res.name}' carries sg '{role}' ({field}), beyond what {whose} give it: remove it from {keys[0]}",
                res.urn)
-    for role in sorted(want - have):
-        report(f"'{res.name}' lacks sg '{role}' ({field}), which {whose} give it: add it to {keys[0]}", res.urn)
+    missing = sorted(want - have)
+    if not unknown:
+        for role in missing:
+            report(f"'{res.name}' lacks sg '{role}' ({field}), which {whose} give it: add it to {keys[0]}", res.urn)
+    elif len(missing) > unknown:
+        report(f"'{res.name}' lacks {len(missing) - unknown} of sg {', '.join(repr(r) for r in missing)} ({field}), which "
+               f"{whose} give it (its {unknown} group(s) whose role is not known yet can stand for no more): add them "
+               f"to {keys[0]}", res.urn)
     written = 0
     for key in keys:
         count = inv.read(res, lambda k=key: _count(res.get(k)), key, default=None)

@@ -141,7 +141,12 @@ def _vip_targets(inv: Inventory, vip, listener, flow, report: Report) -> None:
             report(f"{_arrow(flow)} via {vip.name}: attachment '{a.name}' targets instance {', '.join(by_id)} by its ID "
                    f"(targetId): the VIP forwards to the members' proxy (secondary) addresses, an IP target group",
                    a.urn)
-        port = inv.read(a, lambda r=a: r.get("port"), "port", default=None)
+        port = inv.read(a, lambda r=a: r.get("port"), "port", default=...)
+        if port is None:                                     # unset: the target group's port
+            port = next((inv.read(inv.by_urn[u], lambda u=u: inv.by_urn[u].get("port"), "port", default=None)
+                         for u in a.deps.get("targetGroupArn", []) if u in inv.by_urn), None)
+        if port is ...:
+            port = None                                      # not known in preview: judged at update
         if port is not None and port != flow.port:
             report(f"{_arrow(flow)} via {vip.name}: attachment '{a.name}' forwards listener port {flow.port} to port "
                    f"{shown(port)} (port): the proxy serves each VIP port on the same port; remove port or set it to "
