@@ -243,6 +243,15 @@ def _unknown_group_beside_an_extra(m):
     inst.inputs["vpcSecurityGroupIds"].append(UNKNOWN_TEXT if m.preview else "sg-datanode")
 
 
+def _inline_literal_beside_a_reference(m):
+    """Two inline entries on api: one references the frontend's group, the other names a literal ID on the same
+    planned port; the property depends on the frontend's group only."""
+    reference = UNKNOWN_TEXT if m.preview else "awsha-sg-frontend-securitygroup-id"
+    _set_inline(m, "api", "ingress", [{"protocol": "tcp", "fromPort": 8009, "toPort": 8009, "securityGroups": [reference]},
+                                      {"protocol": "tcp", "fromPort": 8009, "toPort": 8009, "securityGroups": ["sg-0evil"]}],
+                ("frontend",))
+
+
 ATTACKS = {
     "protocol '6' from the world": (_vpc_world(ipProtocol="6", fromPort=22, toPort=22), "opens sg 'api' to the world"),
     "protocol 'TCP' from the world": (_vpc_world(ipProtocol="TCP", fromPort=22, toPort=22), "opens sg 'api' to the world"),
@@ -282,6 +291,7 @@ ATTACKS = {
     "a network ACL open to the world in two halves": (_acl_half_world, "allows public addresses (0.0.0.0/1)"),
     "a VIP target group on another port (attachments without one)": (_target_group_port, "to port 22"),
     "an extra group beside a group whose role is not known yet": (_unknown_group_beside_an_extra, "carries sg 'datanode'"),
+    "an inline literal ID beside a referenced group": (_inline_literal_beside_a_reference, "a literal ID"),
     "a group tagged with the role 'world'": (_group_tagged_world, "is not allowed"),
     "world on all protocols on a group whose role is not known yet": (_unknown_role_world_open, "x-world-all"),
     "an unknown rule beside a world rule of the same group": (_unknown_beside_world, "x-world-22"),
@@ -321,6 +331,12 @@ def _private_acl(m):
         {"subnetIds": [subnet.urn]})
 
 
+def _inline_same_reference_twice(m):
+    reference = UNKNOWN_TEXT if m.preview else "awsha-sg-frontend-securitygroup-id"
+    _set_inline(m, "api", "ingress", [{"protocol": "tcp", "fromPort": 8009, "toPort": 8009, "securityGroups": [reference]}
+                                      for _ in range(2)], ("frontend",))
+
+
 ACCEPTED = {           # by design (README, Policies): no mandatory violation
     "the frontend ALB's type not known in preview": _alb_value_unknown("loadBalancerType"),
     "the frontend ALB's role tag not known in preview": _alb_value_unknown("role"),
@@ -328,6 +344,7 @@ ACCEPTED = {           # by design (README, Policies): no mandatory violation
     "a duplicate of a planned rule (the same permission twice)": _duplicate_rule,
     "a second internet-facing ALB like the frontend's (same group, no listener of its own)": _second_frontend_alb_alike,
     "a network ACL allowing the VPC's own range": _private_acl,
+    "two inline entries referencing the same planned group": _inline_same_reference_twice,
 }
 
 

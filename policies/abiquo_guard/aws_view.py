@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from pulumi_policy.proxy import UnknownValueError
+
 from abiquo_lab.contract import WORLD, port_span
 
 A_SG = "aws:ec2/securityGroup:SecurityGroup"
@@ -301,7 +303,8 @@ def _inline_rules(inv, res, problems: list) -> list[SgRule]:
     own = (r.groups.get(res.urn, "?"), res.urn)
     found = []
     for direction in ("ingress", "egress"):
-        for i, entry in r.items(res.props, direction, direction):
+        entries = r.items(res.props, direction, direction)
+        for i, entry in entries:
             where = f"{direction}[{i}]"
             if not isinstance(entry, Mapping):
                 problems.append((res, where, f"{where} is not a rule {{protocol, fromPort, toPort, cidrBlocks, ...}}"))
@@ -311,6 +314,42 @@ def _inline_rules(inv, res, problems: list) -> list[SgRule]:
                 continue
             for k, p in _entry_peers(r, entry, where, own, "securityGroups", direction):
                 found.append(r.rule(where, direction, *own, k, p, ports))
+        _literal_beside_references(r, direction, [e for _, e in entries])
+    return found
+
+
+def _literal_beside_references(r: "_Reader", direction: str, entries: list) -> None:
+    """Inline entries share one dependency list per direction, so a literal ID written in one entry beside a group
+    referenced in another would be read as that group. Counted instead: more distinct IDs than groups depended on
+    (in preview a reference is not known and a literal is) means a literal is among them."""
+    known, referenced = set(), False
+    for entry in entries:
+        for value in _quiet_items(entry, "securityGroups"):
+            if value is ...:
+                referenced = True
+            else:
+                known.add(str(value))
+    depended = len(r.groups_of(direction))
+    if known and len(known) + referenced > depended:
+        r.problems.append((r.res, f"{direction}[*].securityGroups", f"{direction} entries name {len(known) + referenced} "
+                           f"distinct security groups in securityGroups but depend on {depended} group(s) of the stack, so "
+                           "a literal ID (no group of the stack) is among them; reference the lab's groups (their .id)"))
+
+
+def _quiet_items(entry: Any, key: str) -> list:
+    """A list's items, `...` for each not known in preview (not noted: a reference is joined by its dependency)."""
+    try:
+        raw = entry.get(key) if isinstance(entry, Mapping) else None
+    except UnknownValueError:
+        return []
+    if not isinstance(raw, Sequence) or isinstance(raw, str):
+        return []
+    found = []
+    for i in range(len(raw)):
+        try:
+            found.append(raw[i])
+        except UnknownValueError:
+            found.append(...)
     return found
 
 
