@@ -337,10 +337,21 @@ def _inline_same_reference_twice(m):
                                       for _ in range(2)], ("frontend",))
 
 
+def _nlb_value_unknown(key):
+    def mutate(m):
+        if key == "role":
+            _nlb(m).inputs["tags"][ROLE] = UNKNOWN_TEXT
+        else:
+            _nlb(m).inputs[key] = UNKNOWN_TEXT
+    return mutate
+
+
 ACCEPTED = {           # by design (README, Policies): no mandatory violation
     "the frontend ALB's type not known in preview": _alb_value_unknown("loadBalancerType"),
     "the frontend ALB's role tag not known in preview": _alb_value_unknown("role"),
     "the frontend ALB's scheme not known in preview": _alb_value_unknown("internal"),
+    "the VIP NLB's type not known in preview": _nlb_value_unknown("loadBalancerType"),
+    "the VIP NLB's role tag not known in preview": _nlb_value_unknown("role"),
     "a duplicate of a planned rule (the same permission twice)": _duplicate_rule,
     "a second internet-facing ALB like the frontend's (same group, no listener of its own)": _second_frontend_alb_alike,
     "a network ACL allowing the VPC's own range": _private_acl,

@@ -221,6 +221,10 @@ def _no_other_lb_carries_groups(inv, allowed: set, groups: dict, report: Report)
     for lb in (r for t in (*LOAD_BALANCERS, CLASSIC_ELB) for r in inv.of_type(t)):
         if lb.urn in allowed:
             continue
+        role = inv.read(lb, lambda r=lb: r.label("role"), default=...)
+        kind = inv.read(lb, lambda r=lb: r.get("loadBalancerType"), "loadBalancerType", default=...)
+        if ... in (role, kind):
+            continue                                         # may be a services VIP's NLB: judged at update
         for role in sorted({groups[u] for u in lb.deps.get("securityGroups", []) if u in groups} - {"*"}):
             report(f"load balancer '{lb.name}' carries sg '{role}' (securityGroups): only the frontend's "
                    "internet-facing ALB and the services VIPs' internal NLBs carry the lab's groups; remove it",
