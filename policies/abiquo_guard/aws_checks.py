@@ -10,9 +10,13 @@ Decisions (README, Policies):
   load-balancer role tag (the frontend), on its listener ports.
 - Egress: each rule maps to a plan flow's egress (to the destination's group, or to the world for flows leaving the
   lab) or to the configured bootstrap egress on the bootstrap group.
-- Network ACLs (stateless): an allow entry from the world (any CIDR holding a public address) into a subnet is a violation unless it is tcp/udp within
-  the ephemeral range 1024-65535 (return traffic of the NAT'd egress) or, on the frontend zone's subnets, tcp on
-  the listener ports.
+- Network ACLs (stateless): an allow entry from the world (any CIDR holding a public address) into a subnet is a
+  violation unless it is tcp/udp within the ephemeral range 1024-65535 (return traffic of the NAT'd egress) or, on
+  the frontend zone's subnets, tcp on the listener ports. A private subnet routes nothing to the internet gateway.
+- Load balancers: only the frontend ALB and the services VIPs' NLBs carry lab groups; a VIP's NLB listens in TCP on
+  the VIP's ports only, and its target groups serve no other listener or rule.
+- Preview: a group whose role tag is not known is judged against every role of the plan (reported when none would
+  allow the rule); a load balancer whose role tag, type or scheme is not known may be the frontend or a VIP's NLB.
 """
 from __future__ import annotations
 
