@@ -10,18 +10,26 @@ Decisions (README, Policies):
   load-balancer role tag (the frontend), on its listener ports.
 - Egress: each rule maps to a plan flow's egress (to the destination's group, or to the world for flows leaving the
   lab) or to the configured bootstrap egress on the bootstrap group.
-- Network ACLs (stateless): an allow entry from the world into a subnet is a violation unless it is tcp/udp within
-  the ephemeral range 1024-65535 (return traffic of the NAT'd egress) or, on the frontend zone's subnets, tcp on
-  the listener ports.
+- Network ACLs (stateless): an allow entry from the world (any CIDR holding a public address) into a subnet is a
+  violation unless it is tcp/udp within the ephemeral range 1024-65535 (return traffic of the NAT'd egress) or, on
+  the frontend zone's subnets, tcp on the listener ports. A private subnet routes nothing to the internet gateway.
+- Load balancers: only the frontend ALB and the services VIPs' NLBs carry lab groups; a VIP's NLB listens in TCP on
+  the VIP's ports only, and its target groups serve no other listener or rule.
+- Preview: a group whose role tag is not known is judged against every role of the plan (reported when none would
+  allow the rule); a load balancer whose role tag, type or scheme is not known may be the frontend or a VIP's NLB.
 """
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Callable, Optional
 
 from abiquo_lab.contract import FRONTEND_PORTS, FRONTEND_ZONE, WORLD, port_span
 
-from .aws_view import (A_INSTANCE, LOAD_BALANCERS, SgRule, _num, _protocol, alb_groups, group_roles, internet_facing_albs, is_network_lb, sg_rules,
+from .inventory import A_LISTENERS, A_RULES
+from .aws_view import (A_INSTANCE, LOAD_BALANCERS, SgRule, _num, _protocol, alb_groups, group_roles, internet_facing_albs, is_network_lb,
+                       maybe_frontend_albs, sg_rules,
                        shown)
 
 Report = Callable[[str, Optional[str]], None]
@@ -97,12 +105,22 @@ def judge_rules(inv, config: dict, report: Report, exception) -> None:
     egress = (({egress_of(f, inv.balancers, inv.balanced) for f in inv.plan.flows} - {None}) | bootstrap_egress(inv)
               | {(vip, members, *ports) for members, vip, *ports in hops})
     front = alb_groups(inv)
+    roles = ({k[0] for k in ingress | egress} | {k[1] for k in ingress | egress} | {"bootstrap"}) - {"world"}
     for rule in rules:
-        if "*" in (rule.on, rule.peer):
-            continue                                         # a group whose role is not known in preview
         problem = _rule_problem(inv, rule, ingress, egress, front, config, exception)
+        if problem and "*" in (rule.on, rule.peer):          # a group whose role is not known in preview: judged at
+            if _fine_as_some_role(inv, rule, roles, ingress, egress, front, config, exception):   # update if some
+                continue                                     # role would allow it, else wrong whichever it is
+            problem += " (its group's role is not known yet; no role of the plan would allow this rule)"
         if problem:
             report(problem, rule.res.urn)
+
+
+def _fine_as_some_role(inv, rule: SgRule, roles: set, ingress: set, egress: set, front: set, config, exception) -> bool:
+    ons = roles if rule.on == "*" else {rule.on}
+    peers = roles if rule.peer == "*" else {rule.peer}
+    return any(_rule_problem(inv, replace(rule, on=on, peer=peer), ingress, egress, front, config, exception) is None
+               for on in ons for peer in peers)
 
 
 def _rule_problem(inv, rule: SgRule, ingress: set, egress: set, front: set, config, exception) -> Optional[str]:
@@ -155,11 +173,15 @@ def attachments(inv, report: Report) -> None:
                  f"host {host}'s roles ({' '.join(planned.roles)}) and the bootstrap group", report)
     for lb in internet_facing_albs(inv):
         _carries(inv, lb, ("securityGroups",), set(inv.balancers), groups, "the load-balancer role", report)
+    vip_nlbs = {}
     for lb in (r for t in LOAD_BALANCERS for r in inv.of_type(t)):     # a services VIP's NLB: exactly the VIP's group
         vip = inv.read(lb, lambda r=lb: r.label("role") if is_network_lb(r) else None, "loadBalancerType", default=None)
         if vip in inv.balanced:
+            vip_nlbs[lb.urn] = vip
             _carries(inv, lb, ("securityGroups",), {vip}, groups, f"the services VIP {vip}", report)
-    frontend = {lb.urn for lb in internet_facing_albs(inv)}
+    frontend = {lb.urn for lb in internet_facing_albs(inv) + maybe_frontend_albs(inv)}
+    _vip_listeners_only(inv, vip_nlbs, report)
+    _no_other_lb_carries_groups(inv, frontend | set(vip_nlbs), groups, report)
     for lb in (r for t in (*LOAD_BALANCERS, CLASSIC_ELB) for r in inv.of_type(t)):
         internal = inv.read(lb, lambda r=lb: r.get("internal"), "internal", default=...)
         if lb.urn not in frontend and internal is not ... and internal is not True:
@@ -172,17 +194,63 @@ def attachments(inv, report: Report) -> None:
                    "planned host, carrying its groups through vpcSecurityGroupIds; remove it", res.urn)
 
 
+def _vip_listeners_only(inv, vip_nlbs: dict, report: Report) -> None:
+    """A services VIP's NLB listens on the VIP's ports only, in TCP, and its target groups serve no other listener
+    or rule (another load balancer forwarding there would reach the members' proxies on its own terms)."""
+    vip_groups: dict[str, str] = {}
+    for urn, name in vip_nlbs.items():
+        ports = sorted(l.port for l in inv.plan.vip(name).listeners)
+        for listener in inv.listeners_of(inv.by_urn[urn]):
+            vip_groups.update({tg: name for tg in listener.deps.get("defaultActions", [])})
+            seen = inv.read(listener, lambda l=listener: (l.get("protocol"), l.get("port")), default=None)
+            if seen is None:
+                continue                                     # not known in preview: judged at update
+            protocol, port = seen
+            if protocol != "TCP" or port not in ports:
+                report(f"listener '{listener.name}' on the services VIP {name}'s load balancer listens on "
+                       f"{protocol}/port {shown(port)} (protocol/port): the VIP serves TCP on port "
+                       f"{', '.join(map(str, ports))} only; remove it", listener.urn)
+    users = [(l, "defaultActions") for t in A_LISTENERS for l in inv.of_type(t)
+             if not set(l.deps.get("loadBalancerArn", [])) & set(vip_nlbs)]
+    users += [(r, "actions") for t in A_RULES for r in inv.of_type(t)]
+    for res, key in users:
+        for tg in sorted(set(res.deps.get(key, [])) & set(vip_groups)):
+            report(f"'{res.name}' forwards to target group '{inv.by_urn[tg].name}' of the services VIP "
+                   f"{vip_groups[tg]} ({key}): only the VIP's own load balancer forwards there; remove it", res.urn)
+
+
+def _no_other_lb_carries_groups(inv, allowed: set, groups: dict, report: Report) -> None:
+    """Only the frontend ALB and the services VIPs' NLBs carry the lab's groups: another load balancer carrying a
+    role's group would relay whatever that role is admitted to, wherever that role may send."""
+    for lb in (r for t in (*LOAD_BALANCERS, CLASSIC_ELB) for r in inv.of_type(t)):
+        if lb.urn in allowed:
+            continue
+        role = inv.read(lb, lambda r=lb: r.label("role"), default=...)
+        kind = inv.read(lb, lambda r=lb: r.get("loadBalancerType"), "loadBalancerType", default=...)
+        if ... in (role, kind):
+            continue                                         # may be a services VIP's NLB: judged at update
+        for role in sorted({groups[u] for u in lb.deps.get("securityGroups", []) if u in groups} - {"*"}):
+            report(f"load balancer '{lb.name}' carries sg '{role}' (securityGroups): only the frontend's "
+                   "internet-facing ALB and the services VIPs' internal NLBs carry the lab's groups; remove it",
+                   lb.urn)
+
+
 def _carries(inv, res, keys: tuple, want: set, groups: dict, whose: str, report: Report) -> None:
     urns = sorted({u for k in keys for u in res.deps.get(k, []) if u in groups})
     have = {groups[u] for u in urns}
-    if "*" in have:
-        return                                               # a group's role is not known in preview
-    field = "/".join(keys)
-    for role in sorted(have - want):
+    unknown = sum(1 for u in urns if groups[u] == "*")     # a group whose role is not known in preview: it may be
+    field = "/".join(keys)                                 # any one missing role, and nothing else is hidden
+    for role in sorted(have - want - {"*"}):
         report(f"'{res.name}' carries sg '{role}' ({field}), beyond what {whose} give it: remove it from {keys[0]}",
                res.urn)
-    for role in sorted(want - have):
-        report(f"'{res.name}' lacks sg '{role}' ({field}), which {whose} give it: add it to {keys[0]}", res.urn)
+    missing = sorted(want - have)
+    if not unknown:
+        for role in missing:
+            report(f"'{res.name}' lacks sg '{role}' ({field}), which {whose} give it: add it to {keys[0]}", res.urn)
+    elif len(missing) > unknown:
+        report(f"'{res.name}' lacks {len(missing) - unknown} of sg {', '.join(repr(r) for r in missing)} ({field}), which "
+               f"{whose} give it (its {unknown} group(s) whose role is not known yet can stand for no more): add them "
+               f"to {keys[0]}", res.urn)
     written = 0
     for key in keys:
         count = inv.read(res, lambda k=key: _count(res.get(k)), key, default=None)
@@ -207,8 +275,9 @@ def _subnet_zones(inv) -> dict[str, Optional[str]]:
 
 
 def private_routes(inv, report: Report) -> None:
-    """No route table associated with a subnet outside the frontend zone sends the default route (0.0.0.0/0 or
-    ::/0) to the internet gateway: those subnets go out through the NAT gateway only."""
+    """No route table associated with a subnet outside the frontend zone sends anything to the internet gateway (the
+    default route, or any part of it: 0.0.0.0/1 and 128.0.0.0/1 are the default route too): those subnets go out
+    through the NAT gateway only."""
     zones = _subnet_zones(inv)
     igws = {r.urn for r in inv.of_type(A_IGW)}
     private: dict[str, list[str]] = {}
@@ -227,7 +296,7 @@ def private_routes(inv, report: Report) -> None:
                                f"routes[{i}].gatewayId", default=...)     # unknown: the gateway's ID in preview
             to_igw = (gateway is ... or bool(gateway)) and bool(set(table.deps.get("routes", [])) & igws) \
                 or str(gateway).startswith("igw-")
-            if cidr in WORLD and to_igw:
+            if to_igw:
                 _report_route(table, f"routes[{i}]", cidr, private[table.urn], report)
     for route in inv.of_type(A_ROUTE):
         tables = [t for t in route.deps.get("routeTableId", []) if t in private]
@@ -237,7 +306,7 @@ def private_routes(inv, report: Report) -> None:
                                                  ("destinationIpv6CidrBlock", "destinationIpv6CidrBlock")))
         gateway = inv.read(route, lambda: route.get("gatewayId"), "gatewayId", default=None)
         to_igw = bool(set(route.deps.get("gatewayId", [])) & igws) or str(gateway).startswith("igw-")
-        if cidr in WORLD and to_igw:
+        if to_igw:
             _report_route(route, "gatewayId", cidr, private[tables[0]], report)
 
 
@@ -251,8 +320,8 @@ def public_subnets(inv, report: Report) -> None:
                    "only the frontend zone is public; set map_public_ip_on_launch = False", subnet.urn)
 
 
-def _report_route(res, where: str, cidr: str, subnets: list[str], report: Report) -> None:
-    report(f"'{res.name}' ({where}) sends {cidr} to the internet gateway from private subnets "
+def _report_route(res, where: str, cidr: Optional[str], subnets: list[str], report: Report) -> None:
+    report(f"'{res.name}' ({where}) sends {cidr or 'traffic'} to the internet gateway from private subnets "
            f"({', '.join(sorted(subnets))}): only the frontend zone's subnets route to the internet gateway; route "
            "the default through the NAT gateway (natGatewayId)", res.urn)
 
@@ -299,6 +368,20 @@ def network_acls(inv, report: Report) -> None:
         _judge_acl_entry(inv, rule, rule.props, "", "ruleAction", subnets, zones, report)
 
 
+PRIVATE_RANGES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                                            "100.64.0.0/10", "fc00::/7"))
+
+
+def _reaches_internet(cidr: str) -> bool:
+    """A CIDR holding any public address: the world, or a piece of it (0.0.0.0/1 and 128.0.0.0/1 are the world in
+    two entries). One that is no CIDR is judged as the world (and named as written)."""
+    try:
+        net = ipaddress.ip_network(cidr.strip(), strict=False)
+    except ValueError:
+        return True
+    return not any(net.version == p.version and net.subnet_of(p) for p in PRIVATE_RANGES)
+
+
 def _judge_acl_entry(inv, res, entry, where: str, action_key: str, subnets: set, zones: dict, report: Report) -> None:
     prefix = f"{where}." if where else ""
     get = lambda key: inv.read(res, lambda: entry.get(key) if isinstance(entry, Mapping) else None,  # noqa: E731
@@ -307,7 +390,7 @@ def _judge_acl_entry(inv, res, entry, where: str, action_key: str, subnets: set,
     proto, start, end = get("protocol"), get("fromPort"), get("toPort")
     if ... in (action, cidr, cidr6, proto, start, end) or str(action).lower() != "allow":
         return
-    world = next((c for c in (cidr, cidr6) if c in WORLD), None)
+    world = next((str(c) for c in (cidr, cidr6) if c and _reaches_internet(str(c))), None)
     if world is None or not subnets:
         return
     protocol = _protocol(proto)
@@ -323,6 +406,6 @@ def _judge_acl_entry(inv, res, entry, where: str, action_key: str, subnets: set,
     listener = ported and protocol == "tcp" and start == end and start in LISTENER_PORTS and front_only
     if not (ephemeral or listener):
         span = "all protocols and ports" if protocol == "all" else f"{protocol}/{port_span(start, end, 'all ports')}"
-        report(f"network ACL '{res.name}' ({where or 'rule'}) allows the world ({world}) in on {span} to subnets "
+        report(f"network ACL '{res.name}' ({where or 'rule'}) allows {'the world' if world in WORLD else 'public addresses'} ({world}) in on {span} to subnets "
                f"{', '.join(names)}: the world reaches only the frontend subnets on tcp/{', tcp/'.join(map(str, LISTENER_PORTS))}, "
                f"and return traffic on tcp/udp {EPHEMERAL}-65535; narrow or remove the entry", res.urn)

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from pulumi_policy.proxy import UnknownValueError
+
 from abiquo_lab.contract import WORLD, port_span
 
 A_SG = "aws:ec2/securityGroup:SecurityGroup"
@@ -75,13 +77,15 @@ def group_roles(inv) -> dict[str, str]:
         return inv._aws_groups
     found = {}
     bootstrap = f"{inv.plan.lab}-bootstrap" if inv.plan else None
+    known = ({r for h in inv.plan.hosts for r in h.roles} | {v.name for v in inv.plan.vips} | {"bootstrap"}
+             if inv.plan else set())
     for res in inv.of_type(A_SG):
         role = inv.read(res, lambda r=res: r.label("role"), default=...)
         if role is ...:
             found[res.urn] = "*"                             # not known in preview: whatever it is, judged at update
             continue
-        if role:
-            found[res.urn] = role
+        if role:                                             # a tag the plan does not know ('world', say) is no role
+            found[res.urn] = role if role in known else f"?{res.name}"
             continue
         name = inv.read(res, lambda r=res: r.get("name"), "name", default=None)
         found[res.urn] = "bootstrap" if name == bootstrap else f"?{res.name}"
@@ -98,21 +102,35 @@ def is_network_lb(lb) -> bool:
 
 def alb_groups(inv) -> set[str]:
     """The groups attached to an internet-facing application load balancer that carries a load-balancer role tag
-    (the frontend): the only groups the world may reach (on the listener ports)."""
+    (the frontend), or to one that may be it once a value not known in preview is: the only groups the world may
+    reach (on the listener ports)."""
     urns = set()
-    for lb in internet_facing_albs(inv):
+    for lb in internet_facing_albs(inv) + maybe_frontend_albs(inv):
         urns |= set(lb.deps.get("securityGroups", []))
     return urns
 
 
 def internet_facing_albs(inv) -> list:
+    return [lb for lb, verdict in _frontend_verdicts(inv) if verdict is True]
+
+
+def maybe_frontend_albs(inv) -> list:
+    """Load balancers that are the frontend unless a value not known in preview (role tag, type, internal) says
+    otherwise: what depends on them is judged at update."""
+    return [lb for lb, verdict in _frontend_verdicts(inv) if verdict is None]
+
+
+def _frontend_verdicts(inv) -> list[tuple]:
     found = []
     for lb in (r for t in LOAD_BALANCERS for r in inv.of_type(t)):
-        role = inv.read(lb, lambda r=lb: r.label("role"), default=None)
+        role = inv.read(lb, lambda r=lb: r.label("role"), default=...)
         kind = inv.read(lb, lambda r=lb: r.get("loadBalancerType"), "loadBalancerType", default=...)
         internal = inv.read(lb, lambda r=lb: r.get("internal"), "internal", default=...)
-        if role in inv.balancers and kind in (None, "application") and internal is not True:
-            found.append(lb)
+        if (role is not ... and role not in inv.balancers) or (kind is not ... and kind not in (None, "application")) \
+                or internal is True:
+            found.append((lb, False))
+        else:
+            found.append((lb, None if ... in (role, kind, internal) else True))
     return found
 
 
@@ -121,7 +139,10 @@ def _num(value: Any) -> Optional[int]:
         return None
     if isinstance(value, bool):
         raise ValueError(value)
-    return int(float(value))
+    number = float(value)
+    if not number.is_integer():                  # 8009.5 is no port (int() would quietly make it 8009)
+        raise ValueError(value)
+    return int(number)
 
 
 def shown(value: Any) -> str:
@@ -282,7 +303,8 @@ def _inline_rules(inv, res, problems: list) -> list[SgRule]:
     own = (r.groups.get(res.urn, "?"), res.urn)
     found = []
     for direction in ("ingress", "egress"):
-        for i, entry in r.items(res.props, direction, direction):
+        entries = r.items(res.props, direction, direction)
+        for i, entry in entries:
             where = f"{direction}[{i}]"
             if not isinstance(entry, Mapping):
                 problems.append((res, where, f"{where} is not a rule {{protocol, fromPort, toPort, cidrBlocks, ...}}"))
@@ -292,6 +314,42 @@ def _inline_rules(inv, res, problems: list) -> list[SgRule]:
                 continue
             for k, p in _entry_peers(r, entry, where, own, "securityGroups", direction):
                 found.append(r.rule(where, direction, *own, k, p, ports))
+        _literal_beside_references(r, direction, [e for _, e in entries])
+    return found
+
+
+def _literal_beside_references(r: "_Reader", direction: str, entries: list) -> None:
+    """Inline entries share one dependency list per direction, so a literal ID written in one entry beside a group
+    referenced in another would be read as that group. Counted instead: more distinct IDs than groups depended on
+    (in preview a reference is not known and a literal is) means a literal is among them."""
+    known, referenced = set(), False
+    for entry in entries:
+        for value in _quiet_items(entry, "securityGroups"):
+            if value is ...:
+                referenced = True
+            else:
+                known.add(str(value))
+    depended = len(r.groups_of(direction))
+    if known and len(known) + referenced > depended:
+        r.problems.append((r.res, f"{direction}[*].securityGroups", f"{direction} entries name {len(known) + referenced} "
+                           f"distinct security groups in securityGroups but depend on {depended} group(s) of the stack, so "
+                           "a literal ID (no group of the stack) is among them; reference the lab's groups (their .id)"))
+
+
+def _quiet_items(entry: Any, key: str) -> list:
+    """A list's items, `...` for each not known in preview (not noted: a reference is joined by its dependency)."""
+    try:
+        raw = entry.get(key) if isinstance(entry, Mapping) else None
+    except UnknownValueError:
+        return []
+    if not isinstance(raw, Sequence) or isinstance(raw, str):
+        return []
+    found = []
+    for i in range(len(raw)):
+        try:
+            found.append(raw[i])
+        except UnknownValueError:
+            found.append(...)
     return found
 
 

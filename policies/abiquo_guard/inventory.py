@@ -27,7 +27,7 @@ D_NETWORK, D_CONTAINER = "docker:index/network:Network", "docker:index/container
 A_INSTANCE = "aws:ec2/instance:Instance"
 A_LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 A_RULES = ("aws:lb/listenerRule:ListenerRule", "aws:alb/listenerRule:ListenerRule")
-A_ATTACHMENT = "aws:lb/targetGroupAttachment:TargetGroupAttachment"
+A_ATTACHMENTS = ("aws:lb/targetGroupAttachment:TargetGroupAttachment", "aws:alb/targetGroupAttachment:TargetGroupAttachment")
 ENGINE_TYPES = ("pulumi:pulumi:Stack", "pulumi:providers:")      # what every stack holds, lab or not
 
 # What the node enforces: the allowlist as the node image's entrypoint reads it (images/node/entrypoint.sh), the

@@ -114,7 +114,7 @@ def no_public_address(type_: str, props: Any, name: str, report: Report, unknown
     if type_ == "aws:ec2/eip:Eip":
         for key in ("instance", "networkInterface", "associateWithPrivateIp"):
             value = _get(props, key, unknown=unknown, default=...)
-            if value not in (None, ..., ""):
+            if value not in (None, ""):                  # set, even when not known yet (an instance's ID in preview)
                 report(f"Elastic IP '{name}' is associated with a lab machine ({key}): lab machines get no public "
                        f"address; remove {key} (an EIP is for the NAT gateway only)", None)
     if type_ == "aws:ec2/eipAssociation:EipAssociation":
@@ -130,7 +130,14 @@ def http_redirects_to_https(type_: str, props: Any, name: str, report: Report, u
                 report(f"classic load balancer '{name}' serves plain HTTP (listeners[{i}].lbProtocol = {proto}): a "
                        "classic ELB cannot redirect; use an HTTPS listener only", None)
         return
-    if type_ not in HTTP_LISTENERS or _get(props, "protocol", unknown=unknown) != "HTTP":
+    if type_ not in HTTP_LISTENERS:
+        return
+    protocol = _get(props, "protocol", unknown=unknown, default=...)
+    if protocol is None:
+        report(f"listener '{name}' names no protocol (protocol): on an application load balancer that is plain HTTP; "
+               "write protocol HTTPS (or TCP on a network load balancer)", None)
+        return
+    if str(protocol).upper() != "HTTP":                 # the provider takes the protocol in any case
         return
     actions = _list(props, "defaultActions", unknown)
     if not any(_get(a, "type") == "redirect" and _get(a, "redirect", "protocol") == "HTTPS" for _, a in actions):

@@ -14,8 +14,9 @@ from abiquo_lab.contract import ALLOWLIST, FRONTEND_ZONE, HOST, HTTPS_PORT, LIFE
 
 from .resource_policies import AWS_CHECKS as RESOURCE_CHECKS_AWS
 from .aws_checks import attachments, ingress_of, judge_rules, network_acls, private_routes, public_subnets, vip_hops
-from .aws_view import LOAD_BALANCERS, alb_groups, group_roles, ingress_index, internet_facing_albs, is_network_lb
-from .inventory import (A_ATTACHMENT, A_INSTANCE, A_LISTENERS, A_RULES, ALLOW_ENV, ALLOWLIST_CAPABILITIES, D_CONTAINER,
+from .aws_view import (LOAD_BALANCERS, alb_groups, shown, group_roles, ingress_index, internet_facing_albs, is_network_lb,
+                       maybe_frontend_albs)
+from .inventory import (A_ATTACHMENTS, A_INSTANCE, A_LISTENERS, A_RULES, ALLOW_ENV, ALLOWLIST_CAPABILITIES, D_CONTAINER,
                         D_NETWORK, Inventory, normalize_capability)
 
 Report = Callable[[str, Optional[str]], None]
@@ -110,9 +111,11 @@ def _vip_balancer(inv: Inventory, flow, report: Report) -> None:
         report(f"{_arrow(flow)} is not allowed: sg '{vip.role}' does not admit sg '{vip.name}' on tcp/{flow.ports_text} "
                f"(the load balancer's hop to the members); add an aws.vpc.SecurityGroupIngressRule on sg '{vip.role}' "
                f"referencing sg '{vip.name}'", next((u for u, r in group_roles(inv).items() if r == vip.role), None))
-    nlbs = [lb for t in LOAD_BALANCERS for lb in inv.of_type(t)
-            if inv.read(lb, lambda r=lb: is_network_lb(r) and r.label("role") == vip.name, "loadBalancerType", default=False)]
-    if not nlbs:
+    readings = [(lb, inv.read(lb, lambda r=lb: r.get("loadBalancerType"), "loadBalancerType", default=...),
+                 inv.read(lb, lambda r=lb: r.label("role"), default=...)) for t in LOAD_BALANCERS for lb in inv.of_type(t)]
+    nlbs = [lb for lb, kind, role in readings if kind == "network" and role == vip.name]
+    maybe = any(... in (kind, role) and kind in ("network", ...) and role in (vip.name, ...) for _, kind, role in readings)
+    if not nlbs and not maybe:                               # one whose type or tag is not known: judged at update
         report(f"{_arrow(flow)} is not allowed: no network load balancer carries role tag '{vip.name}', the services VIP "
                "on AWS; add the internal NLB the program builds (components/aws_backend.py)", None)
     for nlb in nlbs:
@@ -132,9 +135,26 @@ def _vip_targets(inv: Inventory, vip, listener, flow, report: Report) -> None:
     """The listener forwards to the VIP's members only, every one of them: its target group's targets are the
     secondary (proxy) addresses of the instances carrying the VIP's role, one at least on each."""
     groups = set(listener.deps.get("defaultActions", []))
-    attached = [a for a in inv.of_type(A_ATTACHMENT) if groups & set(a.deps.get("targetGroupArn", []))]
+    attached = [a for t in A_ATTACHMENTS for a in inv.of_type(t) if groups & set(a.deps.get("targetGroupArn", []))]
+    instances = {r.urn for r in inv.of_type(A_INSTANCE)}
+    for a in attached:
+        by_id = sorted(inv.by_urn[u].name for u in a.deps.get("targetId", []) if u in instances)
+        if by_id:
+            report(f"{_arrow(flow)} via {vip.name}: attachment '{a.name}' targets instance {', '.join(by_id)} by its ID "
+                   f"(targetId): the VIP forwards to the members' proxy (secondary) addresses, an IP target group",
+                   a.urn)
+        port = inv.read(a, lambda r=a: r.get("port"), "port", default=...)
+        if port is None:                                     # unset: the target group's port
+            port = next((inv.read(inv.by_urn[u], lambda u=u: inv.by_urn[u].get("port"), "port", default=None)
+                         for u in a.deps.get("targetGroupArn", []) if u in inv.by_urn), None)
+        if port is ...:
+            port = None                                      # not known in preview: judged at update
+        if port is not None and port != flow.port:
+            report(f"{_arrow(flow)} via {vip.name}: attachment '{a.name}' forwards listener port {flow.port} to port "
+                   f"{shown(port)} (port): the proxy serves each VIP port on the same port; remove port or set it to "
+                   f"{flow.port}", a.urn)
     targets = [str(t) for a in attached for t in [inv.read(a, lambda r=a: r.get("targetId"), "targetId", default=None)]
-               if t is not None]
+               if t is not None and not any(u in instances for u in a.deps.get("targetId", []))]
     members = {inv.read(m, lambda r=m: r.label("host"), default=None) or m.name:
                {str(a) for a in (inv.read(m, lambda r=m: r.get("secondaryPrivateIps"), "secondaryPrivateIps", default=None) or [])}
                for m in role_hosts(inv).get(vip.role, [])}
@@ -144,7 +164,7 @@ def _vip_targets(inv: Inventory, vip, listener, flow, report: Report) -> None:
         report(f"{_arrow(flow)} via {vip.name}: listener '{listener.name}' forwards to {', '.join(strangers)}, not a "
                f"{vip.role} member's proxy address; its targets must be the members' secondary addresses", listener.urn)
     if len(targets) < len(attached):
-        return                                               # a target not known in preview: judged at update
+        return                     # a target not known in preview (judged at update) or an instance ID (reported)
     missing = sorted(name for name, mine in members.items() if not mine & set(targets))
     if missing:
         report(f"{_arrow(flow)} via {vip.name}: listener '{listener.name}' does not forward to member(s) "
@@ -156,7 +176,8 @@ def _required_aws(inv: Inventory, flow, report: Report) -> None:
     """A required flow is allowed when a rule in any form (aws_view) names exactly the destination's group and the
     source's group (or the world, on the frontend's group) and covers the flow's ports; which machine carries which
     group is layout-completeness's (aws_checks.attachments)."""
-    if flow.public and not internet_facing_albs(inv):       # users reach the lab only through the frontend ALB
+    if flow.public and not internet_facing_albs(inv) and not maybe_frontend_albs(inv):   # users reach the lab only
+        # through the frontend ALB (one whose role, type or scheme is not known yet is judged at update)
         balancers = [lb for t in LOAD_BALANCERS for lb in inv.of_type(t)
                      if inv.read(lb, lambda r=lb: r.label("role"), default=None) in inv.balancers]
         for lb in balancers:
@@ -273,6 +294,7 @@ def _beyond_aws(inv: Inventory, config: dict, report: Report) -> None:
     """Every security-group rule in every form maps to a plan flow (or the bootstrap egress); nothing routes a
     private subnet to the internet gateway or lets the world through a network ACL (aws_checks)."""
     judge_rules(inv, config, report, _exception)
+    _http_listener_rules(inv, report)
     private_routes(inv, report)
     public_subnets(inv, report)
     network_acls(inv, report)
@@ -648,8 +670,8 @@ def _alb_routes(inv: Inventory, report: Report) -> None:
     paths = {route.path: route.role for host in inv.plan.hosts if host.primary in inv.balancers for route in host.routes}
     if not paths:
         return
-    albs = {lb.urn for lb in internet_facing_albs(inv)}
-    https, unknown = [], False
+    albs = {lb.urn for lb in internet_facing_albs(inv) + maybe_frontend_albs(inv)}
+    https, unknown = [], bool(maybe_frontend_albs(inv))
     for listener in (l for t in A_LISTENERS for l in inv.of_type(t)):
         seen = inv.read(listener, lambda l=listener: (l.get("port"), l.get("protocol")), default=None)
         if seen is None:
@@ -671,6 +693,18 @@ def _alb_routes(inv: Inventory, report: Report) -> None:
         if not ok:
             report(f"no load balancer route {path} for the {role} nodes: the HTTPS listener must forward {path} to "
                    f"the {role} target group (catalog: role {role}, frontend_path)", lab)
+
+
+def _http_listener_rules(inv: Inventory, report: Report) -> None:
+    """A plain HTTP listener only redirects (the resource policy judges its default action): a listener rule
+    on it that forwards would serve those paths over plain HTTP."""
+    http = {l.urn for t in A_LISTENERS for l in inv.of_type(t)
+            if inv.read(l, lambda r=l: str(r.get("protocol", "")).upper() == "HTTP", "protocol", default=False)}
+    for rule in (r for t in A_RULES for r in inv.of_type(t)):
+        if set(rule.deps.get("listenerArn", [])) & http and inv.read(rule, lambda r=rule: _forwards(r.get("actions", [])),
+                                                                      "actions", default=False):
+            report(f"listener rule '{rule.name}' forwards on a plain HTTP listener (listenerArn, actions): those paths "
+                   "are served without TLS; put the rule on the HTTPS listener", rule.urn)
 
 
 def _forwarded_paths(rule, listeners: set) -> set:
