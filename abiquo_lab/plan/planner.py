@@ -62,6 +62,23 @@ def _hosts(checked: CheckedSpec, catalog: Catalog, facts: Mapping[str, Any]) -> 
     return drafts
 
 
+def _enabled_services(roles: list[str], catalog: Catalog, facts: Mapping[str, Any]):
+    """(role, service) for every service of the roles that the lab's facts and switches turn on."""
+    for name in roles:
+        for svc in catalog.role(name).services:
+            if not svc.enabled_when or expr.evaluate(svc.enabled_when, facts):
+                yield name, svc
+
+
+def _service_port(item: str, facts: Mapping[str, Any]) -> tuple[str, int, int]:
+    """A service's port item ('8009/tcp', '5900-5999/tcp', '$redis_port/tcp') as (protocol, start, end), switches resolved."""
+    span, _, protocol = item.partition("/")
+    start, end, ref = parse_port(span)
+    if ref:
+        start = end = int(facts[ref])
+    return protocol, start, end
+
+
 def host_runtime(roles: list[str], catalog: Catalog, facts: Mapping[str, Any]) -> Runtime:
     """A host's runtime: its roles' enabled services with a start hook, the ports they hold and the clients that
     speak to them, the roles' capabilities and tmpfs mounts, and how the lab's backend exposes it (if public)."""
@@ -71,16 +88,16 @@ def host_runtime(roles: list[str], catalog: Catalog, facts: Mapping[str, Any]) -
         caps += [c for c in role.capabilities if c not in caps]
         tmpfs.update(role.tmpfs)
         exposure = exposure or role.exposure.get(facts["backend"])
-        for svc in role.services:
-            if not svc.start or (svc.enabled_when and not expr.evaluate(svc.enabled_when, facts)):
-                continue
-            start += [svc.start] if svc.start not in start else []
-            for item in svc.holds:
-                port, _, protocol = item.partition("/")
-                key = f"{protocol}/{port}"
-                holds += [key] if key not in holds else []
-                if item in svc.clients:
-                    clients[key] = svc.clients[item]
+    for _, svc in _enabled_services(roles, catalog, facts):
+        if not svc.start:
+            continue
+        start += [svc.start] if svc.start not in start else []
+        for item in svc.holds:
+            port, _, protocol = item.partition("/")
+            key = f"{protocol}/{port}"
+            holds += [key] if key not in holds else []
+            if item in svc.clients:
+                clients[key] = svc.clients[item]
     return Runtime(start=start, holds=holds, clients=clients, capabilities=caps, tmpfs=tmpfs, exposure=exposure,
                    services=_service_clients(roles, catalog, facts, holds))
 
@@ -91,19 +108,15 @@ def _service_clients(roles: list[str], catalog: Catalog, facts: Mapping[str, Any
     (speaks: agent for http, ajp) or its UDP echo where nothing holds it. A port another service's software holds
     is not this service's: left out, so verify never takes that software's answer for this service."""
     found: dict[str, dict[str, str]] = {}
-    for name in roles:
-        for svc in catalog.role(name).services:
-            if svc.enabled_when and not expr.evaluate(svc.enabled_when, facts):
-                continue
-            ports = found.setdefault(svc.name, {})
-            for item in svc.ports:
-                span, _, protocol = item.partition("/")
-                start, end, ref = parse_port(span)
-                key = f"{protocol}/{facts[ref] if ref else port_span(start, end)}"
-                if svc.start and item in svc.holds:
-                    ports[key] = svc.clients.get(item, "tcp" if protocol == "tcp" else "echo")
-                elif key not in holds:
-                    ports.setdefault(key, AGENT_CLIENTS[svc.speaks] if protocol == "tcp" else "echo")
+    for _, svc in _enabled_services(roles, catalog, facts):
+        ports = found.setdefault(svc.name, {})
+        for item in svc.ports:
+            protocol, start, end = _service_port(item, facts)
+            key = f"{protocol}/{port_span(start, end)}"
+            if svc.start and item in svc.holds:
+                ports[key] = svc.clients.get(item, "tcp" if protocol == "tcp" else "echo")
+            elif key not in holds:
+                ports.setdefault(key, AGENT_CLIENTS[svc.speaks] if protocol == "tcp" else "echo")
     return {name: ports for name, ports in found.items() if ports}
 
 
@@ -361,16 +374,10 @@ def _served_ports(drafts: list[dict], flows: list[Flow], vips: Mapping[str, dict
         for host in members.get(flow.dst, []) if flow.dst_kind == "vip" else [flow.dst]:
             served[host][(flow.protocol, flow.port, flow.port_end or flow.port, flow.service or flow.protocol)].add(flow.id)
     for draft in drafts:
-        for role in draft["roles"]:
-            for svc in catalog.role(role).services:
-                if svc.enabled_when and not expr.evaluate(svc.enabled_when, facts):
-                    continue
-                for item in svc.ports:
-                    text, _, protocol = item.partition("/")
-                    start, end, ref = parse_port(text)
-                    if ref:
-                        start = end = int(facts[ref])
-                    served[draft["name"]][(protocol, start, end, svc.name)].add(f"role {role}")
+        for role, svc in _enabled_services(draft["roles"], catalog, facts):
+            for item in svc.ports:
+                protocol, start, end = _service_port(item, facts)
+                served[draft["name"]][(protocol, start, end, svc.name)].add(f"role {role}")
     return {host: sorted((protocol, start, end, f"{service}'s ({', '.join(sorted(refs))})")
                          for (protocol, start, end, service), refs in items.items())
             for host, items in served.items()}
