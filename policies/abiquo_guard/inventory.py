@@ -595,10 +595,6 @@ class Inventory:
         return [(f"hosts[{i}]", _field(e, "host", f"hosts[{i}].host", unknown, default=...),
                  _field(e, "ip", f"hosts[{i}].ip", unknown, default=...)) for i, e in items]
 
-    def network_zone(self, urn: str) -> str:
-        net = self.networks.get(urn)
-        return (net.zone or "?") if net else "?"
-
     def listeners_of(self, lb: Res) -> list[Res]:
         """The listeners on a load balancer, in either module (joined by the property dependency loadBalancerArn)."""
         return [l for t in A_LISTENERS for l in self.of_type(t) if lb.urn in l.deps.get("loadBalancerArn", [])]
