@@ -21,7 +21,7 @@ from labctl.check.analyzer import analyze_in_process, analyze_many_grpc
 from labctl.preview import UNKNOWN_TEXT, record_stack
 from labctl.preview.recording import Record
 from conftest import SHIPPED_STACKS
-from test_pack_docker_classes import MODES, _judge7, _kill, _messages, _names, _report
+from test_pack_docker_classes import MODES, _judge7, _kill, _messages, _names, _report, assert_same_verdicts_over_grpc
 
 AWS_STACKS = [s for s in SHIPPED_STACKS if s.startswith("aws")]
 SG, INSTANCE = "aws:ec2/securityGroup:SecurityGroup", "aws:ec2/instance:Instance"
@@ -682,16 +682,7 @@ def test_aws_verdicts_are_the_same_over_grpc(recordings):
     rec = recordings[("aws-ha", "preview")]
     total, survivors = _judge7(_class7()[:4], rec, analyze_many_grpc)
     assert not survivors, survivors
-    cases = _class1()[::5] + _class2()[::4] + _class3()[::5] + _class8()[::4]
-    mutants, targets = [], []
-    for what, change, field, fix in cases:
-        mutant = copy.deepcopy(rec)
-        targets.append((what, change(mutant), field, fix))
-        mutants.append(mutant)
-    for (what, target, field, fix), found, mutant in zip(targets, analyze_many_grpc(mutants), mutants):
-        assert any(_names(v, target, field, fix) for v in _messages(found)), (what, [v.message[:120] for v in found][:3])
-        assert sorted((v.policy, v.level, v.message) for v in found) == sorted(
-            (v.policy, v.level, v.message) for v in analyze_in_process(mutant)), what
+    assert_same_verdicts_over_grpc(rec, _class1()[::5] + _class2()[::4] + _class3()[::5] + _class8()[::4])
 
 
 def test_an_unknown_that_escapes_a_policy_is_the_sdks_advisory_in_process_too(recordings, monkeypatch):

@@ -569,7 +569,12 @@ def test_each_class_gets_the_same_verdicts_over_grpc(recordings):
     plan = build_plan(load_stack("docker-ha"))
     total, survivors = _judge7(_class7(plan)[:4], rec, analyze_many_grpc)
     assert not survivors, survivors
-    cases = _class4(plan)[::4] + _class8(plan)[::4] + _class6()
+    assert_same_verdicts_over_grpc(rec, _class4(plan)[::4] + _class8(plan)[::4] + _class6())
+
+
+def assert_same_verdicts_over_grpc(rec, cases) -> None:
+    """Each case's mutant of `rec`, judged over gRPC in one pack process, is named as the case says, with exactly the
+    verdicts the in-process analyzer gives."""
     mutants, targets = [], []
     for what, change, field, fix in cases:
         mutant = copy.deepcopy(rec)
